@@ -1,0 +1,38 @@
+"""Where zchat keeps its files, and the defaults users do not have to type.
+
+platformdirs gives the per-user data and config directories; ``ZCHAT_DATA_DIR`` and
+``ZCHAT_CONFIG_DIR`` override them (so do ``--data-dir`` and ``--config-dir``). Key files
+are written with mode 0600 before any secret goes into them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+
+def default_data_dir() -> Path:
+    """The broker's data dir: database, server key and connect file."""
+    env = os.environ.get("ZCHAT_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir("zchat")) / "broker"
+
+
+def default_config_dir() -> Path:
+    """The client's config dir: user key pairs and pinned server keys."""
+    env = os.environ.get("ZCHAT_CONFIG_DIR")
+    return Path(env) if env else Path(platformdirs.user_config_dir("zchat"))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only, atomically (a crash leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,263 @@
+"""The messages of the zchat wire protocol, as frozen dataclasses.
+
+Pure data: each class's ``TYPE`` is its wire ``type`` and its field annotations drive
+zchat.protocol's decoder, so adding a field here is the whole change. Requests go
+client -> ROUTER, replies ROUTER -> client, published messages XPUB -> SUB.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Union
+
+EVERYONE = "all"                 # the conversation every user is in
+
+
+# ---------------------------------------------------------------- requests
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    TYPE: ClassVar[str] = "hello"
+    id: str
+    version: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    TYPE: ClassVar[str] = "send"
+    id: str
+    conv: str
+    text: str
+    cmid: str                    # client message id: a retry with the same one is stored once
+
+
+@dataclass(frozen=True, slots=True)
+class CreateGroup:
+    TYPE: ClassVar[str] = "create_group"
+    id: str
+    group: str
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JoinGroup:
+    TYPE: ClassVar[str] = "join_group"
+    id: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveGroup:
+    TYPE: ClassVar[str] = "leave_group"
+    id: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    TYPE: ClassVar[str] = "invite"
+    id: str
+    group: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListGroups:
+    TYPE: ClassVar[str] = "groups"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    TYPE: ClassVar[str] = "who"
+    id: str
+    conv: str = EVERYONE
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    TYPE: ClassVar[str] = "history"
+    id: str
+    conv: str
+    after: int | None = None     # messages with seq > after, oldest first ...
+    before: int | None = None    # ... or the newest ones with seq < before; neither: the newest page
+    limit: int | None = None     # capped by Limits.history_page_max
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    TYPE: ClassVar[str] = "mark_read"
+    id: str
+    conv: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    TYPE: ClassVar[str] = "ping"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    TYPE: ClassVar[str] = "bye"
+    id: str
+
+
+Request = Union[Hello, Send, CreateGroup, JoinGroup, LeaveGroup, Invite, ListGroups, Who, History,
+                MarkRead, Ping, Bye]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_frame_bytes: int
+    max_text_bytes: int
+    history_page_max: int
+    heartbeat_interval_ms: int
+    heartbeat_timeout_ms: int
+    grace_ms: int
+    rate_burst: int              # messages to everyone: a token bucket of this size ...
+    rate_per_sec: float          # ... refilled at this rate
+    name_max: int
+    name_rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    conv: str
+    kind: str                    # "everyone" | "dm" | "group"
+    title: str                   # what to show: "everyone", the other user's name, the group's name
+    head_seq: int
+    last_read: int
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    TYPE: ClassVar[str] = "welcome"
+    id: str
+    name: str
+    version: int
+    pub_endpoint: str
+    server_time: float
+    resumed: bool                # True when this key's session was still alive (a reconnect)
+    limits: Limits
+    conversations: list[ConversationInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    TYPE: ClassVar[str] = "ok"
+    id: str
+    conv: str | None = None
+    seq: int | None = None       # for send: the stored message's seq ...
+    ts: float | None = None      # ... and server timestamp (the same on a retry)
+    duplicate: bool = False      # True when a retried send was already stored
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    private: bool
+    members: int
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    TYPE: ClassVar[str] = "groups"
+    id: str
+    groups: list[GroupInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    name: str
+    state: str                   # "online" | "lost" | "away"
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    TYPE: ClassVar[str] = "users"
+    id: str
+    conv: str
+    users: list[UserInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored line in a conversation: a chat message (kind "msg") or an event (kind "event",
+    text such as "joined", "left", "created", "invited bob")."""
+    TYPE: ClassVar[str] = "msg"
+    conv: str
+    seq: int
+    ts: float
+    sender: str
+    text: str
+    kind: str = "msg"
+    cmid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    TYPE: ClassVar[str] = "history"
+    id: str
+    conv: str
+    messages: list[Message]
+    from_seq: int                # first seq in this page (0 when empty)
+    to_seq: int                  # last seq in this page (0 when empty)
+    head_seq: int                # the conversation's newest seq now
+    complete: bool               # nothing further in the direction asked
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    TYPE: ClassVar[str] = "pong"
+    id: str
+    server_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    TYPE: ClassVar[str] = "error"
+    id: str | None
+    code: str
+    message: str
+    retryable: bool = False
+    retry_after_ms: int | None = None
+
+
+Reply = Union[Welcome, Ok, Groups, Users, HistoryPage, Pong, Error]
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    name: str
+    state: str                   # "online" | "lost" | "away"
+    reason: str                  # "joined" | "back" | "lost" | "left" | "timed_out"
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    TYPE: ClassVar[str] = "presence"
+    ts: float
+    changes: list[PresenceChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    TYPE: ClassVar[str] = "hb"
+    ts: float
+    heads: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Invited:
+    """On the invited user's own topic: they may now join a private group."""
+    TYPE: ClassVar[str] = "invited"
+    group: str
+    by: str
+
+
+Published = Union[Message, Presence, Heartbeat, Invited]
+

@@ -1,0 +1,107 @@
+"""Who is connected, in what state, and how fast they may talk to everyone.
+
+Pure code for the hub: sessions by routing id and by user, the online -> lost ->
+timed-out life of a silent link, the per-user token bucket for messages to everyone, and
+presence changes batched into one publish per drained batch (a connect storm of N users
+costs N/batch publishes, not N). Nothing here survives a restart, and nothing needs to:
+clients say hello again.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from zchat import protocol as p
+
+if TYPE_CHECKING:
+    from zchat.hub import HubConfig
+
+ONLINE, LOST, AWAY = "online", "lost", "away"
+
+
+class Session:
+    """One user's live session; ``peer`` is the ROUTER routing id of its current connection."""
+    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at")
+
+    def __init__(self, user: str, name: str, peer: bytes, now: float, burst: int) -> None:
+        self.user, self.name, self.peer, self.state = user, name, peer, ONLINE
+        self.last_seen = self.lost_at = self.tokens_at = now
+        self.tokens = float(burst)
+
+
+class Roster:
+    """Sessions and presence; changes go out as ``Presence`` publishes appended to ``out``."""
+
+    def __init__(self, config: HubConfig, out: list[tuple[bytes, bytes]], clock: Callable[[], float]) -> None:
+        self.config, self.out, self.clock = config, out, clock
+        self.by_peer: dict[bytes, Session] = {}
+        self.by_user: dict[str, Session] = {}
+        self.changes: list[p.PresenceChange] = []
+        self._next_sweep = clock()
+
+    def arrive(self, peer: bytes, user: str, name: str) -> bool:
+        """A hello succeeded; returns True when it resumes a session that was still alive."""
+        now = self.clock()
+        s = self.by_user.get(user)
+        if s is None:
+            s = self.by_user[user] = Session(user, name, peer, now, self.config.rate_burst)
+            self.by_peer[peer] = s
+            self.changes.append(p.PresenceChange(name, ONLINE, "joined"))
+            return False
+        if s.peer != peer:  # the same key on a new connection: the old one is dead or dying
+            self.by_peer.pop(s.peer, None)
+            s.peer = peer
+            self.by_peer[peer] = s
+        self.touch(s)
+        return True
+
+    def touch(self, s: Session) -> None:
+        s.last_seen = self.clock()
+        if s.state is LOST:
+            s.state = ONLINE
+            self.changes.append(p.PresenceChange(s.name, ONLINE, "back"))
+
+    def depart(self, s: Session, reason: str) -> None:
+        """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
+        self.by_peer.pop(s.peer, None)
+        self.by_user.pop(s.user, None)
+        s.state = AWAY
+        self.changes.append(p.PresenceChange(s.name, AWAY, reason))
+
+    def state_of(self, user: str) -> str:
+        s = self.by_user.get(user)
+        return s.state if s else AWAY
+
+    def take_token(self, s: Session) -> int:
+        """Spend one token of the everyone-rate bucket; returns 0, or the milliseconds to wait."""
+        now = self.clock()
+        rate = self.config.rate_per_sec
+        s.tokens = min(float(self.config.rate_burst), s.tokens + (now - s.tokens_at) * rate)
+        s.tokens_at = now
+        if s.tokens >= 1.0:
+            s.tokens -= 1.0
+            return 0
+        return max(1, int((1.0 - s.tokens) / rate * 1000))
+
+    def sweep(self, now: float) -> bool:
+        """Once per heartbeat interval: silent sessions become lost, lost ones past the grace time out.
+        Returns True when an interval has passed (so the caller sends its heartbeats too)."""
+        if now < self._next_sweep:
+            return False
+        self._next_sweep = now + self.config.heartbeat_interval
+        timeout, grace = self.config.heartbeat_timeout, self.config.grace
+        for s in list(self.by_user.values()):
+            if s.state is ONLINE and now - s.last_seen > timeout:
+                s.state, s.lost_at = LOST, now
+                self.changes.append(p.PresenceChange(s.name, LOST, "lost"))
+            elif s.state is LOST and now - s.lost_at > grace:
+                self.depart(s, "timed_out")
+        return True
+
+    def next_due(self, now: float) -> float:
+        return max(0.0, self._next_sweep - now)
+
+    def flush(self) -> None:
+        """Publish the batch's presence changes as one message."""
+        if self.changes:
+            self.out.append((p.TOPIC_PRESENCE, p.encode(p.Presence(self.clock(), self.changes))))
+            self.changes = []

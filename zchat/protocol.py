@@ -1,0 +1,290 @@
+"""The zchat wire protocol: every frame that crosses a socket is built and checked here.
+
+Pure code: no sockets, no storage (h11's rule). The messages themselves are the frozen
+dataclasses of zchat.messages (re-exported here); ``encode`` turns one into UTF-8 JSON
+bytes, and the ``decode_*`` functions turn *any* bytes into a typed message or raise
+:class:`ProtocolError` carrying an :class:`ErrorCode`, never a KeyError,
+JSONDecodeError, UnicodeDecodeError or RecursionError. docs/PROTOCOL.md describes this
+module for people; tests/test_docs.py keeps the two in step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from functools import cache
+from typing import Any, Callable
+
+from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
+from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
+from zchat.messages import EVERYONE, Error, Published, Reply, Request, Send
+
+PROTOCOL_VERSION = 1
+MIN_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024      # the broker also sets ZMQ_MAXMSGSIZE just above this: bigger frames drop the link
+MAX_TEXT_BYTES = 16 * 1024       # UTF-8 bytes of one chat message
+MAX_ID_CHARS = 64                # request ids and client message ids
+MAX_INT = 2**53 - 1              # JSON-safe integers only (seqs, limits)
+NAME_MAX = 32
+NAME_RULE = "1-32 characters: ASCII letters, digits, '_' or '-', starting with a letter or digit"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+RESERVED_NAMES = frozenset({"all", "everyone", "server", "system", "zchat", "admin"})
+_CONV_RE = re.compile(r"all|g:[a-z0-9][a-z0-9_-]{0,31}|dm:[a-z0-9][a-z0-9_-]{0,31}:[a-z0-9][a-z0-9_-]{0,31}")
+
+TOPIC_PRESENCE = b"p|"           # presence changes, batched
+TOPIC_HEARTBEAT = b"hb|"         # idle heartbeats carrying the everyone head seq
+
+REQUEST_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Request)}
+REPLY_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Reply)}
+PUBLISHED_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Published)}
+
+
+# ---------------------------------------------------------------- names and topics
+
+def canonical(name: str) -> str:
+    """Names are unique without regard to case: this is the key they are stored under."""
+    return name.lower()
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it follows NAME_RULE and is not reserved, else raise NAME_INVALID."""
+    if not _NAME_RE.fullmatch(name):
+        raise ProtocolError(ErrorCode.NAME_INVALID, f"invalid {what} {name!r}: {NAME_RULE}")
+    if canonical(name) in RESERVED_NAMES:
+        raise ProtocolError(ErrorCode.NAME_INVALID, f"{what} {name!r} is reserved")
+    return name
+
+
+def is_conversation_key(conv: str) -> bool:
+    return _CONV_RE.fullmatch(conv) is not None
+
+
+def dm_key(a: str, b: str) -> str:
+    """The conversation key of the direct messages between two users (order does not matter)."""
+    x, y = sorted((canonical(a), canonical(b)))
+    return f"dm:{x}:{y}"
+
+
+def group_key(group: str) -> str:
+    return f"g:{canonical(group)}"
+
+
+def topic(conv: str) -> bytes:
+    """The PUB topic of the everyone conversation or a group; ``|`` ends it so no topic prefixes another."""
+    return conv.encode() + b"|"
+
+
+def user_topic(name: str) -> bytes:
+    """A user's own topic: their direct messages and the notices meant for them alone."""
+    return b"u:" + canonical(name).encode() + b"|"
+
+
+def error(request_id: str | None, code: ErrorCode, message: str, retry_after_ms: int | None = None) -> Error:
+    """The one way to build an error reply, so ``retryable`` always agrees with the code."""
+    return Error(request_id, code.value, message, code in RETRYABLE, retry_after_ms)
+
+
+# ---------------------------------------------------------------- encoding
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def encode(msg: Any) -> bytes:
+    """A message dataclass -> one UTF-8 JSON frame; fields that are None are left out."""
+    body = _plain(msg)
+    body["type"] = msg.TYPE
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------- decoding
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+_json = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def loads(data: bytes) -> dict[str, Any]:
+    """Bytes -> a JSON object, or ProtocolError (too_large, bad_utf8, bad_json)."""
+    if len(data) > MAX_FRAME_BYTES:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {len(data)} bytes is over {MAX_FRAME_BYTES}")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_UTF8, f"frame is not UTF-8 (byte {exc.start})") from None
+    try:
+        obj = _json.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"frame is not JSON: {exc}"[:200]) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_JSON, "frame is JSON but not an object")
+    return obj
+
+
+Check = Callable[[Any], Any]  # returns the checked value or raises ValueError with a reason
+
+
+def _check_str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError("a string expected")
+    if not v.isascii():
+        try:
+            v.encode()
+        except UnicodeEncodeError:
+            raise ValueError("holds a lone surrogate, which is not UTF-8") from None
+    return v
+
+
+def _check_int(v: Any) -> int:
+    if type(v) is not int or not 0 <= v <= MAX_INT:
+        raise ValueError(f"an integer from 0 to {MAX_INT} expected")
+    return v
+
+
+def _check_float(v: Any) -> float:
+    if type(v) not in (int, float) or not math.isfinite(v):
+        raise ValueError("a finite number expected")
+    return float(v)
+
+
+def _check_bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise ValueError("true or false expected")
+    return v
+
+
+_SCALARS: dict[Any, Check] = {str: _check_str, int: _check_int, float: _check_float, bool: _check_bool}
+
+
+def _checker(hint: Any) -> Check:
+    """Build the check for one annotation: scalars, X | None, list[X], dict[str, int], nested dataclasses."""
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        inner = _checker(next(a for a in args if a is not type(None)))
+        return lambda v: None if v is None else inner(v)
+    origin = typing.get_origin(hint)
+    if origin is list:
+        item = _checker(args[0])
+
+        def check_list(v: Any) -> list[Any]:
+            if not isinstance(v, list):
+                raise ValueError("a list expected")
+            return [item(x) for x in v]
+        return check_list
+    if origin is dict:
+        key, val = _checker(args[0]), _checker(args[1])
+
+        def check_dict(v: Any) -> dict[Any, Any]:
+            if not isinstance(v, dict):
+                raise ValueError("an object expected")
+            return {key(k): val(x) for k, x in v.items()}
+        return check_dict
+    if is_dataclass(hint):
+        return lambda v: _build(hint, v, None)
+    raise TypeError(f"no decoder for {hint!r}")  # a bug in zchat.messages, found at import time by the tests
+
+
+@cache
+def _plan(cls: type) -> list[tuple[str, Check, bool]]:
+    hints = typing.get_type_hints(cls)
+    return [(f.name, _checker(hints[f.name]), f.default is MISSING and f.default_factory is MISSING)
+            for f in fields(cls)]
+
+
+def _build(cls: type, obj: Any, rid: str | None) -> Any:
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"{cls.__name__}: an object expected", rid)
+    values = {}
+    for name, check, required in _plan(cls):
+        if name not in obj:
+            if required:
+                raise ProtocolError(ErrorCode.MISSING_FIELD, f"{cls.TYPE if hasattr(cls, 'TYPE') else cls.__name__}: "
+                                    f"field {name!r} is missing", rid)
+            continue
+        try:
+            values[name] = check(obj[name])
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"field {name!r}: {exc}", rid) from None
+        except ProtocolError as exc:
+            raise ProtocolError(exc.code, f"field {name!r}: {exc.message}", rid) from None
+    return cls(**values)
+
+
+def _id_of(obj: dict[str, Any]) -> str | None:
+    rid = obj.get("id")
+    return rid if isinstance(rid, str) and len(rid) <= MAX_ID_CHARS else None
+
+
+def decode_request(data: bytes) -> Request:
+    """Bytes from a client -> a typed request, or ProtocolError (carrying the request id when one was readable)."""
+    obj = loads(data)
+    rid = _id_of(obj)
+    cls = REQUEST_TYPES.get(obj.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {str(obj.get('type'))[:40]!r}", rid)
+    req = _build(cls, obj, rid)
+    if len(req.id) > MAX_ID_CHARS:
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'id': at most {MAX_ID_CHARS} characters", None)
+    if type(req) is Send:
+        if len(req.cmid) > MAX_ID_CHARS:
+            raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'cmid': at most {MAX_ID_CHARS} characters", rid)
+        if len(req.text) * 4 > MAX_TEXT_BYTES and len(req.text.encode()) > MAX_TEXT_BYTES:
+            raise ProtocolError(ErrorCode.TOO_LARGE, f"text is over {MAX_TEXT_BYTES} bytes", rid)
+    return req
+
+
+def decode_reply(data: bytes) -> Reply:
+    """Bytes from the broker's ROUTER -> a typed reply, or ProtocolError."""
+    return _decode_from(REPLY_TYPES, data)
+
+
+def decode_published(data: bytes) -> Published:
+    """The payload frame of a published [topic, payload] pair -> a typed message, or ProtocolError."""
+    return _decode_from(PUBLISHED_TYPES, data)
+
+
+def _decode_from(table: dict[str, type], data: bytes) -> Any:
+    obj = loads(data)
+    cls = table.get(obj.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {str(obj.get('type'))[:40]!r}")
+    return _build(cls, obj, None)
+
+
+# ---------------------------------------------------------------- connect strings
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_ENDPOINT = re.compile(r"tcp://[^\s#]+:\d{1,5}|ipc://[^\s#]+")
+CONNECT_PREFIX = "connect string: "
+
+
+def format_connect_string(endpoint: str, server_public_key: bytes) -> str:
+    """``ENDPOINT#key=HEX``: the one line a user pastes; hex keeps it shell-safe (z85 is not)."""
+    if len(server_public_key) != 32:
+        raise ValueError("a CURVE public key is 32 bytes")
+    return f"{endpoint}#key={server_public_key.hex()}"
+
+
+def parse_connect_string(text: str) -> tuple[str, bytes]:
+    """-> (endpoint, 32-byte server public key); ValueError with a sentence saying what is wrong."""
+    text = text.strip().removeprefix(CONNECT_PREFIX)
+    endpoint, sep, key = text.partition("#key=")
+    if not sep:
+        raise ValueError(f"not a zchat connect string (ENDPOINT#key=HEX expected): {text[:80]!r}")
+    if not _ENDPOINT.fullmatch(endpoint):
+        raise ValueError(f"bad endpoint {endpoint!r}: tcp://HOST:PORT or ipc://PATH expected")
+    if not _HEX64.fullmatch(key):
+        raise ValueError("bad server key: 64 hexadecimal digits expected after '#key='")
+    return endpoint, bytes.fromhex(key)
