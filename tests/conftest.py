@@ -1,0 +1,122 @@
+"""Fixtures: a real broker process on a random port with its own data dir, and raw clients.
+
+Brokers run as ``python -m zchat.broker`` subprocesses so tests can kill -9 and restart
+them; every wait is bounded, every socket and process is closed at teardown.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import zmq
+
+from tests.rawclient import RawClient
+from zchat import protocol as p
+
+HEARTBEAT = 0.25   # seconds: fast heartbeats keep subscription syncs short
+
+
+class BrokerProcess:
+    """One broker subprocess; ``start()`` waits (bounded) for its connect file."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir, self.extra = data_dir, list(extra)
+        self.proc: subprocess.Popen[str] | None = None
+        self.connect = ""
+        self.bind = "tcp://127.0.0.1:*"
+
+    def start(self, timeout: float = 15.0) -> str:
+        connect_file = self.data_dir / "connect"
+        if connect_file.exists():
+            connect_file.unlink()
+        self.log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "zchat.broker", "--bind", self.bind, "--data-dir", str(self.data_dir),
+             "--heartbeat", str(HEARTBEAT), "--log-level", "debug", *self.extra],
+            stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        while not (connect_file.exists() and connect_file.read_text().strip()):
+            assert self.proc.poll() is None, f"broker exited with {self.proc.returncode}: {self.output()}"
+            assert time.monotonic() < deadline, "broker did not write its connect file in time"
+            time.sleep(0.02)  # polling a file the broker writes once; no event to wait on
+        self.connect = connect_file.read_text().strip()
+        return self.connect
+
+    def output(self) -> str:
+        return (self.data_dir.parent / f"{self.data_dir.name}.log").read_text()
+
+    def restart_on_same_port(self) -> str:
+        """Bring the broker back on the endpoints it had (clients keep the same connect string)."""
+        self.bind, _ = p.parse_connect_string(self.connect)
+        return self.start()
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=15)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        return self.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
+    made: list[BrokerProcess] = []
+
+    def make(*extra: str, name: str = "broker") -> BrokerProcess:
+        b = BrokerProcess(tmp_path / name, *extra)
+        b.data_dir.mkdir(exist_ok=True)
+        made.append(b)
+        b.start()
+        return b
+
+    yield make
+    for b in made:
+        if b.stop() is None:
+            b.kill()
+
+
+@pytest.fixture
+def broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
+    return broker_factory()
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context]:
+    context = zmq.Context()
+    yield context
+    # terminate on a helper thread with a deadline: a leaked socket fails the test instead of hanging it
+    t = threading.Thread(target=context.term, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "zmq context could not terminate: a socket was left open"
+
+
+@pytest.fixture
+def client(ctx: zmq.Context, broker: BrokerProcess) -> Iterator[Callable[..., RawClient]]:
+    """make(name=None, connect=None): a RawClient on the broker, joined as ``name`` when given."""
+    made: list[RawClient] = []
+
+    def make(name: str | None = None, connect: str | None = None, **kw: object) -> RawClient:
+        c = RawClient(ctx, connect or broker.connect, **kw)  # type: ignore[arg-type]
+        made.append(c)
+        if name:
+            welcome = c.hello(name)
+            assert isinstance(welcome, p.Welcome), welcome
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,128 @@
+"""A bare protocol client for tests: a DEALER and a SUB with one CURVE key, built on zchat.protocol.
+
+It is deliberately thin (no reconnect, no session logic) so tests see exactly what the broker
+sends. Every receive is bounded by a deadline; nothing here sleeps to synchronise.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, Callable
+
+import zmq
+
+from zchat import protocol as p
+
+TIMEOUT = 5.0
+
+
+class RawClient:
+    _ids = itertools.count(1)
+
+    def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None) -> None:
+        self.endpoint, server_key = p.parse_connect_string(connect)
+        self.public, self.secret = keypair or zmq.curve_keypair()
+        self.ctx = ctx
+        self.dealer = self._socket(zmq.DEALER, server_key)
+        self.dealer.connect(self.endpoint)
+        self.server_key = server_key
+        self.sub: zmq.Socket | None = None
+        self.welcome: p.Welcome | None = None
+
+    def _socket(self, kind: int, server_key: bytes) -> zmq.Socket:
+        s = self.ctx.socket(kind)
+        s.linger = 0
+        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_key, self.public, self.secret
+        return s
+
+    # ---------------------------------------------------------------- requests
+    def send_raw(self, *frames: bytes) -> None:
+        self.dealer.send_multipart(list(frames))
+
+    def send(self, msg: Any) -> None:
+        self.dealer.send(p.encode(msg))
+
+    def next_id(self) -> str:
+        return f"r{next(self._ids)}"
+
+    def recv_reply(self, timeout: float = TIMEOUT) -> p.Reply:
+        assert self.dealer.poll(int(timeout * 1000)), "no reply from the broker in time"
+        return p.decode_reply(self.dealer.recv())
+
+    def call(self, cls: type, **fields: Any) -> Any:
+        """Send one request and return its reply (checking the reply carries the same id)."""
+        rid = self.next_id()
+        self.send(cls(id=rid, **fields))
+        reply = self.recv_reply()
+        assert reply.id == rid, f"reply {reply} is not for request {rid}"
+        return reply
+
+    def hello(self, name: str, subscribe: bool = True) -> Any:
+        reply = self.call(p.Hello, version=p.PROTOCOL_VERSION, name=name)
+        if isinstance(reply, p.Welcome):
+            self.welcome = reply
+            if subscribe:
+                self.subscribe(p.TOPIC_PRESENCE, b"all|", p.user_topic(name))
+        return reply
+
+    def say(self, conv: str, text: str, cmid: str | None = None) -> Any:
+        return self.call(p.Send, conv=conv, text=text, cmid=cmid or self.next_id())
+
+    # ---------------------------------------------------------------- subscriptions
+    def subscribe(self, *topics: bytes) -> None:
+        """Subscribe, then wait until the broker has processed it (a ping round trip orders the two:
+        the broker drains subscriptions before requests in each loop turn)."""
+        if self.sub is None:
+            assert self.welcome is not None
+            self.sub = self._socket(zmq.SUB, self.server_key)
+            self.sub.connect(self.welcome.pub_endpoint)
+        for t in topics:
+            self.sub.subscribe(t)
+        self.sync_subscriptions(topics[-1] if topics else None)
+
+    def sync_subscriptions(self, probe: bytes | None) -> None:
+        """Wait until the SUB's subscriptions are installed: a heartbeat on hb| proves the pipe is up,
+        and subscriptions travel in order on it, so by then the earlier ones were read too."""
+        assert self.sub is not None
+        self.sub.subscribe(p.TOPIC_HEARTBEAT)
+        self.wait_published(lambda t, m: t == p.TOPIC_HEARTBEAT, timeout=10)
+
+    def recv_published(self, timeout: float = TIMEOUT) -> tuple[bytes, Any] | None:
+        assert self.sub is not None
+        if not self.sub.poll(int(timeout * 1000)):
+            return None
+        t, payload = self.sub.recv_multipart()
+        return t, p.decode_published(payload)
+
+    def wait_published(self, match: Callable[[bytes, Any], bool], timeout: float = TIMEOUT) -> Any:
+        """The first published message that matches, skipping others; fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            got = self.recv_published(left)
+            if got and match(*got):
+                return got[1]
+        raise AssertionError("no matching published message in time")
+
+    def messages(self, conv: str, count: int, timeout: float = TIMEOUT) -> list[p.Message]:
+        """Collect ``count`` chat messages of ``conv`` (heartbeats and presence skipped)."""
+        out: list[p.Message] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count and (left := deadline - time.monotonic()) > 0:
+            got = self.recv_published(left)
+            if got and isinstance(got[1], p.Message) and got[1].conv == conv:
+                out.append(got[1])
+        assert len(out) == count, f"got {len(out)} of {count} messages in {conv}"
+        return out
+
+    def silent(self, match: Callable[[bytes, Any], bool], window: float) -> bool:
+        """True if nothing matching arrives within ``window`` seconds (for 'must not receive' checks)."""
+        try:
+            self.wait_published(match, timeout=window)
+        except AssertionError:
+            return True
+        return False
+
+    def close(self) -> None:
+        for s in (self.dealer, self.sub):
+            if s is not None:
+                s.close(0)
