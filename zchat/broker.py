@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 import zmq
@@ -255,6 +256,18 @@ class Broker:
             self.store.close()
 
 
+def _positive(kind: type) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m zchat.broker",
@@ -274,20 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "machine's name when bound to 0.0.0.0)")
     ap.add_argument("--data-dir", default=str(default_data_dir()), metavar="DIR",
                     help="database, server key and connect file (default: %(default)s; env ZCHAT_DATA_DIR)")
-    ap.add_argument("--max-clients", type=int, metavar="N",
+    ap.add_argument("--max-clients", type=_positive(int), metavar="N",
                     help="users connected at once; more are refused with 'server_full' (default and maximum: "
                          "what the open-file limit allows, two connections per client)")
-    ap.add_argument("--heartbeat", type=float, default=2.0, metavar="SECONDS",
+    ap.add_argument("--heartbeat", type=_positive(float), default=2.0, metavar="SECONDS",
                     help="heartbeat interval; a client silent for 3 intervals counts as lost (default: %(default)s)")
-    ap.add_argument("--grace", type=float, default=60.0, metavar="SECONDS",
+    ap.add_argument("--grace", type=_positive(float), default=60.0, metavar="SECONDS",
                     help="how long a lost client may come back before it times out (default: %(default)s)")
-    ap.add_argument("--rate", type=float, default=5.0, metavar="PER_SEC",
+    ap.add_argument("--rate", type=_positive(float), default=5.0, metavar="PER_SEC",
                     help="messages to everyone per user per second, sustained (default: %(default)s)")
-    ap.add_argument("--rate-burst", type=int, default=20, metavar="N",
+    ap.add_argument("--rate-burst", type=_positive(int), default=20, metavar="N",
                     help="messages to everyone a user may send at once (default: %(default)s)")
-    ap.add_argument("--history-page-max", type=int, default=200, metavar="N",
+    ap.add_argument("--history-page-max", type=_positive(int), default=200, metavar="N",
                     help="most messages one history reply carries (default: %(default)s)")
-    ap.add_argument("--pub-hwm", type=int, default=10000, metavar="N",
+    ap.add_argument("--pub-hwm", type=_positive(int), default=10000, metavar="N",
                     help="messages queued per subscriber before a slow one starts missing live ones (it "
                          "catches up from history; default: %(default)s)")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -326,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.set_wakeup_fd(wake_w)
     print(f"zchat broker {__version__}: data in {broker.data_dir}, up to {args.max_clients} clients", flush=True)
     print(f"{p.CONNECT_PREFIX}{connect}", flush=True)
+    log.info("requests on %s, fan-out on %s", broker.router.last_endpoint.decode(),
+             broker.xpub.last_endpoint.decode())
     started = time.monotonic()
     try:
         broker.run(wake_r)

@@ -1,0 +1,356 @@
+"""The hub's decisions: a real in-memory SQLite store, a fake clock, no sockets."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+from zchat import protocol as p
+from zchat.errors import ErrorCode
+from zchat.hub import Hub, HubConfig
+from zchat.store import SQLiteStore
+
+E = ErrorCode
+CONFIG = HubConfig(pub_endpoint="tcp://127.0.0.1:5556", max_clients=100, history_page_max=5, heartbeat_interval=2.0,
+                   heartbeat_timeout=6.0, grace=60.0, rate_burst=3, rate_per_sec=2.0)
+
+
+class Harness:
+    """Drives the hub as the broker loop does: one transaction per batch, output taken after commit."""
+
+    def __init__(self, config: HubConfig = CONFIG) -> None:
+        self.now = [1000.0]
+        self.store = SQLiteStore(":memory:")
+        self.hub = Hub(self.store, config, clock=lambda: self.now[0])
+        self.pubs: list[tuple[bytes, Any]] = []      # what the last batch published
+
+    def batch(self, *items: tuple[str, Any]) -> list[tuple[bytes, Any]]:
+        """Requests (user, message or raw frame) in one transaction -> decoded (peer, reply) pairs."""
+        with self.store.transaction():
+            for user, msg in items:
+                self.hub.handle(user.encode(), "key-" + user, msg if isinstance(msg, bytes) else p.encode(msg))
+        return self.output()
+
+    def output(self) -> list[tuple[bytes, Any]]:
+        replies, pubs = self.hub.take_output()
+        self.pubs = [(t, p.decode_published(d)) for t, d in pubs]
+        return [(peer, p.decode_reply(d)) for peer, d in replies]
+
+    def ask(self, user: str, msg: Any) -> Any:
+        replies = self.batch((user, msg))
+        assert [peer for peer, _ in replies] == [user.encode()]
+        return replies[0][1]
+
+    def join(self, *names: str) -> None:
+        for name in names:
+            assert isinstance(self.ask(name, p.Hello("h", 1, name)), p.Welcome)
+
+    def fails(self, user: str, msg: Any, code: ErrorCode) -> p.Error:
+        reply = self.ask(user, msg)
+        assert isinstance(reply, p.Error) and reply.code == code, reply
+        assert reply.id == msg.id and reply.retryable is (code in {E.RATE_LIMITED, E.SERVER_FULL})
+        return reply
+
+    def published(self, kind: type) -> list[tuple[bytes, Any]]:
+        return [(t, m) for t, m in self.pubs if isinstance(m, kind)]
+
+    def tick(self) -> list[tuple[bytes, Any]]:
+        self.hub.tick()
+        self.output()
+        return self.pubs
+
+    def changes(self) -> list[tuple[str, str]]:
+        return [(c.name, c.reason) for t, m in self.published(p.Presence) for c in m.changes]
+
+    def history(self, user: str, conv: str, **kw: Any) -> p.HistoryPage:
+        page = self.ask(user, p.History("h", conv, **kw))
+        assert isinstance(page, p.HistoryPage), page
+        return page
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_hello_welcomes_with_limits_and_the_everyone_conversation(h: Harness) -> None:
+    w = h.ask("Alice", p.Hello("r1", 1, "Alice"))
+    assert (w.id, w.name, w.version, w.pub_endpoint, w.server_time, w.resumed) == ("r1", "Alice", 1, CONFIG.pub_endpoint,
+                                                                                 1000.0, False)
+    assert w.limits == CONFIG.limits() and (w.limits.history_page_max, w.limits.rate_burst) == (5, 3)
+    assert w.conversations == [p.ConversationInfo("all", "everyone", "everyone", 0, 0)]
+    assert h.changes() == [("Alice", "joined")]
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_hello_with_an_unsupported_version_names_the_supported_range(h: Harness, version: int) -> None:
+    err = h.fails("alice", p.Hello("r1", version, "alice"), E.VERSION_UNSUPPORTED)
+    assert "1 to 1" in err.message and str(version) in err.message
+
+
+@pytest.mark.parametrize("name", ["", "All", "everyone", "-bob", "a b", "élodie", "x" * 33])
+def test_hello_with_an_invalid_or_reserved_name_is_refused(h: Harness, name: str) -> None:
+    h.fails("peer", p.Hello("r1", 1, name), E.NAME_INVALID)
+
+
+def test_a_name_belongs_to_the_key_that_claimed_it(h: Harness) -> None:
+    h.join("alice")
+    h.fails("ALICE", p.Hello("r2", 1, "ALICE"), E.NAME_TAKEN)    # another peer with another key: key-ALICE
+    with h.store.transaction():
+        h.hub.handle(b"new-peer", "key-alice", p.encode(p.Hello("r3", 1, "Alice")))
+    (peer, w), = h.output()
+    assert (peer, w.name, w.resumed) == (b"new-peer", "alice", True) and h.changes() == []
+    h.fails("alice", p.Ping("r4"), E.NOT_JOINED)                 # the old connection no longer speaks for alice
+
+
+def test_a_key_cannot_claim_a_second_name(h: Harness) -> None:
+    h.join("alice")
+    with h.store.transaction():
+        h.hub.handle(b"p2", "key-alice", p.encode(p.Hello("r2", 1, "alicia")))
+    (_, err), = h.output()
+    assert err.code == E.KEY_IN_USE
+
+
+def test_server_full_is_retryable_and_lets_known_sessions_back() -> None:
+    h = Harness(HubConfig(max_clients=2))
+    h.join("a1", "a2")
+    h.fails("a3", p.Hello("r", 1, "a3"), E.SERVER_FULL)
+    assert isinstance(h.ask("a1", p.Hello("r", 1, "a1")), p.Welcome)
+
+
+@pytest.mark.parametrize("msg", [p.Ping("r"), p.Send("r", "all", "hi", "c"), p.ListGroups("r"), p.Who("r"),
+                                 p.History("r", "all"), p.Bye("r"), p.CreateGroup("r", "team")])
+def test_any_request_before_hello_is_not_joined(h: Harness, msg: Any) -> None:
+    h.fails("alice", msg, E.NOT_JOINED)
+
+
+def test_the_sender_is_always_the_session_name(h: Harness) -> None:
+    assert {f.name for f in fields(p.Send)} == {"id", "conv", "text", "cmid"}
+    h.join("Alice")
+    forged = json.dumps({"type": "send", "id": "r", "conv": "all", "text": "hi", "cmid": "c", "sender": "bob",
+                         "name": "bob", "from": "bob"}).encode()
+    assert h.ask("Alice", forged).seq == 1
+    assert [m.sender for _, m in h.published(p.Message)] == ["Alice"]
+    assert [m.sender for m in h.history("Alice", "all").messages] == ["Alice"]
+
+
+def test_a_retried_send_is_stored_and_published_once(h: Harness) -> None:
+    h.join("alice")
+    first = h.ask("alice", p.Send("r1", "all", "hi", "c1"))
+    assert len(h.published(p.Message)) == 1
+    h.now[0] += 5
+    again = h.ask("alice", p.Send("r2", "all", "hi", "c1"))
+    assert (again.seq, again.ts, again.duplicate, first.duplicate) == (first.seq, first.ts, True, False)
+    assert h.published(p.Message) == [] and h.history("alice", "all").head_seq == 1
+
+
+def test_a_dm_is_published_on_both_users_topics_only(h: Harness) -> None:
+    h.join("alice", "bob", "carol")
+    ok = h.ask("alice", p.Send("r", p.dm_key("alice", "bob"), "psst", "c"))
+    assert (ok.conv, ok.seq) == ("dm:alice:bob", 1)
+    assert sorted(t for t, _ in h.published(p.Message)) == [b"u:alice|", b"u:bob|"]
+    assert [m.text for m in h.history("bob", "dm:alice:bob").messages] == ["psst"]
+
+
+@pytest.mark.parametrize(("conv", "code"), [
+    ("dm:alice:nobody", E.NO_SUCH_USER), ("dm:bob:carol", E.NOT_MEMBER), ("dm:Alice:bob", E.NO_SUCH_CONVERSATION),
+    ("g:none", E.NO_SUCH_CONVERSATION), ("dm:alice", E.NO_SUCH_CONVERSATION)])
+def test_a_dm_is_only_between_you_and_one_other_existing_user(h: Harness, conv: str, code: ErrorCode) -> None:
+    h.join("alice", "bob", "carol")
+    h.fails("alice", p.Send("r", conv, "x", "c"), code)
+
+
+def test_a_third_party_cannot_read_an_existing_dm(h: Harness) -> None:
+    h.join("alice", "bob", "carol")
+    h.ask("alice", p.Send("r", "dm:alice:bob", "psst", "c"))
+    for msg in (p.History("r", "dm:alice:bob"), p.Send("r", "dm:alice:bob", "x", "c2"), p.Who("r", "dm:alice:bob")):
+        h.fails("carol", msg, E.NOT_MEMBER)
+
+
+@pytest.mark.xfail(strict=True, reason="hub._readable creates any dm: key that is_conversation_key accepts; "
+                   "'dm:bob:alice' (not sorted) becomes a second conversation beside dm_key('alice','bob')")
+def test_a_dm_key_in_the_wrong_order_does_not_make_a_second_conversation(h: Harness) -> None:
+    h.join("alice", "bob")
+    h.ask("alice", p.Send("r", "dm:alice:bob", "one", "c1"))
+    reply = h.ask("alice", p.Send("r", "dm:bob:alice", "two", "c2"))
+    assert isinstance(reply, p.Error) or reply.conv == "dm:alice:bob"
+
+
+@pytest.mark.xfail(strict=True, reason="hub._readable accepts 'dm:alice:alice' (other == the sender); its message "
+                   "is then published twice on u:alice|")
+def test_a_dm_with_yourself_is_refused(h: Harness) -> None:
+    h.join("alice")
+    assert isinstance(h.ask("alice", p.Send("r", "dm:alice:alice", "me", "c")), p.Error)
+
+
+def test_group_life_is_stored_as_events_in_its_history(h: Harness) -> None:
+    h.join("alice", "bob", "carol")
+    assert h.ask("alice", p.CreateGroup("r", "Team", private=True)).conv == "g:team"
+    h.fails("bob", p.CreateGroup("r", "TEAM"), E.GROUP_EXISTS)
+    h.fails("bob", p.JoinGroup("r", "team"), E.NOT_INVITED)
+    h.fails("carol", p.Invite("r", "team", "bob"), E.NOT_MEMBER)
+    h.ask("alice", p.Invite("r", "team", "bob"))
+    assert [(t, m) for t, m in h.published(p.Invited)] == [(b"u:bob|", p.Invited("team", "alice"))]
+    assert h.ask("bob", p.JoinGroup("r", "Team")).seq == 3
+    assert h.ask("bob", p.LeaveGroup("r", "team")).seq == 4
+    h.fails("bob", p.LeaveGroup("r", "team"), E.NOT_MEMBER)
+    page = h.history("alice", "g:team")
+    assert [(m.seq, m.sender, m.kind, m.text) for m in page.messages] == [
+        (1, "alice", "event", "created"), (2, "alice", "event", "invited bob"), (3, "bob", "event", "joined"),
+        (4, "bob", "event", "left")]
+    h.ask("alice", p.CreateGroup("r", "open"))
+    assert h.ask("carol", p.JoinGroup("r", "OPEN")).seq == 2
+
+
+def test_group_listing_hides_private_groups_from_outsiders(h: Harness) -> None:
+    h.join("alice", "bob", "carol")
+    h.batch(("alice", p.CreateGroup("r", "open")), ("alice", p.CreateGroup("r", "secret", private=True)),
+            ("alice", p.Invite("r", "secret", "bob")))
+    names = {u: [(g.name, g.joined) for g in h.ask(u, p.ListGroups("r")).groups] for u in ("alice", "bob", "carol")}
+    assert names == {"alice": [("open", True), ("secret", True)], "bob": [("open", False), ("secret", False)],
+                     "carol": [("open", False)]}
+
+
+@pytest.mark.parametrize(("key", "topic", "allowed"), [
+    ("key-alice", b"p|", True), ("key-alice", b"hb|", True), ("key-alice", b"all|", True),
+    ("key-alice", b"u:alice|", True), ("key-alice", b"g:team|", True), ("key-alice", b"", False),
+    ("key-alice", b"u:bob|", False), ("key-alice", b"u:", False), ("key-alice", b"g:", False),
+    ("key-alice", b"g:secret|", False), ("key-alice", b"g:gone|", False), ("key-alice", b"g:\xff|", False),
+    ("key-bob", b"g:secret|", True), ("key-nobody", b"p|", False), ("key-nobody", b"all|", False)])
+def test_may_subscribe_only_to_what_the_key_may_read(h: Harness, key: str, topic: bytes, allowed: bool) -> None:
+    h.join("alice", "bob")
+    h.batch(("alice", p.CreateGroup("r", "team")), ("bob", p.CreateGroup("r", "secret", private=True)),
+            ("alice", p.CreateGroup("r", "gone")), ("alice", p.LeaveGroup("r", "gone")))
+    assert h.hub.may_subscribe(key, topic) is allowed
+
+
+@pytest.mark.parametrize(("kw", "seqs", "complete"), [
+    ({}, [8, 9, 10, 11, 12], True), ({"limit": 2}, [11, 12], True), ({"limit": 99}, [8, 9, 10, 11, 12], True),
+    ({"after": 0}, [1, 2, 3, 4, 5], False), ({"after": 5, "limit": 3}, [6, 7, 8], False),
+    ({"after": 9}, [10, 11, 12], True), ({"after": 12}, [], True), ({"before": 8}, [3, 4, 5, 6, 7], False),
+    ({"before": 3}, [1, 2], True), ({"before": 1}, [], True), ({"before": 99, "limit": 1}, [12], False)])
+def test_history_pages_in_both_directions(h: Harness, kw: dict[str, int], seqs: list[int], complete: bool) -> None:
+    h.join("alice")
+    for i in range(1, 13):
+        h.now[0] += 1.0                                          # stay under the everyone rate limit
+        assert h.ask("alice", p.Send("r", "all", f"m{i}", f"c{i}")).seq == i
+    page = h.history("alice", "all", **kw)
+    assert [m.seq for m in page.messages] == seqs and [m.text for m in page.messages] == [f"m{i}" for i in seqs]
+    assert (page.from_seq, page.to_seq, page.head_seq, page.complete) == (
+        seqs[0] if seqs else 0, seqs[-1] if seqs else 0, 12, complete)
+
+
+def test_history_refuses_both_after_and_before(h: Harness) -> None:
+    h.join("alice")
+    h.fails("alice", p.History("r", "all", after=1, before=5), E.BAD_FIELD)
+
+
+def test_mark_read_clamps_to_the_head_and_welcome_reports_it(h: Harness) -> None:
+    h.join("alice")
+    h.ask("alice", p.Send("r", "all", "hi", "c"))
+    assert h.ask("alice", p.MarkRead("r", "all", 99)).seq == 1
+    assert h.ask("alice", p.MarkRead("r", "all", 0)).seq == 0
+    h.fails("alice", p.MarkRead("r", "g:none", 1), E.NO_SUCH_CONVERSATION)
+    w = h.ask("alice", p.Hello("r", 1, "alice"))
+    assert [(c.conv, c.head_seq, c.last_read) for c in w.conversations] == [("all", 1, 1)]
+
+
+def test_silence_makes_a_session_lost_then_back_then_timed_out(h: Harness) -> None:
+    h.join("alice", "bob")
+    h.tick()
+    h.now[0] += 5.75
+    h.ask("bob", p.Ping("r"))
+    h.now[0] += 0.5
+    assert h.changes() == [] and h.tick() and h.changes() == [("alice", "lost")]
+    h.ask("alice", p.Ping("r"))
+    assert h.changes() == [("alice", "back")]
+    h.now[0] += 6.25
+    h.tick()
+    assert h.changes() == [("alice", "lost"), ("bob", "lost")]
+    h.ask("bob", p.Ping("r"))
+    h.now[0] += 60.5
+    h.tick()
+    assert h.changes() == [("alice", "timed_out"), ("bob", "lost")]
+    assert [(u.name, u.state) for u in h.ask("bob", p.Who("r")).users] == [("alice", "away"), ("bob", "online")]
+    h.fails("alice", p.Ping("r"), E.NOT_JOINED)
+
+
+def test_bye_ends_the_session_as_left(h: Harness) -> None:
+    h.join("alice", "bob")
+    assert h.ask("alice", p.Bye("r")) == p.Ok("r")
+    assert h.changes() == [("alice", "left")]
+    h.fails("alice", p.Ping("r"), E.NOT_JOINED)
+    assert [u.state for u in h.ask("bob", p.Who("r")).users] == ["away", "online"]
+
+
+def test_presence_changes_of_one_batch_are_one_publish(h: Harness) -> None:
+    replies = h.batch(*[(f"user{i}", p.Hello("r", 1, f"user{i}")) for i in range(50)])
+    assert len(replies) == 50 and all(isinstance(r, p.Welcome) for _, r in replies)
+    (topic, presence), = h.published(p.Presence)
+    assert topic == p.TOPIC_PRESENCE and [c.name for c in presence.changes] == [f"user{i}" for i in range(50)]
+
+
+def test_messages_to_everyone_are_rate_limited_and_refill_with_the_clock(h: Harness) -> None:
+    h.join("alice")
+    assert [h.ask("alice", p.Send("r", "all", "x", f"c{i}")).seq for i in range(3)] == [1, 2, 3]
+    err = h.fails("alice", p.Send("r", "all", "x", "c3"), E.RATE_LIMITED)
+    assert err.retryable and 0 < err.retry_after_ms <= 500
+    h.now[0] += err.retry_after_ms / 1000
+    assert h.ask("alice", p.Send("r", "all", "x", "c3")).seq == 4
+    h.fails("alice", p.Send("r", "all", "x", "c4"), E.RATE_LIMITED)
+
+
+def test_groups_and_dms_are_not_rate_limited(h: Harness) -> None:
+    h.join("alice", "bob")
+    h.ask("alice", p.CreateGroup("r", "team"))
+    for conv in ("g:team", "dm:alice:bob"):
+        replies = h.batch(*[("alice", p.Send("r", conv, "x", f"{conv}{i}")) for i in range(10)])
+        assert all(isinstance(r, p.Ok) for _, r in replies)
+
+
+def test_tick_publishes_heartbeats_with_heads_of_changed_conversations(h: Harness) -> None:
+    h.join("alice")
+    h.ask("alice", p.CreateGroup("r", "team"))
+    h.ask("alice", p.Send("r", "all", "x", "c"))
+    beats = {t: m.heads for t, m in h.tick() if isinstance(m, p.Heartbeat)}
+    assert beats == {b"hb|": {"all": 1}, b"all|": {"all": 1}, b"g:team|": {"g:team": 1}}
+    h.now[0] += 1.0
+    assert h.tick() == []                                         # not due yet
+    h.now[0] += 1.0
+    assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 1})]
+
+
+def test_a_failed_batch_leaves_no_trace_after_discard_output(h: Harness) -> None:
+    h.join("alice")
+    with pytest.raises(RuntimeError), h.store.transaction():
+        h.hub.handle(b"alice", "key-alice", p.encode(p.Send("r", "all", "lost", "c1")))
+        assert h.hub.convs["all"].head == 1
+        raise RuntimeError("the disk is full")
+    h.hub.discard_output()
+    assert {k: c.head for k, c in h.hub.convs.items()} == {c.key: c.head_seq for c in h.store.load_conversations()}
+    assert h.output() == [] and h.pubs == []
+    assert h.ask("alice", p.Send("r", "all", "kept", "c2")).seq == 1
+    assert [m.text for m in h.history("alice", "all").messages] == ["kept"]
+
+
+@pytest.mark.xfail(strict=True, raises=KeyError, reason="hub.discard_output -> reload() does not clear _dirty: a group "
+                   "created in the failed batch stays dirty and tick() raises KeyError on self.convs[key]")
+def test_tick_after_a_failed_batch_that_created_a_group(h: Harness) -> None:
+    h.join("alice")
+    with pytest.raises(RuntimeError), h.store.transaction():
+        h.hub.handle(b"alice", "key-alice", p.encode(p.CreateGroup("r", "doomed")))
+        raise RuntimeError("the disk is full")
+    h.hub.discard_output()
+    assert [t for t, _ in h.tick()] == [b"hb|"]
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason="protocol._id_of keeps an id holding a lone "
+                   "surrogate; Hub.handle's error reply cannot be encoded and the exception escapes, failing the batch")
+def test_a_request_id_with_a_lone_surrogate_costs_one_error_reply(h: Harness) -> None:
+    h.join("alice")
+    with h.store.transaction():
+        h.hub.handle(b"alice", "key-alice", b'{"type":"ping","id":"\\ud800"}')
+    replies, _ = h.hub.take_output()
+    assert [json.loads(d)["code"] for _, d in replies] == ["bad_utf8"]
