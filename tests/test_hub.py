@@ -58,27 +58,27 @@ class Harness:
 
     def tick(self) -> list[tuple[bytes, Any]]:
         self.hub.tick()
-        self.output()
+        assert self.output() == []
         return self.pubs
 
     def changes(self) -> list[tuple[str, str]]:
         return [(c.name, c.reason) for t, m in self.published(p.Presence) for c in m.changes]
 
     def history(self, user: str, conv: str, **kw: Any) -> p.HistoryPage:
-        page = self.ask(user, p.History("h", conv, **kw))
-        assert isinstance(page, p.HistoryPage), page
-        return page
+        return self.ask(user, p.History("h", conv, **kw))
 
 
 @pytest.fixture
-def h() -> Harness:
-    return Harness()
+def h() -> Any:
+    harness = Harness()
+    yield harness
+    harness.store.close()
 
 
 def test_hello_welcomes_with_limits_and_the_everyone_conversation(h: Harness) -> None:
     w = h.ask("Alice", p.Hello("r1", 1, "Alice"))
-    assert (w.id, w.name, w.version, w.pub_endpoint, w.server_time, w.resumed) == ("r1", "Alice", 1, CONFIG.pub_endpoint,
-                                                                                 1000.0, False)
+    assert (w.id, w.name, w.version, w.server_time, w.resumed) == ("r1", "Alice", 1, 1000.0, False)
+    assert w.pub_endpoint == CONFIG.pub_endpoint
     assert w.limits == CONFIG.limits() and (w.limits.history_page_max, w.limits.rate_burst) == (5, 3)
     assert w.conversations == [p.ConversationInfo("all", "everyone", "everyone", 0, 0)]
     assert h.changes() == [("Alice", "joined")]
@@ -103,14 +103,9 @@ def test_a_name_belongs_to_the_key_that_claimed_it(h: Harness) -> None:
     (peer, w), = h.output()
     assert (peer, w.name, w.resumed) == (b"new-peer", "alice", True) and h.changes() == []
     h.fails("alice", p.Ping("r4"), E.NOT_JOINED)                 # the old connection no longer speaks for alice
-
-
-def test_a_key_cannot_claim_a_second_name(h: Harness) -> None:
-    h.join("alice")
-    with h.store.transaction():
-        h.hub.handle(b"p2", "key-alice", p.encode(p.Hello("r2", 1, "alicia")))
-    (_, err), = h.output()
-    assert err.code == E.KEY_IN_USE
+    with h.store.transaction():                                  # and the key cannot claim a second name
+        h.hub.handle(b"p2", "key-alice", p.encode(p.Hello("r5", 1, "alicia")))
+    assert [(peer, r.code) for peer, r in h.output()] == [(b"p2", E.KEY_IN_USE)]
 
 
 def test_server_full_is_retryable_and_lets_known_sessions_back() -> None:
@@ -152,37 +147,27 @@ def test_a_dm_is_published_on_both_users_topics_only(h: Harness) -> None:
     assert (ok.conv, ok.seq) == ("dm:alice:bob", 1)
     assert sorted(t for t, _ in h.published(p.Message)) == [b"u:alice|", b"u:bob|"]
     assert [m.text for m in h.history("bob", "dm:alice:bob").messages] == ["psst"]
+    assert h.history("bob", "dm:bob:carol").head_seq == 0                # reading an unwritten DM stores nothing
+    assert [c.key for c in h.store.load_conversations() if c.kind == "dm"] == ["dm:alice:bob"]
+    for msg in (p.History("r", "dm:alice:bob"), p.Send("r", "dm:alice:bob", "x", "c2"), p.Who("r", "dm:alice:bob"),
+                p.MarkRead("r", "dm:alice:bob", 1)):
+        h.fails("carol", msg, E.NOT_MEMBER)                      # a third party cannot read or write it
 
 
-@pytest.mark.parametrize(("conv", "code"), [
-    ("dm:alice:nobody", E.NO_SUCH_USER), ("dm:bob:carol", E.NOT_MEMBER), ("dm:Alice:bob", E.NO_SUCH_CONVERSATION),
-    ("g:none", E.NO_SUCH_CONVERSATION), ("dm:alice", E.NO_SUCH_CONVERSATION)])
-def test_a_dm_is_only_between_you_and_one_other_existing_user(h: Harness, conv: str, code: ErrorCode) -> None:
+@pytest.mark.parametrize(("msg", "code"), [
+    (p.Send("r", "dm:alice:nobody", "x", "c"), E.NO_SUCH_USER), (p.Send("r", "dm:bob:carol", "x", "c"), E.NOT_MEMBER),
+    (p.Send("r", "dm:Alice:bob", "x", "c"), E.NO_SUCH_CONVERSATION),
+    (p.Send("r", "dm:alice", "x", "c"), E.NO_SUCH_CONVERSATION),
+    (p.Send("r", "dm:alice:alice", "x", "c"), E.NO_SUCH_CONVERSATION),   # a DM with yourself
+    (p.Send("r", "dm:bob:alice", "x", "c"), E.NO_SUCH_CONVERSATION),     # not the canonical (sorted) key
+    (p.Send("r", "g:none", "x", "c"), E.NO_SUCH_CONVERSATION), (p.MarkRead("r", "g:none", 1), E.NO_SUCH_CONVERSATION),
+    (p.History("r", "dm:bob:carol"), E.NOT_MEMBER), (p.History("r", "all", after=1, before=5), E.BAD_FIELD),
+    (p.JoinGroup("r", "none"), E.NO_SUCH_CONVERSATION), (p.Invite("r", "team", "nobody"), E.NO_SUCH_USER),
+    (p.CreateGroup("r", "all"), E.NAME_INVALID), (p.CreateGroup("r", "a b"), E.NAME_INVALID)])
+def test_requests_that_are_refused_with_a_code(h: Harness, msg: Any, code: ErrorCode) -> None:
     h.join("alice", "bob", "carol")
-    h.fails("alice", p.Send("r", conv, "x", "c"), code)
-
-
-def test_a_third_party_cannot_read_an_existing_dm(h: Harness) -> None:
-    h.join("alice", "bob", "carol")
-    h.ask("alice", p.Send("r", "dm:alice:bob", "psst", "c"))
-    for msg in (p.History("r", "dm:alice:bob"), p.Send("r", "dm:alice:bob", "x", "c2"), p.Who("r", "dm:alice:bob")):
-        h.fails("carol", msg, E.NOT_MEMBER)
-
-
-@pytest.mark.xfail(strict=True, reason="hub._readable creates any dm: key that is_conversation_key accepts; "
-                   "'dm:bob:alice' (not sorted) becomes a second conversation beside dm_key('alice','bob')")
-def test_a_dm_key_in_the_wrong_order_does_not_make_a_second_conversation(h: Harness) -> None:
-    h.join("alice", "bob")
-    h.ask("alice", p.Send("r", "dm:alice:bob", "one", "c1"))
-    reply = h.ask("alice", p.Send("r", "dm:bob:alice", "two", "c2"))
-    assert isinstance(reply, p.Error) or reply.conv == "dm:alice:bob"
-
-
-@pytest.mark.xfail(strict=True, reason="hub._readable accepts 'dm:alice:alice' (other == the sender); its message "
-                   "is then published twice on u:alice|")
-def test_a_dm_with_yourself_is_refused(h: Harness) -> None:
-    h.join("alice")
-    assert isinstance(h.ask("alice", p.Send("r", "dm:alice:alice", "me", "c")), p.Error)
+    h.ask("alice", p.CreateGroup("r", "team"))
+    h.fails("alice", msg, code)
 
 
 def test_group_life_is_stored_as_events_in_its_history(h: Harness) -> None:
@@ -227,7 +212,7 @@ def test_may_subscribe_only_to_what_the_key_may_read(h: Harness, key: str, topic
 
 
 @pytest.mark.parametrize(("kw", "seqs", "complete"), [
-    ({}, [8, 9, 10, 11, 12], True), ({"limit": 2}, [11, 12], True), ({"limit": 99}, [8, 9, 10, 11, 12], True),
+    ({}, [8, 9, 10, 11, 12], False), ({"limit": 2}, [11, 12], False), ({"limit": 99}, [8, 9, 10, 11, 12], False),
     ({"after": 0}, [1, 2, 3, 4, 5], False), ({"after": 5, "limit": 3}, [6, 7, 8], False),
     ({"after": 9}, [10, 11, 12], True), ({"after": 12}, [], True), ({"before": 8}, [3, 4, 5, 6, 7], False),
     ({"before": 3}, [1, 2], True), ({"before": 1}, [], True), ({"before": 99, "limit": 1}, [12], False)])
@@ -242,17 +227,11 @@ def test_history_pages_in_both_directions(h: Harness, kw: dict[str, int], seqs: 
         seqs[0] if seqs else 0, seqs[-1] if seqs else 0, 12, complete)
 
 
-def test_history_refuses_both_after_and_before(h: Harness) -> None:
-    h.join("alice")
-    h.fails("alice", p.History("r", "all", after=1, before=5), E.BAD_FIELD)
-
-
-def test_mark_read_clamps_to_the_head_and_welcome_reports_it(h: Harness) -> None:
+def test_mark_read_clamps_to_the_head_never_moves_back_and_welcome_reports_it(h: Harness) -> None:
     h.join("alice")
     h.ask("alice", p.Send("r", "all", "hi", "c"))
     assert h.ask("alice", p.MarkRead("r", "all", 99)).seq == 1
-    assert h.ask("alice", p.MarkRead("r", "all", 0)).seq == 0
-    h.fails("alice", p.MarkRead("r", "g:none", 1), E.NO_SUCH_CONVERSATION)
+    assert h.ask("alice", p.MarkRead("r", "all", 0)).seq == 1
     w = h.ask("alice", p.Hello("r", 1, "alice"))
     assert [(c.conv, c.head_seq, c.last_read) for c in w.conversations] == [("all", 1, 1)]
 
@@ -273,7 +252,7 @@ def test_silence_makes_a_session_lost_then_back_then_timed_out(h: Harness) -> No
     h.now[0] += 60.5
     h.tick()
     assert h.changes() == [("alice", "timed_out"), ("bob", "lost")]
-    assert [(u.name, u.state) for u in h.ask("bob", p.Who("r")).users] == [("alice", "away"), ("bob", "online")]
+    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "away", "bob": "online"}
     h.fails("alice", p.Ping("r"), E.NOT_JOINED)
 
 
@@ -282,7 +261,7 @@ def test_bye_ends_the_session_as_left(h: Harness) -> None:
     assert h.ask("alice", p.Bye("r")) == p.Ok("r")
     assert h.changes() == [("alice", "left")]
     h.fails("alice", p.Ping("r"), E.NOT_JOINED)
-    assert [u.state for u in h.ask("bob", p.Who("r")).users] == ["away", "online"]
+    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "away", "bob": "online"}
 
 
 def test_presence_changes_of_one_batch_are_one_publish(h: Harness) -> None:
@@ -292,20 +271,18 @@ def test_presence_changes_of_one_batch_are_one_publish(h: Harness) -> None:
     assert topic == p.TOPIC_PRESENCE and [c.name for c in presence.changes] == [f"user{i}" for i in range(50)]
 
 
-def test_messages_to_everyone_are_rate_limited_and_refill_with_the_clock(h: Harness) -> None:
-    h.join("alice")
+def test_only_messages_to_everyone_are_rate_limited_and_the_bucket_refills(h: Harness) -> None:
+    h.join("alice", "bob")
+    h.ask("alice", p.CreateGroup("r", "team"))
     assert [h.ask("alice", p.Send("r", "all", "x", f"c{i}")).seq for i in range(3)] == [1, 2, 3]
     err = h.fails("alice", p.Send("r", "all", "x", "c3"), E.RATE_LIMITED)
     assert err.retryable and 0 < err.retry_after_ms <= 500
     h.now[0] += err.retry_after_ms / 1000
     assert h.ask("alice", p.Send("r", "all", "x", "c3")).seq == 4
     h.fails("alice", p.Send("r", "all", "x", "c4"), E.RATE_LIMITED)
-
-
-def test_groups_and_dms_are_not_rate_limited(h: Harness) -> None:
-    h.join("alice", "bob")
-    h.ask("alice", p.CreateGroup("r", "team"))
-    for conv in ("g:team", "dm:alice:bob"):
+    retry = h.ask("alice", p.Send("r", "all", "x", "c0"))            # a retry of a stored send is no new message
+    assert (retry.seq, retry.duplicate, h.published(p.Message)) == (1, True, [])
+    for conv in ("g:team", "dm:alice:bob"):                      # while the everyone bucket is empty
         replies = h.batch(*[("alice", p.Send("r", conv, "x", f"{conv}{i}")) for i in range(10)])
         assert all(isinstance(r, p.Ok) for _, r in replies)
 
@@ -322,7 +299,7 @@ def test_tick_publishes_heartbeats_with_heads_of_changed_conversations(h: Harnes
     assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 1})]
 
 
-def test_a_failed_batch_leaves_no_trace_after_discard_output(h: Harness) -> None:
+def test_a_failed_batch_is_answered_with_internal_errors_and_leaves_no_trace(h: Harness) -> None:
     h.join("alice")
     with pytest.raises(RuntimeError), h.store.transaction():
         h.hub.handle(b"alice", "key-alice", p.encode(p.Send("r", "all", "lost", "c1")))
@@ -330,7 +307,8 @@ def test_a_failed_batch_leaves_no_trace_after_discard_output(h: Harness) -> None
         raise RuntimeError("the disk is full")
     h.hub.discard_output()
     assert {k: c.head for k, c in h.hub.convs.items()} == {c.key: c.head_seq for c in h.store.load_conversations()}
-    assert h.output() == [] and h.pubs == []
+    assert [(peer, r.id, r.code, r.retryable) for peer, r in h.output()] == [(b"alice", "r", E.INTERNAL, True)]
+    assert h.pubs == []
     assert h.ask("alice", p.Send("r", "all", "kept", "c2")).seq == 1
     assert [m.text for m in h.history("alice", "all").messages] == ["kept"]
 
@@ -346,11 +324,24 @@ def test_tick_after_a_failed_batch_that_created_a_group(h: Harness) -> None:
     assert [t for t, _ in h.tick()] == [b"hb|"]
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason="protocol._id_of keeps an id holding a lone "
-                   "surrogate; Hub.handle's error reply cannot be encoded and the exception escapes, failing the batch")
-def test_a_request_id_with_a_lone_surrogate_costs_one_error_reply(h: Harness) -> None:
+@pytest.mark.parametrize("frame", [b'{"type":"ping","id":"\\ud800"}', b'{"type":"ping","id":"\xff"}', b"[" * 50000,
+                                   b'{"type":"send","id":"r","conv":"all","text":"\\udc00","cmid":"c"}'])
+def test_an_unreadable_request_costs_one_error_reply_not_the_batch(h: Harness, frame: bytes) -> None:
     h.join("alice")
-    with h.store.transaction():
-        h.hub.handle(b"alice", "key-alice", b'{"type":"ping","id":"\\ud800"}')
-    replies, _ = h.hub.take_output()
-    assert [json.loads(d)["code"] for _, d in replies] == ["bad_utf8"]
+    replies = h.batch(("alice", frame), ("alice", p.Ping("after")))
+    assert [(peer, type(r)) for peer, r in replies] == [(b"alice", p.Error), (b"alice", p.Pong)]
+    assert replies[0][1].code in {E.BAD_UTF8, E.BAD_JSON} and replies[0][1].id in {None, "r"}
+
+
+@pytest.mark.xfail(strict=True, reason="hub.discard_output resets the store-backed state (reload) but not the Roster: "
+                   "the failed hello's session and its 'joined' change survive, so 'joined' is published and the "
+                   "retried hello is answered resumed=True")
+def test_a_hello_in_a_failed_batch_leaves_no_presence_behind(h: Harness) -> None:
+    h.join("alice")
+    with pytest.raises(RuntimeError), h.store.transaction():
+        h.hub.handle(b"bob", "key-bob", p.encode(p.Hello("r1", 1, "bob")))
+        raise RuntimeError("the disk is full")
+    h.hub.discard_output()
+    assert [r.code for _, r in h.output()] == [E.INTERNAL] and h.changes() == []
+    w = h.ask("bob", p.Hello("r2", 1, "bob"))
+    assert (w.resumed, h.changes()) == (False, [("bob", "joined")])

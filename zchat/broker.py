@@ -151,17 +151,20 @@ class Broker:
         self.checkpointer.start()
         hub = self.hub
         while not self.stopping:
-            poller.poll(max(1, int(hub.tick() * 1000)))
-            if wake_fd is not None:
-                try:
-                    os.read(wake_fd, 512)
-                except BlockingIOError:
-                    pass
-            self._drain_zap()
-            self._drain_subscriptions()
-            while self._drain_requests() == BATCH:
+            try:
+                poller.poll(max(1, int(hub.tick() * 1000)))
+                if wake_fd is not None:
+                    try:
+                        os.read(wake_fd, 512)
+                    except BlockingIOError:
+                        pass
+                self._drain_zap()
+                self._drain_subscriptions()
+                while self._drain_requests() == BATCH:
+                    self._flush()
                 self._flush()
-            self._flush()
+            except Exception:  # last resort: a bug costs the turn it happened in, not everyone's broker
+                log.exception("broker loop turn failed; serving on")
 
     def _drain_requests(self) -> int:
         """Receive up to BATCH requests and decide them in one transaction; returns how many."""
@@ -320,12 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--max-clients must be from 1 to {capacity}: each client needs two open files and the "
                  f"open-file limit is {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}")
     broker = Broker(args)
-    try:
-        connect = broker.bind()
-    except (StartupError, OSError) as exc:
-        print(f"zchat broker: error: {exc}", file=sys.stderr)
-        broker.close()
-        return 2
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -337,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     signal.set_wakeup_fd(wake_w)
+    try:
+        connect = broker.bind()
+    except (StartupError, OSError) as exc:
+        print(f"zchat broker: error: {exc}", file=sys.stderr)
+        broker.close()
+        return 2
     print(f"zchat broker {__version__}: data in {broker.data_dir}, up to {args.max_clients} clients", flush=True)
     print(f"{p.CONNECT_PREFIX}{connect}", flush=True)
     log.info("requests on %s, fan-out on %s", broker.router.last_endpoint.decode(),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from zchat import protocol as p
 from zchat.errors import ErrorCode, ProtocolError
@@ -43,6 +43,22 @@ class HubConfig:
                         int(self.grace * 1000), self.rate_burst, self.rate_per_sec, p.NAME_MAX, p.NAME_RULE)
 
 
+FRAME_BUDGET = p.MAX_FRAME_BYTES - 1024   # room for the reply's own fields
+
+
+def _fit(items: list[Any], keep_first: bool) -> list[Any]:
+    """The longest run of ``items`` (from the front, or from the back) whose encoding fits one frame:
+    every frame zchat sends stays under MAX_FRAME_BYTES, so clients can enforce it too."""
+    total, n = 0, 0
+    for item in (items if keep_first else reversed(items)):
+        total += len(p.encode(item)) + 1
+        if total > FRAME_BUDGET:
+            break
+        n += 1
+    n = max(n, 1) if items else 0
+    return items[:n] if keep_first else items[len(items) - n:]
+
+
 class Conversation:
     __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics")
 
@@ -61,6 +77,7 @@ class Hub:
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.config, self.clock = store, config, clock
         self.replies: list[tuple[bytes, bytes]] = []      # (routing id, payload)
+        self._answered: list[str | None] = []             # the request id of each reply, in step
         self.publishes: list[tuple[bytes, bytes]] = []    # (topic, payload)
         self.presence = Roster(config, self.publishes, clock)
         self._limits = config.limits()
@@ -98,14 +115,20 @@ class Hub:
         self.presence.flush()
         replies, pubs = self.replies, self.publishes
         self.replies, self.publishes = [], []
+        self._answered.clear()
         self.presence.out = self.publishes
         return replies, pubs
 
     def discard_output(self) -> None:
-        """The batch's transaction failed: nothing of it may be acknowledged or published."""
+        """The batch's transaction failed: nothing of it may be acknowledged or published, but every
+        request still gets its one reply: a retryable ``internal`` error."""
+        failed = [(peer, rid) for (peer, _), rid in zip(self.replies, self._answered)]
         self.replies.clear()
+        self._answered.clear()
         self.publishes.clear()
         self.reload()
+        for peer, rid in failed:
+            self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker could not store this; try again"))
 
     # ---------------------------------------------------------------- requests
     def handle(self, peer: bytes, pubkey: str | None, data: bytes) -> None:
@@ -132,8 +155,9 @@ class Hub:
     def bad_frames(self, peer: bytes, count: int) -> None:
         self._reply(peer, p.error(None, ErrorCode.BAD_FRAMES, f"a request is one frame, not {count}"))
 
-    def _reply(self, peer: bytes, msg: object) -> None:
+    def _reply(self, peer: bytes, msg: p.Reply) -> None:
         self.replies.append((peer, p.encode(msg)))
+        self._answered.append(msg.id)
 
     def _hello(self, peer: bytes, pubkey: str | None, req: p.Hello) -> p.Welcome:
         if not p.MIN_VERSION <= req.version <= p.PROTOCOL_VERSION:
@@ -144,7 +168,7 @@ class Hub:
             pubkey = self.pubkey_of.get(session.user) if session else None
         name, user = p.check_name(req.name), p.canonical(req.name)
         if not pubkey:
-            raise ProtocolError(ErrorCode.NAME_TAKEN, "no CURVE key on this connection", req.id)
+            raise ProtocolError(ErrorCode.INTERNAL, "no CURVE key on this connection", req.id)
         owner = self.owner.get(pubkey)
         if user in self.names and self.pubkey_of.get(user) != pubkey:
             raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {self.names[user]!r} belongs to another key", req.id)
@@ -182,36 +206,46 @@ class Hub:
         if conv.kind == "everyone":
             wait_ms = self.presence.take_token(s)
             if wait_ms:
-                raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages to everyone; slow down",
-                                    req.id, retry_after_ms=wait_ms)
-        seq, ts, duplicate = self._append(conv, s, "msg", req.text, req.cmid)
-        return p.Ok(req.id, conv.key, seq, ts, duplicate)
+                stored = self.store.find(s.name, req.cmid)   # a retry of a stored send is no new message
+                if stored is None:
+                    raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages to everyone; slow down",
+                                        req.id, retry_after_ms=wait_ms)
+                return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
+        key, seq, ts, duplicate = self._append(conv, s, "msg", req.text, req.cmid)
+        if duplicate and conv.kind == "everyone":
+            self.presence.refund_token(s)
+        return p.Ok(req.id, key, seq, ts, duplicate)
 
     def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                cmid: str | None = None) -> tuple[int, float, bool]:
-        """Store one line and publish it -> (seq, ts, duplicate). A retried (sender, cmid) is not
-        stored or published again: it gets the first one's seq and ts."""
+                cmid: str | None = None) -> tuple[str, int, float, bool]:
+        """Store one line and publish it -> (conv, seq, ts, duplicate). A retried (sender, cmid) is not
+        stored or published again: it gets the first one's conversation, seq and ts."""
         seq, ts = conv.head + 1, self.clock()
         existing = self.store.append(conv.key, seq, ts, s.name, kind, text, cmid)
         if existing is not None:
-            return existing.seq, existing.ts, True
+            return existing.conv, existing.seq, existing.ts, True
         conv.head = seq
         self._dirty.add(conv.key)
         payload = p.encode(p.Message(conv.key, seq, ts, s.name, text, kind, cmid))
         for t in conv.topics:
             self.publishes.append((t, payload))
-        return seq, ts, False
+        return conv.key, seq, ts, False
 
     def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation:
         """The conversation ``key`` if ``s`` may read and write it; a first DM creates it."""
         conv = self.convs.get(key)
-        if conv is None and create_dm and key.startswith("dm:") and p.is_conversation_key(key):
+        if conv is None and key.startswith("dm:") and p.is_conversation_key(key):
             a, b = key.split(":")[1:]
+            if key != p.dm_key(a, b) or a == b:
+                raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"{key!r} is not a DM key: two different "
+                                    "names, lowercased, in sorted order (dm:alice:bob)")
             if s.user not in (a, b):
                 raise ProtocolError(ErrorCode.NOT_MEMBER, "a direct message must be between you and one other user")
             other = b if a == s.user else a
             if other not in self.names:
                 raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {other!r}")
+            if not create_dm:   # reading a DM nobody has written to yet: empty, and nothing stored
+                return Conversation(key, "dm", True, 0)
             self.store.add_conversation(key, "dm", True, s.user, self.clock())
             conv = self.convs[key] = Conversation(key, "dm", True, 0)
             for u in (a, b):
@@ -235,7 +269,7 @@ class Hub:
         self.store.add_conversation(key, "group", req.private, s.user, self.clock())
         conv = self.convs[key] = Conversation(key, "group", req.private, 0)
         self._add_member(conv, s.user)
-        seq, ts, _ = self._append(conv, s, "event", "created")
+        _, seq, ts, _ = self._append(conv, s, "event", "created")
         return p.Ok(req.id, key, seq, ts)
 
     def _add_member(self, conv: Conversation, user: str) -> None:
@@ -253,14 +287,14 @@ class Hub:
         if conv.private and s.user not in conv.invites:
             raise ProtocolError(ErrorCode.NOT_INVITED, f"{req.group!r} is private: a member must /invite you")
         self._add_member(conv, s.user)
-        seq, ts, _ = self._append(conv, s, "event", "joined")
+        _, seq, ts, _ = self._append(conv, s, "event", "joined")
         return p.Ok(req.id, conv.key, seq, ts)
 
     def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
         conv = self._group(req.group)
         if s.user not in conv.members:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {req.group!r}")
-        seq, ts, _ = self._append(conv, s, "event", "left")
+        _, seq, ts, _ = self._append(conv, s, "event", "left")
         self.store.remove_member(conv.key, s.user)
         conv.members.discard(s.user)
         self.user_convs[s.user].discard(conv.key)
@@ -277,7 +311,7 @@ class Hub:
             return p.Ok(req.id, conv.key, conv.head)
         self.store.add_invite(conv.key, user)
         conv.invites.add(user)
-        seq, ts, _ = self._append(conv, s, "event", f"invited {self.names[user]}")
+        _, seq, ts, _ = self._append(conv, s, "event", f"invited {self.names[user]}")
         self.publishes.append((p.user_topic(user), p.encode(p.Invited(self._title(conv, user), s.name))))
         return p.Ok(req.id, conv.key, seq, ts)
 
@@ -296,11 +330,12 @@ class Hub:
             users = conv.key.split(":")[1:]
         else:
             users = sorted(conv.members)
-        return p.Users(req.id, conv.key, [p.UserInfo(self.names[u], self.presence.state_of(u))
-                                          for u in sorted(users)])
+        infos = sorted((p.UserInfo(self.names[u], self.presence.state_of(u)) for u in users),
+                       key=lambda i: (i.state == "away", i.name.lower()))
+        return p.Users(req.id, conv.key, _fit(infos, keep_first=True), len(infos))
 
     def _on_history(self, s: Session, req: p.History) -> p.HistoryPage:
-        conv = self._readable(s, req.conv, create_dm=True)
+        conv = self._readable(s, req.conv)
         limit = min(req.limit or self.config.history_page_max, self.config.history_page_max)
         if req.after is not None and req.before is not None:
             raise ProtocolError(ErrorCode.BAD_FIELD, "give 'after' or 'before', not both")
@@ -312,14 +347,18 @@ class Hub:
             rows = self.store.before(conv.key, before, limit)
             complete = not rows or rows[0].seq <= 1
         messages = [p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid) for r in rows]
+        fitting = _fit(messages, keep_first=req.after is not None)
+        if len(fitting) < len(messages):
+            complete = False
+            rows = rows[:len(fitting)] if req.after is not None else rows[-len(fitting):]
+            messages = fitting
         return p.HistoryPage(req.id, conv.key, messages, rows[0].seq if rows else 0,
                              rows[-1].seq if rows else 0, conv.head, complete)
 
     def _on_mark_read(self, s: Session, req: p.MarkRead) -> p.Ok:
         conv = self._readable(s, req.conv)
-        seq = min(req.seq, conv.head)
-        self.store.set_read(s.user, conv.key, seq)
-        return p.Ok(req.id, conv.key, seq)
+        self.store.set_read(s.user, conv.key, min(req.seq, conv.head))
+        return p.Ok(req.id, conv.key, self.store.load_read(s.user).get(conv.key, 0))
 
     def _on_ping(self, s: Session, req: p.Ping) -> p.Pong:
         return p.Pong(req.id, self.clock())

@@ -181,7 +181,8 @@ class Users:
     TYPE: ClassVar[str] = "users"
     id: str
     conv: str
-    users: list[UserInfo]
+    users: list[UserInfo]        # online and lost users first; cut to fit one frame ...
+    total: int = 0               # ... out of this many
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,10 @@ class Roster:
             return 0
         return max(1, int((1.0 - s.tokens) / rate * 1000))
 
+    def refund_token(self, s: Session) -> None:
+        """Give back the token of a send that turned out to be a retry of a stored one."""
+        s.tokens = min(float(self.config.rate_burst), s.tokens + 1.0)
+
     def sweep(self, now: float) -> bool:
         """Once per heartbeat interval: silent sessions become lost, lost ones past the grace time out.
         Returns True when an interval has passed (so the caller sends its heartbeats too)."""

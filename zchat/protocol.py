@@ -32,6 +32,7 @@ NAME_MAX = 32
 NAME_RULE = "1-32 characters: ASCII letters, digits, '_' or '-', starting with a letter or digit"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 RESERVED_NAMES = frozenset({"all", "everyone", "server", "system", "zchat", "admin"})
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")   # C0 controls but tab and newline, and DEL
 _CONV_RE = re.compile(r"all|g:[a-z0-9][a-z0-9_-]{0,31}|dm:[a-z0-9][a-z0-9_-]{0,31}:[a-z0-9][a-z0-9_-]{0,31}")
 
 TOPIC_PRESENCE = b"p|"           # presence changes, batched
@@ -99,9 +100,11 @@ def _plain(value: Any) -> Any:
 
 
 def encode(msg: Any) -> bytes:
-    """A message dataclass -> one UTF-8 JSON frame; fields that are None are left out."""
+    """A message dataclass -> one UTF-8 JSON frame; fields that are None are left out.
+    (A nested item without a TYPE encodes as its bare object: used to measure sizes.)"""
     body = _plain(msg)
-    body["type"] = msg.TYPE
+    if hasattr(msg, "TYPE"):
+        body["type"] = msg.TYPE
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -141,7 +144,7 @@ def _check_str(v: Any) -> str:
         try:
             v.encode()
         except UnicodeEncodeError:
-            raise ValueError("holds a lone surrogate, which is not UTF-8") from None
+            raise ProtocolError(ErrorCode.BAD_UTF8, "holds a lone surrogate, which is not UTF-8") from None
     return v
 
 
@@ -196,20 +199,27 @@ def _checker(hint: Any) -> Check:
     raise TypeError(f"no decoder for {hint!r}")  # a bug in zchat.messages, found at import time by the tests
 
 
+def _optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
 @cache
-def _plan(cls: type) -> list[tuple[str, Check, bool]]:
+def _plan(cls: type) -> list[tuple[str, Check, bool, bool]]:
+    """(name, check, required, optional) per field: a field that may be None may also be left out."""
     hints = typing.get_type_hints(cls)
-    return [(f.name, _checker(hints[f.name]), f.default is MISSING and f.default_factory is MISSING)
-            for f in fields(cls)]
+    return [(f.name, _checker(hints[f.name]), f.default is MISSING and f.default_factory is MISSING,
+             _optional(hints[f.name])) for f in fields(cls)]
 
 
 def _build(cls: type, obj: Any, rid: str | None) -> Any:
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_FIELD, f"{cls.__name__}: an object expected", rid)
     values = {}
-    for name, check, required in _plan(cls):
+    for name, check, required, optional in _plan(cls):
         if name not in obj:
-            if required:
+            if optional:
+                values[name] = None
+            elif required:
                 raise ProtocolError(ErrorCode.MISSING_FIELD, f"{cls.TYPE if hasattr(cls, 'TYPE') else cls.__name__}: "
                                     f"field {name!r} is missing", rid)
             continue
@@ -222,16 +232,28 @@ def _build(cls: type, obj: Any, rid: str | None) -> Any:
     return cls(**values)
 
 
+def _class_of(table: dict[str, type], obj: dict[str, Any]) -> type | None:
+    kind = obj.get("type")
+    return table.get(kind) if isinstance(kind, str) else None   # a list or object "type" is unhashable
+
+
 def _id_of(obj: dict[str, Any]) -> str | None:
+    """The request id to echo in an error reply, if it is one that can be sent back."""
     rid = obj.get("id")
-    return rid if isinstance(rid, str) and len(rid) <= MAX_ID_CHARS else None
+    if not isinstance(rid, str) or len(rid) > MAX_ID_CHARS:
+        return None
+    try:
+        _check_str(rid)
+    except ProtocolError:
+        return None
+    return rid
 
 
 def decode_request(data: bytes) -> Request:
     """Bytes from a client -> a typed request, or ProtocolError (carrying the request id when one was readable)."""
     obj = loads(data)
     rid = _id_of(obj)
-    cls = REQUEST_TYPES.get(obj.get("type"))  # type: ignore[arg-type]
+    cls = _class_of(REQUEST_TYPES, obj)
     if cls is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {str(obj.get('type'))[:40]!r}", rid)
     req = _build(cls, obj, rid)
@@ -242,6 +264,10 @@ def decode_request(data: bytes) -> Request:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'cmid': at most {MAX_ID_CHARS} characters", rid)
         if len(req.text) * 4 > MAX_TEXT_BYTES and len(req.text.encode()) > MAX_TEXT_BYTES:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"text is over {MAX_TEXT_BYTES} bytes", rid)
+        if _CONTROL_RE.search(req.text):
+            # terminal escape sequences have no place in chat, and JSON would inflate them sixfold
+            raise ProtocolError(ErrorCode.BAD_FIELD, "field 'text': control characters other than tab and "
+                                "newline are not allowed", rid)
     return req
 
 
@@ -257,7 +283,7 @@ def decode_published(data: bytes) -> Published:
 
 def _decode_from(table: dict[str, type], data: bytes) -> Any:
     obj = loads(data)
-    cls = table.get(obj.get("type"))  # type: ignore[arg-type]
+    cls = _class_of(table, obj)
     if cls is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {str(obj.get('type'))[:40]!r}")
     return _build(cls, obj, None)

@@ -263,6 +263,11 @@ class SQLiteStore:
         row = self._conn.execute(_BY_CMID, (sender, cmid)).fetchone()
         return MessageRow._make(row)
 
+    def find(self, sender: str, cmid: str) -> MessageRow | None:
+        """The message ``sender`` stored with this client message id, if any."""
+        row = self._conn.execute(_BY_CMID, (sender, cmid)).fetchone()
+        return MessageRow._make(row) if row else None
+
     def after(self, conv: str, after_seq: int, limit: int) -> list[MessageRow]:
         """Messages with seq > after_seq, oldest first, at most `limit` (catch-up paging)."""
         return [MessageRow._make(r) for r in self._conn.execute(_AFTER, (conv, after_seq, limit))]

@@ -1,0 +1,203 @@
+"""A subscriber that stops reading does not stall the others, and catches up from history.
+
+The broker runs with ``--pub-hwm 100``: past 100 queued messages (plus what the TCP buffers
+hold) the XPUB drops live messages for that one subscriber instead of blocking the loop. The
+dropped ones are still stored, so the slow client fills its gap by paging ``history``.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Callable, Iterator
+
+import pytest
+import zmq
+
+from tests.conftest import BrokerProcess
+from tests.rawclient import RawClient
+from zchat import protocol as p
+
+PUB_HWM = 100            # the broker's per-subscriber queue (--pub-hwm)
+WINDOW = 8               # alice's sends in flight; small next to PUB_HWM, so bob, who reads, never overflows
+PAGE = 40                # history page size: 40 messages of ~1 KB stay under MAX_FRAME_BYTES
+TEXT_BYTES = 1000        # each message's text; its frame on the wire is a little bigger
+SLOW_RCVBUF = 16 * 1024  # SO_RCVBUF of the slow client's SUB
+SLOW_RCVHWM = 100        # ZMQ_RCVHWM of the slow client's SUB
+
+
+def flood_size() -> int:
+    """How many messages alice sends: enough to overflow everything that can hold a message for slow.
+
+    Besides the broker's queue (PUB_HWM) and slow's own (SLOW_RCVHWM), the kernel buffers of slow's
+    connection hold messages: slow's receive buffer (fixed by SLOW_RCVBUF, doubled by Linux) and the
+    broker's send buffer, which TCP autotuning may grow up to tcp_wmem's maximum (4 MiB by default;
+    the test measured slow keeping 2992 of 3000 messages live once it grew). The flood is 25% more
+    than all of that together, so slow provably misses live messages on any such kernel."""
+    try:
+        wmem_max = int(open("/proc/sys/net/ipv4/tcp_wmem").read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 16 * 1024 * 1024
+    held = wmem_max + 2 * SLOW_RCVBUF + (PUB_HWM + SLOW_RCVHWM) * TEXT_BYTES
+    return max(3000, held * 5 // 4 // TEXT_BYTES + 1)
+
+
+N = flood_size()
+_serial = itertools.count(1)
+
+
+def text_of(i: int) -> str:
+    head = f"m{i:05d}:"
+    return head + "x" * (TEXT_BYTES - len(head))
+
+
+def index_of(text: str) -> int:
+    return int(text[1:6])
+
+
+@pytest.fixture
+def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
+    made: list[RawClient] = []
+
+    def make(connect: str, name: str, subscribe: bool = True) -> RawClient:
+        c = RawClient(ctx, connect)
+        made.append(c)
+        welcome = c.hello(name, subscribe=subscribe)
+        assert isinstance(welcome, p.Welcome), welcome
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def assert_healthy(broker: BrokerProcess, ctx: zmq.Context, watcher: RawClient) -> None:
+    assert broker.proc is not None and broker.proc.poll() is None, broker.output()[-2000:]
+    fresh = RawClient(ctx, broker.connect)
+    try:
+        name = f"fresh{next(_serial)}"
+        assert isinstance(fresh.hello(name, subscribe=False), p.Welcome)
+        ok = fresh.say(p.EVERYONE, f"alive {name}")
+        assert isinstance(ok, p.Ok), ok
+        got = watcher.wait_published(lambda t, m: isinstance(m, p.Message) and m.text == f"alive {name}")
+        assert (got.sender, got.seq) == (name, ok.seq)
+    finally:
+        fresh.close()
+    assert broker.proc.poll() is None, broker.output()[-2000:]
+
+
+class Reader(threading.Thread):
+    """Reads one SUB (owned by this thread until join) and keeps the chat messages of ``conv``."""
+
+    def __init__(self, client: RawClient, conv: str, want: int, timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.client, self.conv, self.want, self.timeout = client, conv, want, timeout
+        self.got: list[p.Message] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        try:
+            while sum(m.kind == "msg" for m in self.got) < self.want and (left := deadline - time.monotonic()) > 0:
+                got = self.client.recv_published(min(left, 1.0))
+                if got and isinstance(got[1], p.Message) and got[1].conv == self.conv:
+                    self.got.append(got[1])
+        except BaseException as exc:  # reported by the test thread
+            self.error = exc
+
+
+def send_pipelined(alice: RawClient, conv: str, n: int, window: int) -> list[p.Ok]:
+    """Keep ``window`` sends in flight; every one must be acknowledged, in order."""
+    acks: list[p.Ok] = []
+    sent = 0
+    while len(acks) < n:
+        while sent < n and sent - len(acks) < window:
+            sent += 1
+            alice.send(p.Send(id=f"s{sent}", conv=conv, text=text_of(sent), cmid=f"c{sent}"))
+        reply = alice.recv_reply(timeout=10)
+        assert isinstance(reply, p.Ok), reply
+        assert reply.id == f"s{len(acks) + 1}", reply
+        acks.append(reply)
+    return acks
+
+
+def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, make_client, ctx):
+    broker = broker_factory("--pub-hwm", str(PUB_HWM))
+    alice = make_client(broker.connect, "alice")
+    created = alice.call(p.CreateGroup, group="load")
+    assert isinstance(created, p.Ok), created
+    conv = created.conv
+    bob = make_client(broker.connect, "bob")
+    assert isinstance(bob.call(p.JoinGroup, group="load"), p.Ok)
+    bob.subscribe(p.topic(conv))
+    slow = make_client(broker.connect, "slow", subscribe=False)
+    joined = slow.call(p.JoinGroup, group="load")
+    assert isinstance(joined, p.Ok), joined
+    base = joined.seq                       # the group's head before alice's flood
+    # slow's SUB gets small buffers so that what it can swallow without reading is bounded (flood_size)
+    assert slow.welcome is not None
+    slow.sub = slow._socket(zmq.SUB, slow.server_key)
+    slow.sub.rcvbuf, slow.sub.rcvhwm = SLOW_RCVBUF, SLOW_RCVHWM
+    slow.sub.connect(slow.welcome.pub_endpoint)
+    slow.subscribe(p.topic(conv))           # from here on slow reads neither its SUB nor its DEALER
+
+    reader = Reader(bob, conv, N, timeout=30)
+    reader.start()
+    t0 = time.monotonic()
+    acks = send_pipelined(alice, conv, N, WINDOW)
+    sent_in = time.monotonic() - t0
+    reader.join(35)
+    assert not reader.is_alive(), "bob's reader did not finish"
+    assert reader.error is None, reader.error
+    took = time.monotonic() - t0
+
+    # every ack arrived, once, with consecutive seqs
+    assert [a.seq for a in acks] == list(range(base + 1, base + N + 1))
+    assert not any(a.duplicate for a in acks)
+    # bob got all N live, in order, no gap, no duplicate, within the bound
+    bobs = [m for m in reader.got if m.kind == "msg"]
+    assert [m.seq for m in bobs] == list(range(base + 1, base + N + 1))
+    assert [m.text for m in bobs] == [text_of(i) for i in range(1, N + 1)]
+    assert took < 30, f"bob needed {took:.1f}s (alice sent in {sent_in:.1f}s)"
+
+    # now slow reads what its SUB kept. A heartbeat stamped after alice's last message was published
+    # after it on the same pipe: once slow sees one, nothing of the flood is still on its way.
+    last_ts = acks[-1].ts
+    live: list[p.Message] = []
+    deadline = time.monotonic() + 15
+    while True:
+        got = slow.recv_published(max(0.0, deadline - time.monotonic()))
+        assert got is not None, "slow saw no heartbeat after the flood"
+        t, m = got
+        if isinstance(m, p.Message) and m.conv == conv:
+            live.append(m)
+        elif isinstance(m, p.Heartbeat) and t == p.TOPIC_HEARTBEAT and m.ts > last_ts:
+            break
+    live_seqs = [m.seq for m in live]
+    assert live_seqs == sorted(set(live_seqs)), "live messages out of order or repeated"
+    assert len(live) < N, f"slow got all {N} live: it never fell behind, so this test proves nothing"
+    for m in live:   # what did arrive is right
+        assert m.text == text_of(m.seq - base), m
+
+    # it fills the gap from history: after the last seq it holds without a hole, page by page
+    have = base
+    seen = set(live_seqs)
+    while have + 1 in seen:
+        have += 1
+    caught_up = [m for m in live if m.seq <= have]
+    pages = 0
+    while True:
+        page = slow.call(p.History, conv=conv, after=caught_up[-1].seq if caught_up else have, limit=PAGE)
+        assert isinstance(page, p.HistoryPage), page
+        pages += 1
+        caught_up += page.messages
+        if page.complete:
+            break
+        assert page.messages and pages < N, page
+    assert [m.seq for m in caught_up] == list(range(base + 1, base + N + 1))
+    assert [m.text for m in caught_up] == [text_of(i) for i in range(1, N + 1)]
+    assert all(m.sender == "alice" for m in caught_up)
+    print(f"slow: {len(live)} of {N} live ({have - base} before the first gap), {pages} history pages; "
+          f"alice sent in {sent_in:.2f}s, bob done in {took:.2f}s")
+
+    assert_healthy(broker, ctx, bob)
