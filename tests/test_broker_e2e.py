@@ -127,3 +127,33 @@ def test_returning_user_learns_what_it_missed(client, ctx):
     assert (everyone.head_seq, everyone.last_read) == (5, 0)
     page = back.call(p.History, conv="all", after=everyone.last_read)
     assert [m.text for m in page.messages] == [f"while away {i}" for i in range(5)] and page.complete
+
+
+def test_heartbeats_carry_head_seqs_so_a_lost_last_message_shows(client):
+    alice, bob = client("alice"), client("bob")
+    alice.call(p.CreateGroup, group="quiet")
+    alice.subscribe(b"g:quiet|")
+    ok = alice.say("g:quiet", "the last word")
+    beat = alice.wait_published(lambda t, m: t == b"g:quiet|" and isinstance(m, p.Heartbeat))
+    assert beat.heads == {"g:quiet": ok.seq}
+    alice.say("all", "to all")
+    beat = bob.wait_published(lambda t, m: t == p.TOPIC_HEARTBEAT and m.heads.get("all") == 1)
+    assert beat.ts > 0
+    assert isinstance(bob.call(p.Ping), p.Pong)
+
+
+def test_clients_past_max_clients_are_refused_clearly(broker_factory, ctx):
+    from tests.rawclient import RawClient
+    broker = broker_factory("--max-clients", "2")
+    clients = [RawClient(ctx, broker.connect) for _ in range(3)]
+    try:
+        assert isinstance(clients[0].hello("one", subscribe=False), p.Welcome)
+        assert isinstance(clients[1].hello("two", subscribe=False), p.Welcome)
+        refused = clients[2].hello("three", subscribe=False)
+        assert (refused.code, refused.retryable) == ("server_full", True)
+        assert "2 users" in refused.message
+        assert isinstance(clients[1].call(p.Bye), p.Ok)              # a place frees up ...
+        assert isinstance(clients[2].hello("three", subscribe=False), p.Welcome)   # ... and is taken
+    finally:
+        for c in clients:
+            c.close()

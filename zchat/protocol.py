@@ -59,6 +59,10 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def is_valid_name(name: str) -> bool:
+    return _NAME_RE.fullmatch(name) is not None and canonical(name) not in RESERVED_NAMES
+
+
 def is_conversation_key(conv: str) -> bool:
     return _CONV_RE.fullmatch(conv) is not None
 

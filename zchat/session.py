@@ -1,0 +1,396 @@
+"""What a client knows, without sockets: the client's h11.
+
+:class:`ClientSession` turns user actions and broker frames into frames to send,
+subscriptions to change and events for the frontend. It keeps the requests in flight, the
+last seq shown per conversation (and fetches gaps: the zguide's Clone pattern), the outbox
+of unacknowledged sends (resent once per reconnect with the same client message id), and
+unread counts. The I/O thread in zchat.client moves its bytes; tests drive it directly.
+"""
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from zchat import events as ev
+from zchat import protocol as p
+
+PING_AFTER = 1.0        # fraction of the heartbeat interval of silence before a ping
+READ_DEBOUNCE = 0.5     # seconds between mark_read updates
+
+
+@dataclass
+class ConvState:
+    conv: str
+    kind: str
+    title: str
+    private: bool = False
+    seen: int = 0                 # last seq delivered to the frontend
+    head: int = 0                 # newest seq known to exist
+    fetching: bool = False        # a catch-up page is in flight
+    missed_upto: int = 0          # seqs up to this, delivered by catch-up, were sent while we were away
+    unread: int = 0
+    read_sent: int = -1           # last seq sent in mark_read
+    buffer: dict[int, p.Message] = field(default_factory=dict)
+
+    def public(self) -> ev.Conversation:
+        return ev.Conversation(conv=self.conv, kind=self.kind, title=self.title, unread=self.unread,
+                               private=self.private)
+
+
+class ClientSession:
+    """Sans-IO state of one user's session. Call the action methods and ``receive_*``; then take
+    ``frames`` (for the DEALER), ``subscribe``/``unsubscribe`` (for the SUB) and ``events``."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.user = name, p.canonical(name)
+        self.joined = False
+        self.welcomed_before = False
+        self.pub_endpoint = ""
+        self.limits: p.Limits | None = None
+        self.convs: dict[str, ConvState] = {}
+        self.current = p.EVERYONE
+        self.pending: dict[str, tuple[str, Any]] = {}     # request id -> (what, context)
+        self.outbox: dict[str, p.Send] = {}               # cmid -> send not yet acknowledged
+        self.waiting: list[Any] = []                      # requests made before the welcome
+        self.frames: list[bytes] = []
+        self.subscribe: list[bytes] = []
+        self.unsubscribe: list[bytes] = []
+        self.events: list[ev.Event] = []
+        self.last_sent = self.last_heard = 0.0
+        self._next_read = 0.0
+        self._ids = itertools.count(1)
+        self._live = False
+
+    # ---------------------------------------------------------------- plumbing
+    def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str:
+        rid = str(next(self._ids))
+        msg = cls(id=rid, **fields)
+        if not self.joined and cls is not p.Hello:
+            self.waiting.append((what, msg, ctx))
+            return rid
+        self.pending[rid] = (what, ctx)
+        self.frames.append(p.encode(msg))
+        return rid
+
+    def _event(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def _fail(self, code: str, message: str, command: str = "") -> None:
+        self._event(ev.CommandFailed(code=code, message=message, command=command))
+
+    def _conv_list(self) -> None:
+        self._event(ev.ConversationsChanged(conversations=tuple(c.public() for c in self.convs.values()),
+                                            current=self.current))
+
+    # ---------------------------------------------------------------- connection life
+    def connected(self, now: float) -> None:
+        """A (new) link to the broker is up: say hello; everything else waits for the welcome."""
+        self.joined = False
+        self.pending.clear()
+        self.last_heard = self.last_sent = now
+        self._request("hello", p.Hello, version=p.PROTOCOL_VERSION, name=self.name)
+
+    def connection_lost(self) -> None:
+        """The link died: requests in flight are gone, but sends stay in the outbox for the next link."""
+        self.joined = False
+        self.pending.clear()
+        for conv in self.convs.values():
+            conv.fetching = False
+            conv.buffer.clear()
+        self._live = False
+
+    def tick(self, now: float) -> bool:
+        """Timers: a ping when idle, debounced read marks. Returns False when the broker has been
+        silent past its heartbeat timeout (the caller should reconnect)."""
+        if not self.joined or self.limits is None:
+            return True
+        interval = self.limits.heartbeat_interval_ms / 1000
+        if now - self.last_heard > self.limits.heartbeat_timeout_ms / 1000:
+            return False
+        if now >= self._next_read:
+            self._next_read = now + READ_DEBOUNCE
+            self.flush_read_marks()
+        if now - self.last_sent >= interval * PING_AFTER:
+            self._request("ping", p.Ping)
+        return True
+
+    def flush_read_marks(self) -> None:
+        for conv in self.convs.values():
+            if conv.seen > conv.read_sent and conv.seen > 0:
+                conv.read_sent = conv.seen
+                self._request("mark_read", p.MarkRead, conv=conv.conv, seq=conv.seen)
+
+    # ---------------------------------------------------------------- replies
+    def receive_reply(self, data: bytes, now: float) -> None:
+        self.last_heard = now
+        try:
+            reply = p.decode_reply(data)
+        except p.ProtocolError as exc:
+            self._fail("protocol", f"the broker sent something this client cannot read ({exc.code})")
+            return
+        what, ctx = self.pending.pop(reply.id, ("unknown", None)) if reply.id else ("unknown", None)
+        if isinstance(reply, p.Error):
+            self._on_error(what, ctx, reply)
+        elif isinstance(reply, p.Welcome):
+            self._on_welcome(reply)
+        elif isinstance(reply, p.HistoryPage):
+            self._on_history(what, ctx, reply)
+        elif isinstance(reply, p.Groups):
+            self._event(ev.GroupsListed(groups=tuple((g.name, g.private, g.members, g.joined) for g in reply.groups)))
+        elif isinstance(reply, p.Users):
+            title = self.convs[reply.conv].title if reply.conv in self.convs else reply.conv
+            self._event(ev.UsersListed(conv=reply.conv, title=title, total=reply.total,
+                                       users=tuple((u.name, u.state) for u in reply.users)))
+        elif isinstance(reply, p.Ok):
+            self._on_ok(what, ctx, reply)
+
+    def _on_welcome(self, w: p.Welcome) -> None:
+        first = not self.welcomed_before
+        self.joined, self.welcomed_before = True, True
+        self.name, self.pub_endpoint, self.limits = w.name, w.pub_endpoint, w.limits
+        self.subscribe += [p.TOPIC_PRESENCE, p.TOPIC_HEARTBEAT, p.topic(p.EVERYONE), p.user_topic(self.name)]
+        for info in w.conversations:
+            conv = self.convs.get(info.conv)
+            if conv is None:
+                conv = self.convs[info.conv] = ConvState(info.conv, info.kind, info.title, info.private)
+            if first:   # what this user had not read when it left is what it missed
+                conv.seen = conv.read_sent = info.last_read
+                conv.missed_upto = info.head_seq
+            conv.head = max(conv.head, info.head_seq)
+            if conv.kind == "group":
+                self.subscribe.append(p.topic(conv.conv))
+        self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=tuple(c.public() for c in self.convs.values())))
+        self._conv_list()
+        for send in self.outbox.values():   # unacknowledged sends go again, with the same cmid
+            self._request("send", p.Send, send.cmid, conv=send.conv, text=send.text, cmid=send.cmid)
+        waiting, self.waiting = self.waiting, []
+        for what, msg, ctx in waiting:
+            if what != "send":
+                self.pending[msg.id] = (what, ctx)
+                self.frames.append(p.encode(msg))
+        for conv in self.convs.values():
+            self._catch_up(conv)
+        self._report_progress()
+
+    def _on_ok(self, what: str, ctx: Any, ok: p.Ok) -> None:
+        if what == "send":
+            self.outbox.pop(ctx, None)
+        elif what in ("create_group", "join_group") and ok.conv:
+            conv = self.convs.get(ok.conv)
+            if conv is None:
+                conv = self.convs[ok.conv] = ConvState(ok.conv, "group", ok.conv[2:], bool(ctx))
+                conv.seen = conv.read_sent = max(0, (ok.seq or 1) - 1)
+                self.subscribe.append(p.topic(ok.conv))
+            conv.head = max(conv.head, ok.seq or 0)
+            self.current, conv.unread = ok.conv, 0
+            self._event(ev.Info(text=f"{'created' if what == 'create_group' else 'joined'} group {conv.title}"))
+            self._conv_list()
+            self._catch_up(conv)
+        elif what == "leave_group" and ok.conv:
+            self.convs.pop(ok.conv, None)
+            self.unsubscribe.append(p.topic(ok.conv))
+            if self.current == ok.conv:
+                self.current = p.EVERYONE
+            self._event(ev.Info(text=f"left group {ok.conv[2:]}"))
+            self._conv_list()
+        elif what == "invite":
+            self._event(ev.Info(text=f"invited {ctx[0]} to {ctx[1]}"))
+        elif what == "bye":
+            self.joined = False
+            self._event(ev.Left(reason="left"))
+
+    def _on_error(self, what: str, ctx: Any, err: p.Error) -> None:
+        if what == "hello":
+            self._event(ev.JoinFailed(name=self.name, code=err.code, message=err.message))
+        elif err.code == p.ErrorCode.NOT_JOINED:     # the broker forgot us (it restarted): start over
+            self.connected(self.last_heard)
+        elif what == "send" and err.retryable:
+            self._fail(err.code, f"{err.message} (will retry)", what)   # stays in the outbox
+        else:
+            if what == "send":
+                self.outbox.pop(ctx, None)
+            elif what == "history" and ctx in self.convs:
+                self.convs[ctx].fetching = False
+            self._fail(err.code, err.message, what)
+
+    # ---------------------------------------------------------------- catch-up and live delivery
+    def _catch_up(self, conv: ConvState) -> None:
+        """Fetch what lies between what was shown and the newest known seq, one page at a time."""
+        if conv.head > conv.seen and not conv.fetching and self.joined:
+            conv.fetching = True
+            page = self.limits.history_page_max if self.limits else 200
+            self._request("history", p.History, conv.conv, conv=conv.conv, after=conv.seen, limit=page)
+
+    def _report_progress(self) -> None:
+        behind = sum(max(0, c.head - c.seen) for c in self.convs.values())
+        if behind:
+            self._live = False
+            self._event(ev.ConnectionChanged(state="catching_up", behind=behind, detail=f"catching up: {behind} behind"))
+        elif not self._live and self.joined:
+            self._live = True
+            self._event(ev.ConnectionChanged(state="live"))
+
+    def _on_history(self, what: str, ctx: Any, page: p.HistoryPage) -> None:
+        if what == "show_history":
+            for m in page.messages:
+                self._deliver_one(self.convs.get(page.conv), m, history=True)
+            if not page.messages:
+                self._event(ev.Info(text="no history here yet"))
+            return
+        conv = self.convs.get(page.conv)
+        if conv is None:
+            return
+        conv.fetching = False
+        conv.head = max(conv.head, page.head_seq)
+        for m in page.messages:
+            if m.seq == conv.seen + 1:
+                self._deliver(conv, m)
+        self._drain_buffer(conv)
+        if page.complete and not page.messages:
+            conv.head = max(conv.seen, page.head_seq)
+        self._catch_up(conv)
+        self._report_progress()
+
+    def receive_published(self, topic: bytes, data: bytes, now: float) -> None:
+        self.last_heard = now
+        try:
+            msg = p.decode_published(data)
+        except p.ProtocolError:
+            return      # a newer broker's message this client does not know: ignore it
+        if isinstance(msg, p.Message):
+            self._on_message(msg)
+        elif isinstance(msg, p.Heartbeat):
+            for key, head in msg.heads.items():
+                conv = self.convs.get(key)
+                if conv is not None and head > conv.head:
+                    conv.head = head
+                    self._catch_up(conv)
+        elif isinstance(msg, p.Presence):
+            for c in msg.changes:
+                self._event(ev.PresenceChanged(name=c.name, state=c.state, reason=c.reason))
+        elif isinstance(msg, p.Invited):
+            self._event(ev.Invited(group=msg.group, by=msg.by))
+
+    def _on_message(self, m: p.Message) -> None:
+        conv = self.convs.get(m.conv)
+        if conv is None:        # a new DM, or a group this session joined elsewhere
+            kind = "dm" if m.conv.startswith("dm:") else "group"
+            conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
+            self._conv_list()
+        conv.head = max(conv.head, m.seq)
+        if m.seq <= conv.seen or not self.joined:
+            return
+        if m.seq == conv.seen + 1 and not conv.fetching:
+            self._deliver(conv, m)
+            self._drain_buffer(conv)
+        else:                   # a gap: keep it, fetch what is missing
+            conv.buffer[m.seq] = m
+            self._catch_up(conv)
+
+    def _drain_buffer(self, conv: ConvState) -> None:
+        for seq in sorted(conv.buffer):
+            m = conv.buffer.pop(seq)
+            if seq == conv.seen + 1:
+                self._deliver(conv, m)
+
+    def _deliver(self, conv: ConvState, m: p.Message) -> None:
+        conv.seen = m.seq
+        if conv.conv != self.current and p.canonical(m.sender) != self.user and m.kind == "msg":
+            conv.unread += 1
+            self._conv_list()
+        self._deliver_one(conv, m, missed=m.seq <= conv.missed_upto)
+
+    def _deliver_one(self, conv: ConvState | None, m: p.Message, missed: bool = False, history: bool = False) -> None:
+        self._event(ev.MessageReceived(conv=m.conv, title=conv.title if conv else m.conv, seq=m.seq, ts=m.ts,
+                                       sender=m.sender, text=m.text, kind=m.kind, missed=missed, history=history,
+                                       own=p.canonical(m.sender) == self.user))
+
+    def _title_for(self, key: str) -> str:
+        if key.startswith("dm:"):
+            a, b = key.split(":")[1:]
+            return b if a == self.user else a
+        return key.removeprefix("g:") if key.startswith("g:") else "everyone"
+
+    # ---------------------------------------------------------------- actions (from any frontend)
+    def send(self, text: str, conv: str | None = None) -> str | None:
+        """Send ``text`` to ``conv`` (default: the current conversation); kept until acknowledged."""
+        conv = conv or self.current
+        limit = self.limits.max_text_bytes if self.limits else p.MAX_TEXT_BYTES
+        if len(text.encode("utf-8", "replace")) > limit:
+            self._fail("too_large", f"message too long: at most {limit} bytes", "send")
+            return None
+        text = "".join(ch for ch in text if ch in "\t\n" or not (ch < " " or ch == "\x7f"))
+        cmid = uuid.uuid4().hex
+        self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
+        return self._request("send", p.Send, cmid, conv=conv, text=text, cmid=cmid)
+
+    def dm(self, name: str, text: str) -> str | None:
+        try:
+            p.check_name(name)
+        except p.ProtocolError as exc:
+            self._fail(exc.code, exc.message, "msg")
+            return None
+        key = p.dm_key(self.user, name)
+        if key not in self.convs:
+            self.convs[key] = ConvState(key, "dm", name)
+        return self.send(text, key)
+
+    def create_group(self, group: str, private: bool = False) -> str:
+        return self._request("create_group", p.CreateGroup, private, group=group, private=private)
+
+    def join_group(self, group: str) -> str:
+        return self._request("join_group", p.JoinGroup, False, group=group)
+
+    def leave_group(self, group: str) -> str:
+        return self._request("leave_group", p.LeaveGroup, group=group)
+
+    def invite(self, name: str, group: str) -> str:
+        return self._request("invite", p.Invite, (name, group), group=group, name=name)
+
+    def list_groups(self) -> str:
+        return self._request("groups", p.ListGroups)
+
+    def who(self, group: str | None = None) -> str:
+        return self._request("who", p.Who, conv=p.group_key(group) if group else p.EVERYONE)
+
+    def show_history(self, count: int = 20, conv: str | None = None) -> str:
+        conv = conv or self.current
+        head = self.convs[conv].head if conv in self.convs else 0
+        return self._request("show_history", p.History, conv=conv, before=head + 1, limit=count)
+
+    def switch(self, target: str) -> bool:
+        """Make ``target`` current: "everyone", "@name"/"name" (a DM) or "#group"/"group"."""
+        key = self.resolve(target)
+        if key is None:
+            self._fail("usage", f"no conversation {target!r}: try everyone, @NAME or #GROUP", "switch")
+            return False
+        if key not in self.convs:
+            self.convs[key] = ConvState(key, "dm", target.lstrip("@"))
+        self.current = key
+        self.convs[key].unread = 0
+        self._conv_list()
+        return True
+
+    def resolve(self, target: str) -> str | None:
+        t = target.strip()
+        if p.canonical(t) in ("everyone", "all", "#everyone"):
+            return p.EVERYONE
+        if t in self.convs:
+            return t
+        if not t.startswith("@") and p.group_key(t.lstrip("#")) in self.convs:
+            return p.group_key(t.lstrip("#"))
+        name = t.lstrip("@")
+        if t.startswith("#") or not p.is_valid_name(name) or p.canonical(name) == self.user:
+            return None
+        return p.dm_key(self.user, name)
+
+    def leave(self) -> str:
+        """End the session on purpose: read marks first, then bye (others see "left")."""
+        if not self.joined:             # nobody to tell: we are offline
+            self.waiting.clear()
+            self._event(ev.Left(reason="left while offline"))
+            return ""
+        self.flush_read_marks()
+        return self._request("bye", p.Bye)
