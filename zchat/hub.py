@@ -126,7 +126,9 @@ class Hub:
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
+        self.presence.undo_batch()
         self.reload()
+        self._dirty &= self.convs.keys()   # earlier, committed changes still get their heartbeat
         for peer, rid in failed:
             self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker could not store this; try again"))
 

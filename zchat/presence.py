@@ -20,12 +20,13 @@ ONLINE, LOST, AWAY = "online", "lost", "away"
 
 class Session:
     """One user's live session; ``peer`` is the ROUTER routing id of its current connection."""
-    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at")
+    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at", "held_until")
 
     def __init__(self, user: str, name: str, peer: bytes, now: float, burst: int) -> None:
         self.user, self.name, self.peer, self.state = user, name, peer, ONLINE
         self.last_seen = self.lost_at = self.tokens_at = now
         self.tokens = float(burst)
+        self.held_until = 0.0
 
 
 class Roster:
@@ -36,6 +37,7 @@ class Roster:
         self.by_peer: dict[bytes, Session] = {}
         self.by_user: dict[str, Session] = {}
         self.changes: list[p.PresenceChange] = []
+        self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
 
     def arrive(self, peer: bytes, user: str, name: str) -> bool:
@@ -45,6 +47,7 @@ class Roster:
         if s is None:
             s = self.by_user[user] = Session(user, name, peer, now, self.config.rate_burst)
             self.by_peer[peer] = s
+            self._arrived.append(s)
             self.changes.append(p.PresenceChange(name, ONLINE, "joined"))
             return False
         if s.peer != peer:  # the same key on a new connection: the old one is dead or dying
@@ -74,13 +77,17 @@ class Roster:
     def take_token(self, s: Session) -> int:
         """Spend one token of the everyone-rate bucket; returns 0, or the milliseconds to wait."""
         now = self.clock()
+        if now < s.held_until:      # once refused, refused until then: what was sent after it waits too,
+            return max(1, int((s.held_until - now) * 1000))   # so a client's retries keep their order
         rate = self.config.rate_per_sec
         s.tokens = min(float(self.config.rate_burst), s.tokens + (now - s.tokens_at) * rate)
         s.tokens_at = now
         if s.tokens >= 1.0:
             s.tokens -= 1.0
             return 0
-        return max(1, int((1.0 - s.tokens) / rate * 1000))
+        wait = max(0.05, (1.0 - s.tokens) / rate)
+        s.held_until = now + wait
+        return max(1, int(wait * 1000))
 
     def refund_token(self, s: Session) -> None:
         """Give back the token of a send that turned out to be a retry of a stored one."""
@@ -104,8 +111,17 @@ class Roster:
     def next_due(self, now: float) -> float:
         return max(0.0, self._next_sweep - now)
 
+    def undo_batch(self) -> None:
+        """The batch failed: the sessions it started never happened, nor did its presence changes."""
+        for s in self._arrived:
+            self.by_peer.pop(s.peer, None)
+            self.by_user.pop(s.user, None)
+        self._arrived.clear()
+        self.changes.clear()
+
     def flush(self) -> None:
         """Publish the batch's presence changes as one message."""
+        self._arrived.clear()
         if self.changes:
             self.out.append((p.TOPIC_PRESENCE, p.encode(p.Presence(self.clock(), self.changes))))
             self.changes = []

@@ -62,6 +62,7 @@ class ClientSession:
         self._next_read = 0.0
         self._ids = itertools.count(1)
         self._live = False
+        self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
 
     # ---------------------------------------------------------------- plumbing
     def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str:
@@ -109,6 +110,10 @@ class ClientSession:
         interval = self.limits.heartbeat_interval_ms / 1000
         if now - self.last_heard > self.limits.heartbeat_timeout_ms / 1000:
             return False
+        for conv, when in list(self.paced.items()):
+            if now >= when:
+                del self.paced[conv]
+                self._resend(conv)
         if now >= self._next_read:
             self._next_read = now + READ_DEBOUNCE
             self.flush_read_marks()
@@ -206,8 +211,11 @@ class ClientSession:
             self._event(ev.JoinFailed(name=self.name, code=err.code, message=err.message))
         elif err.code == p.ErrorCode.NOT_JOINED:     # the broker forgot us (it restarted): start over
             self.connected(self.last_heard)
-        elif what == "send" and err.retryable:
-            self._fail(err.code, f"{err.message} (will retry)", what)   # stays in the outbox
+        elif what == "send" and err.retryable:     # stays in the outbox; later sends to it wait behind it
+            conv = self.outbox[ctx].conv if ctx in self.outbox else p.EVERYONE
+            if conv not in self.paced:
+                self._event(ev.Info(text=f"sending more slowly: {err.message}"))
+            self.paced[conv] = self.last_heard + (err.retry_after_ms or 1000) / 1000
         else:
             if what == "send":
                 self.outbox.pop(ctx, None)
@@ -324,7 +332,16 @@ class ClientSession:
         text = "".join(ch for ch in text if ch in "\t\n" or not (ch < " " or ch == "\x7f"))
         cmid = uuid.uuid4().hex
         self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
+        if conv in self.paced:          # keep order: it goes when the ones before it go
+            return None
         return self._request("send", p.Send, cmid, conv=conv, text=text, cmid=cmid)
+
+    def _resend(self, conv: str) -> None:
+        """Send again, in order, what the outbox holds for ``conv`` and is not in flight."""
+        in_flight = {ctx for what, ctx in self.pending.values() if what == "send"}
+        for send in list(self.outbox.values()):
+            if send.conv == conv and send.cmid not in in_flight:
+                self._request("send", p.Send, send.cmid, conv=conv, text=send.text, cmid=send.cmid)
 
     def dm(self, name: str, text: str) -> str | None:
         try:

@@ -1,0 +1,164 @@
+"""The client core against a real broker process: what every frontend and bot stands on."""
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from zchat import events as ev
+from zchat.client import Client
+from zchat.keys import ServerKeyChanged
+from zchat import protocol as p
+
+
+class Probe:
+    """A Client plus every event it has delivered, with bounded waits."""
+
+    def __init__(self, client: Client) -> None:
+        self.client, self.seen = client, []
+
+    def wait(self, match: Callable[[ev.Event], bool], timeout: float = 10.0) -> ev.Event:
+        for e in self.seen:
+            if match(e):
+                return e
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for e in self.client.events(timeout=min(left, 0.5)):
+                self.seen.append(e)
+                if match(e):
+                    return e
+                break
+        raise AssertionError(f"no matching event in {timeout} s; last events: {self.seen[-8:]}")
+
+    def texts(self, conv: str | None = None) -> list[str]:
+        return [e.text for e in self.seen if isinstance(e, ev.MessageReceived) and e.kind == "msg"
+                and (conv is None or e.conv == conv)]
+
+    def drain(self) -> None:
+        self.seen += self.client.poll_events(10_000)
+
+
+@pytest.fixture
+def user(broker, tmp_path: Path) -> Iterator[Callable[..., Probe]]:
+    made: list[Client] = []
+
+    def make(name: str, connect: str | None = None, live: bool = True) -> Probe:
+        c = Client(connect or broker.connect, config_dir=tmp_path / f"cfg-{name}")
+        made.append(c)
+        c.join(name)
+        probe = Probe(c)
+        probe.wait(lambda e: isinstance(e, ev.Joined))
+        if live:
+            probe.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
+        return probe
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def msg(text: str, conv: str | None = None) -> Callable[[ev.Event], bool]:
+    return lambda e: isinstance(e, ev.MessageReceived) and e.text == text and (conv is None or e.conv == conv)
+
+
+def test_two_users_everyone_and_dm(user):
+    alice, bob = user("alice"), user("bob")
+    alice.wait(lambda e: isinstance(e, ev.PresenceChanged) and (e.name, e.reason) == ("bob", "joined"))
+    alice.client.execute("hello everyone")
+    got = bob.wait(msg("hello everyone"))
+    assert (got.sender, got.conv, got.own, got.missed) == ("alice", "all", False, False)
+    alice.client.execute("/msg bob just you")
+    got = bob.wait(msg("just you"))
+    assert (got.conv, got.title) == ("dm:alice:bob", "alice")
+    assert alice.wait(msg("just you")).own
+
+
+def test_three_users_in_a_group_and_unread_counts(user):
+    alice, bob, carol = user("alice"), user("bob"), user("carol")
+    alice.client.execute("/create team --private")
+    alice.wait(lambda e: isinstance(e, ev.Info) and "created group team" in e.text)
+    carol.client.execute("/join team")
+    assert carol.wait(lambda e: isinstance(e, ev.CommandFailed)).code == "not_invited"
+    alice.client.execute("/invite carol team")
+    carol.wait(lambda e: isinstance(e, ev.Invited) and e.group == "team")
+    carol.client.execute("/join team")
+    carol.wait(lambda e: isinstance(e, ev.Info) and "joined group team" in e.text)
+    carol.client.execute("/switch everyone")
+    alice.client.execute("/switch #team")
+    alice.client.execute("team only")
+    carol.wait(msg("team only", "g:team"))
+    changed = carol.wait(lambda e: isinstance(e, ev.ConversationsChanged)
+                         and any(c.conv == "g:team" and c.unread == 1 for c in e.conversations))
+    assert changed.current == "all"
+    bob.client.execute("sync")      # bob is not in the group: nothing of it reaches him
+    bob.wait(msg("sync"))
+    assert "team only" not in bob.texts()
+
+
+def test_unknown_command_is_an_error_event_not_an_exception(user):
+    alice = user("alice")
+    alice.client.execute("/frobnicate now")
+    failed = alice.wait(lambda e: isinstance(e, ev.CommandFailed))
+    assert failed.code == "unknown_command" and "/help" in failed.message
+    alice.client.execute("/msg")
+    assert alice.wait(lambda e: isinstance(e, ev.CommandFailed) and e.code == "usage").message.startswith("usage:")
+
+
+def test_exit_tells_the_others(user):
+    alice, bob = user("alice"), user("bob")
+    bob.client.execute("[EXIT]")
+    assert bob.wait(lambda e: isinstance(e, ev.Left)).reason == "left"
+    change = alice.wait(lambda e: isinstance(e, ev.PresenceChanged) and e.name == "bob" and e.reason == "left")
+    assert change.state == "away"
+
+
+def test_away_for_50_messages_gets_exactly_those_50_once_in_order(user, broker, tmp_path):
+    alice, bob = user("alice"), user("bob")
+    alice.client.execute("before")
+    bob.wait(msg("before"))
+    bob.client.execute("[EXIT]")
+    bob.wait(lambda e: isinstance(e, ev.Left))
+    bob.client.close()
+    for i in range(50):
+        alice.client.execute(f"/switch everyone" if i == 0 else f"missed {i}")
+    alice.client.execute("missed 50")
+    alice.wait(msg("missed 50"))
+    back = user("bob")
+    back.wait(msg("missed 50"))
+    back.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
+    back.drain()
+    got = [e for e in back.seen if isinstance(e, ev.MessageReceived) and e.kind == "msg"]
+    assert [e.text for e in got] == [f"missed {i}" for i in range(1, 51)]
+    assert all(e.missed for e in got)
+
+
+def test_broker_restart_under_a_connected_client_loses_and_doubles_nothing(user, broker):
+    alice, bob = user("alice"), user("bob")
+    for i in range(20):
+        alice.client.execute(f"one {i}")
+    bob.wait(msg("one 19"))
+    assert broker.kill(signal.SIGKILL) == -signal.SIGKILL
+    alice.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "reconnecting")
+    for i in range(20):                        # typed while the broker is down: kept in the outbox
+        alice.client.execute(f"two {i}")
+    broker.restart_on_same_port()
+    alice.wait(lambda e: isinstance(e, ev.Joined) and not e.resumed, timeout=20)
+    bob.wait(msg("two 19"), timeout=20)
+    for i in range(20):
+        alice.client.execute(f"three {i}")
+    bob.wait(msg("three 19"))
+    expected = [f"{w} {i}" for w in ("one", "two", "three") for i in range(20)]
+    assert bob.texts("all") == expected
+    alice.wait(msg("three 19"))
+    assert alice.texts("all") == expected
+
+
+def test_a_changed_server_key_fails_closed(broker, tmp_path):
+    endpoint, _ = p.parse_connect_string(broker.connect)
+    Client(broker.connect, config_dir=tmp_path / "cfg").close()      # pins the real key
+    forged = p.format_connect_string(endpoint, bytes(32))
+    with pytest.raises(ServerKeyChanged, match="pinned"):
+        Client(forged, config_dir=tmp_path / "cfg")
