@@ -1,0 +1,196 @@
+"""The client session against the broker's hub, wired in memory (h11's ConnectionPair idea).
+
+No sockets: frames go straight from ClientSession to Hub and back, and publishes reach the
+sessions whose subscriptions the hub allowed, so gap filling, resume, retries and unread
+counts are tested exactly and fast. A "drop" hook loses chosen publishes on the way.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from zchat import events as ev
+from zchat import protocol as p
+from zchat.commands import execute
+from zchat.hub import Hub, HubConfig
+from zchat.session import ClientSession
+from zchat.store import SQLiteStore
+
+
+class Net:
+    def __init__(self) -> None:
+        self.now = [1000.0]
+        self.store = SQLiteStore(":memory:")
+        self.hub = Hub(self.store, HubConfig(pub_endpoint="inproc://pub", rate_burst=3, rate_per_sec=1.0),
+                       clock=lambda: self.now[0])
+        self.sessions: dict[str, tuple[ClientSession, set[bytes], list[ev.Event]]] = {}
+        self.drop: Callable[[bytes, bytes], bool] = lambda topic, payload: False
+
+    def connect(self, name: str, session: ClientSession | None = None) -> ClientSession:
+        s = session or ClientSession(name)
+        self.sessions[name] = (s, set(), self.sessions.get(name, (None, None, []))[2])
+        s.connected(self.now[0])
+        self.pump()
+        return s
+
+    def disconnect(self, name: str) -> None:
+        s, subs, _ = self.sessions[name]
+        subs.clear()
+        s.connection_lost()
+
+    def pump(self) -> None:
+        """Move frames until nothing is left to move."""
+        moved = True
+        while moved:
+            moved = False
+            for name, (s, subs, seen) in list(self.sessions.items()):
+                subs.update(t for t in s.subscribe if self.hub.may_subscribe(f"key-{name}", t))
+                subs.difference_update(s.unsubscribe)
+                s.subscribe.clear()
+                s.unsubscribe.clear()
+                frames, s.frames = s.frames, []
+                with self.store.transaction():
+                    for f in frames:
+                        self.hub.handle(name.encode(), f"key-{name}", f)
+                replies, pubs = self.hub.take_output()
+                for peer, payload in replies:
+                    self.sessions[peer.decode()][0].receive_reply(payload, self.now[0])
+                for topic, payload in pubs:
+                    if self.drop(topic, payload):
+                        continue
+                    for other, osubs, _ in self.sessions.values():
+                        if topic in osubs:
+                            other.receive_published(topic, payload, self.now[0])
+                moved = moved or bool(frames or replies or pubs)
+            for s, _, seen in self.sessions.values():
+                seen += s.events
+                s.events = []
+
+    def do(self, name: str, line: str) -> None:
+        execute(self.sessions[name][0], line)
+        self.pump()
+
+    def tick(self, seconds: float) -> None:
+        self.now[0] += seconds
+        for s, _, _ in self.sessions.values():
+            s.tick(self.now[0])
+        self.hub.tick()
+        self.pump()
+
+    def seen(self, name: str) -> list[ev.Event]:
+        return self.sessions[name][2]
+
+    def lines(self, name: str, conv: str = "all") -> list[ev.MessageReceived]:
+        return [e for e in self.seen(name) if isinstance(e, ev.MessageReceived) and e.conv == conv and e.kind == "msg"]
+
+
+@pytest.fixture
+def net() -> Net:
+    return Net()
+
+
+def test_join_is_confirmed_and_subscribes_only_to_what_it_may_read(net):
+    s = net.connect("alice")
+    joined = [e for e in net.seen("alice") if isinstance(e, ev.Joined)]
+    assert joined[0].name == "alice" and not joined[0].resumed
+    assert net.sessions["alice"][1] == {b"p|", b"hb|", b"all|", b"u:alice|"}
+    assert s.joined
+
+
+def test_a_dropped_live_message_is_filled_in_order_without_the_user_noticing(net):
+    net.connect("alice"), net.connect("bob")
+    net.drop = lambda topic, payload: b'"text":"two"' in payload
+    for text in ("one", "two", "three"):
+        net.do("alice", text)
+    got = net.lines("bob")
+    assert [(e.seq, e.text, e.missed) for e in got] == [(1, "one", False), (2, "two", False), (3, "three", False)]
+
+
+def test_a_lost_last_message_is_found_through_the_heartbeat(net):
+    net.connect("alice"), net.connect("bob")
+    net.drop = lambda topic, payload: b'"text":"last"' in payload
+    net.do("alice", "last")
+    assert net.lines("bob") == []
+    net.drop = lambda topic, payload: False
+    net.tick(2.5)
+    assert [e.text for e in net.lines("bob")] == ["last"]
+
+
+def test_coming_back_shows_what_was_missed_once_in_order_marked_missed(net):
+    net.connect("alice"), net.connect("bob")
+    net.do("bob", "seen before")
+    net.tick(1)                                      # bob's read mark goes out
+    net.do("bob", "[EXIT]")
+    assert any(isinstance(e, ev.Left) for e in net.seen("bob"))
+    del net.sessions["bob"]
+    net.do("alice", "/msg bob while you were out")
+    for i in range(3):
+        net.do("alice", f"missed {i}")
+    net.connect("bob")
+    everyone = net.lines("bob")
+    assert [(e.text, e.missed) for e in everyone] == [("missed 0", True), ("missed 1", True), ("missed 2", True)]
+    assert [(e.text, e.missed) for e in net.lines("bob", "dm:alice:bob")] == [("while you were out", True)]
+
+
+def test_a_send_in_flight_when_the_link_dies_is_resent_once_with_the_same_id(net):
+    net.connect("alice"), net.connect("bob")
+    alice = net.sessions["alice"][0]
+    alice.send("important")
+    with net.store.transaction():                    # the broker stores it, but the ack is lost
+        net.hub.handle(b"alice", "key-alice", alice.frames.pop())
+    net.hub.take_output()
+    net.disconnect("alice")
+    assert len(alice.outbox) == 1
+    net.connect("alice", alice)                      # welcome -> resend with the same cmid -> duplicate ok
+    assert alice.outbox == {}
+    assert [m.text for m in net.store.after("all", 0, 10)] == ["important"]
+
+
+def test_unread_counts_follow_the_current_conversation(net):
+    net.connect("alice"), net.connect("bob")
+    net.do("alice", "/msg bob one")
+    net.do("alice", "/msg bob two")
+    lists = [e for e in net.seen("bob") if isinstance(e, ev.ConversationsChanged)]
+    assert {c.conv: c.unread for c in lists[-1].conversations}["dm:alice:bob"] == 2
+    net.do("bob", "/switch @alice")
+    last = [e for e in net.seen("bob") if isinstance(e, ev.ConversationsChanged)][-1]
+    assert last.current == "dm:alice:bob" and all(c.unread == 0 for c in last.conversations)
+
+
+def test_rate_limited_sends_wait_and_go_in_order(net):
+    net.connect("alice"), net.connect("bob")
+    for i in range(6):                               # burst 3, then 1 per second
+        net.do("alice", f"m{i}")
+    assert [e.text for e in net.lines("bob")] == ["m0", "m1", "m2"]
+    assert any(isinstance(e, ev.Info) and "slowly" in e.text for e in net.seen("alice"))
+    for _ in range(8):
+        net.tick(1.1)
+    assert [e.text for e in net.lines("bob")] == [f"m{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("line, code", [("/nope", "unknown_command"), ("/msg", "usage"), ("/join", "usage"),
+                                        ("/history x", "usage"), ("/switch #nowhere", "usage"),
+                                        ("/join nosuch", "no_such_conversation"),
+                                        ("/msg nobody hi", "no_such_user")])
+def test_bad_commands_become_error_events(net, line, code):
+    net.connect("alice")
+    net.do("alice", line)
+    failed = [e for e in net.seen("alice") if isinstance(e, ev.CommandFailed)]
+    assert [f.code for f in failed] == [code]
+
+
+def test_history_command_shows_the_last_n_marked_as_history(net):
+    net.connect("alice")
+    for i in range(5):
+        net.do("alice", f"h{i}")
+    net.tick(5)
+    net.do("alice", "/history 2")
+    shown = [e for e in net.seen("alice") if isinstance(e, ev.MessageReceived) and e.history]
+    assert [e.text for e in shown] == ["h3", "h4"]
+
+
+def test_a_silent_broker_is_noticed(net):
+    s = net.connect("alice")
+    assert s.tick(net.now[0] + 1)
+    assert not s.tick(net.now[0] + 60)              # past the heartbeat timeout with nothing heard
