@@ -104,21 +104,30 @@ def ctx() -> Iterator[zmq.Context]:
 
 
 @pytest.fixture
-def client(ctx: zmq.Context, broker: BrokerProcess) -> Iterator[Callable[..., RawClient]]:
-    """make(name=None, connect=None): a RawClient on the broker, joined as ``name`` when given."""
+def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
+    """make(connect, name=None, keypair=None, subscribe=True): a RawClient, joined as ``name`` when given."""
     made: list[RawClient] = []
 
-    def make(name: str | None = None, connect: str | None = None, **kw: object) -> RawClient:
-        c = RawClient(ctx, connect or broker.connect, **kw)  # type: ignore[arg-type]
+    def make(connect: str, name: str | None = None, keypair: tuple[bytes, bytes] | None = None,
+             subscribe: bool = True) -> RawClient:
+        c = RawClient(ctx, connect, keypair=keypair)
         made.append(c)
         if name:
-            welcome = c.hello(name)
+            welcome = c.hello(name, subscribe=subscribe)
             assert isinstance(welcome, p.Welcome), welcome
         return c
 
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., RawClient], broker: BrokerProcess) -> Callable[..., RawClient]:
+    """make(name=None, connect=None, keypair=None): a RawClient on the ``broker`` fixture."""
+    def make(name: str | None = None, connect: str | None = None, **kw: object) -> RawClient:
+        return make_client(connect or broker.connect, name, **kw)
+    return make
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -118,25 +118,6 @@ def raw(shared: Shared) -> Iterator[Callable[..., RawClient]]:
         c.close()
 
 
-@pytest.fixture
-def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
-    """make(connect, name=None, keypair=None, subscribe=True): for brokers started with broker_factory."""
-    made: list[RawClient] = []
-
-    def make(connect: str, name: str | None = None, keypair: tuple[bytes, bytes] | None = None,
-             subscribe: bool = True) -> RawClient:
-        c = RawClient(ctx, connect, keypair=keypair)
-        made.append(c)
-        if name:
-            welcome = c.hello(name, subscribe=subscribe)
-            assert isinstance(welcome, p.Welcome), welcome
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
 # ---------------------------------------------------------------- bad single frames
 
 def j(obj: Any) -> bytes:

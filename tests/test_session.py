@@ -11,7 +11,6 @@ from typing import Callable
 import pytest
 
 from zchat import events as ev
-from zchat import protocol as p
 from zchat.commands import execute
 from zchat.hub import Hub, HubConfig
 from zchat.session import ClientSession

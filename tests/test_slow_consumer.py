@@ -9,9 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Callable, Iterator
 
-import pytest
 import zmq
 
 from tests.conftest import BrokerProcess
@@ -53,22 +51,6 @@ def text_of(i: int) -> str:
 
 def index_of(text: str) -> int:
     return int(text[1:6])
-
-
-@pytest.fixture
-def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
-    made: list[RawClient] = []
-
-    def make(connect: str, name: str, subscribe: bool = True) -> RawClient:
-        c = RawClient(ctx, connect)
-        made.append(c)
-        welcome = c.hello(name, subscribe=subscribe)
-        assert isinstance(welcome, p.Welcome), welcome
-        return c
-
-    yield make
-    for c in made:
-        c.close()
 
 
 def assert_healthy(broker: BrokerProcess, ctx: zmq.Context, watcher: RawClient) -> None:

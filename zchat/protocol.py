@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
-from zchat.messages import EVERYONE, Error, Published, Reply, Request, Send
+from zchat.messages import Error, Published, Reply, Request, Send
 
 PROTOCOL_VERSION = 1
 MIN_VERSION = 1
