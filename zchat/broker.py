@@ -65,11 +65,12 @@ def fd_capacity() -> int:
 
 
 def derive_pub_endpoint(bind: str) -> str:
-    """The XPUB goes one port above the ROUTER (or on a random port when the ROUTER's is random)."""
+    """The XPUB goes on a free port of the ROUTER's host: clients learn it from ``welcome``, so it
+    needs no fixed number (and a fixed "port + 1" could be taken); --pub-bind pins one."""
     if bind.startswith("ipc://"):
         return bind + ".pub"
-    host, _, port = bind.rpartition(":")
-    return f"{host}:{port}" if port in ("*", "0") else f"{host}:{int(port) + 1}"
+    host, _, _ = bind.rpartition(":")
+    return f"{host}:*"
 
 
 def advertised(endpoint: str, advertise: str | None) -> str:
@@ -284,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where clients connect (ROUTER): tcp://HOST:PORT, tcp://HOST:* for a random port, or "
                          "ipc://PATH (default: %(default)s)")
     ap.add_argument("--pub-bind", metavar="ENDPOINT",
-                    help="where clients subscribe (XPUB); default: the --bind port + 1 (random if --bind's is)")
+                    help="where clients subscribe (XPUB), announced to them in welcome; default: a free port on "
+                         "the --bind host (set one for firewalls)")
     ap.add_argument("--advertise", metavar="HOST",
                     help="host name put in the connect string and welcome (default: the bound host, or this "
                          "machine's name when bound to 0.0.0.0)")
