@@ -157,6 +157,7 @@ def test_duplicate_frontend_name_is_reported_and_the_first_keeps_it(plugins: Plu
         __name__ = "Again"
     assert plugins.register(Again(), "again")
     assert plugins.frontends()["shout"].plugin == "undo-shout"
+    plugins.frontends()                                   # asking again records nothing new
     assert [(f.plugin, f.where) for f in plugins.failures] == [("again", "zchat_register_frontends")]
     assert "taken by plugin 'undo-shout'" in plugins.failures[0].error
 

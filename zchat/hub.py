@@ -182,6 +182,8 @@ class Hub:
         if user not in self.names:
             self.store.add_user(name, pubkey, self.clock())
             self.names[user], self.owner[pubkey], self.pubkey_of[user] = name, user, pubkey
+            # a newcomer missed nothing: what was said to everyone before it existed is not "missed"
+            self.store.set_read(user, p.EVERYONE, self.convs[p.EVERYONE].head)
         resumed = self.presence.arrive(peer, user, self.names[user])
         return p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
                          resumed, self._limits, self._conversations_of(user))

@@ -62,6 +62,7 @@ class ClientSession:
         self._next_read = 0.0
         self._ids = itertools.count(1)
         self._live = False
+        self._synced = False                              # a heartbeat proved the subscriptions are in
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
 
     # ---------------------------------------------------------------- plumbing
@@ -96,6 +97,7 @@ class ClientSession:
     def connection_lost(self) -> None:
         """The link died: requests in flight are gone, but sends stay in the outbox for the next link."""
         self.joined = False
+        self._synced = False
         self.pending.clear()
         for conv in self.convs.values():
             conv.fetching = False
@@ -155,7 +157,7 @@ class ClientSession:
         first = not self.welcomed_before
         self.joined, self.welcomed_before = True, True
         self.name, self.pub_endpoint, self.limits = w.name, w.pub_endpoint, w.limits
-        self.subscribe += [p.TOPIC_PRESENCE, p.TOPIC_HEARTBEAT, p.topic(p.EVERYONE), p.user_topic(self.name)]
+        self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
         for info in w.conversations:
             conv = self.convs.get(info.conv)
             if conv is None:
@@ -166,6 +168,8 @@ class ClientSession:
             conv.head = max(conv.head, info.head_seq)
             if conv.kind == "group":
                 self.subscribe.append(p.topic(conv.conv))
+        # last: the SUB sends subscriptions in order, so the first heartbeat proves all are in
+        self.subscribe.append(p.TOPIC_HEARTBEAT)
         self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=tuple(c.public() for c in self.convs.values())))
         self._conv_list()
         for send in self.outbox.values():   # unacknowledged sends go again, with the same cmid
@@ -236,7 +240,7 @@ class ClientSession:
         if behind:
             self._live = False
             self._event(ev.ConnectionChanged(state="catching_up", behind=behind, detail=f"catching up: {behind} behind"))
-        elif not self._live and self.joined:
+        elif not self._live and self.joined and self._synced:
             self._live = True
             self._event(ev.ConnectionChanged(state="live"))
 
@@ -270,6 +274,9 @@ class ClientSession:
         if isinstance(msg, p.Message):
             self._on_message(msg)
         elif isinstance(msg, p.Heartbeat):
+            if topic == p.TOPIC_HEARTBEAT and not self._synced:
+                self._synced = True
+                self._report_progress()
             for key, head in msg.heads.items():
                 conv = self.convs.get(key)
                 if conv is not None and head > conv.head:

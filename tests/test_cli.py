@@ -1,0 +1,315 @@
+"""The terminal client in plain line mode (stdin and stdout are pipes), end to end against a real
+broker, plus its formatting and completion in-process.
+
+Each user is ``python -m zchat --ui cli`` as a subprocess; a reader thread collects its output
+and every wait is bounded by a deadline on that output.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.conftest import BrokerProcess
+from zchat import events as ev
+from zchat.frontends.cli_view import MISSED_HEADER, View, clean
+
+
+class User:
+    """One CLI process driven through pipes."""
+
+    def __init__(self, broker: BrokerProcess, config_dir: Path, name: str | None, *extra: str) -> None:
+        args = [sys.executable, "-m", "zchat", "--ui", "cli", "--server", broker.connect,
+                "--config-dir", str(config_dir), *extra]
+        if name is not None:
+            args += ["--name", name]
+        self.name = name
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, "ZCHAT_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        self._cond = threading.Condition()
+        self._threads = [threading.Thread(target=self._read, args=(self.p.stdout, self.lines), daemon=True),
+                         threading.Thread(target=self._read, args=(self.p.stderr, self.errors), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, stream, into: list[str]) -> None:
+        for line in stream:
+            with self._cond:
+                into.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def say(self, line: str) -> None:
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def wait_line(self, pred: Callable[[str], bool], timeout: float = 10.0, start: int = 0) -> str:
+        """The first output line from index ``start`` on that matches ``pred``, waiting for it (bounded)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if pred(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no such line within {timeout} s; output was:\n"
+                                         + "\n".join(self.lines) + "\nstderr:\n" + "\n".join(self.errors))
+                self._cond.wait(left)
+
+    def wait_text(self, text: str, **kw) -> str:
+        return self.wait_line(lambda line: text in line, **kw)
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        rc = self.p.wait(timeout)
+        for t in self._threads:
+            t.join(5)
+        return rc
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(10)
+        for s in (self.p.stdin, self.p.stdout, self.p.stderr):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def everything(self) -> str:
+        return "\n".join(self.lines + self.errors)
+
+
+@pytest.fixture
+def users(broker: BrokerProcess, tmp_path: Path) -> Iterator[Callable[..., User]]:
+    made: list[User] = []
+
+    def start(name: str | None, config: str | None = None, *extra: str) -> User:
+        u = User(broker, tmp_path / f"cfg-{config or name}", name, *extra)
+        made.append(u)
+        return u
+
+    yield start
+    for u in made:
+        u.stop()
+    for u in made:
+        assert "Traceback" not in u.everything(), u.everything()
+
+
+def joined(u: User) -> None:
+    """Joined, and receiving: "live" can come before the subscriptions work (presence sent in that
+    gap is not seen), but our own line comes back only through them."""
+    u.wait_text(f"* joined as {u.name}")
+    u.wait_line(lambda line: line == "* live")
+    u.say(f"{u.name} is here")
+    u.wait_line(lambda line: line.endswith(f"] {u.name}: {u.name} is here"))
+
+
+def test_two_users_talk_everyone_dm_group_and_exit(users) -> None:
+    alice = users("alice")
+    joined(alice)
+    bob = users("bob")                  # after alice receives, so she sees bob join
+    joined(bob)
+    alice.wait_text("* bob joined")
+
+    alice.say("hello everyone")
+    line = bob.wait_text("hello everyone")
+    assert line.endswith("[everyone] alice: hello everyone"), line
+    assert line[:2].isdigit() and line[2] == ":" and line[5] == " "       # HH:MM first
+
+    alice.say("/msg bob just for you")
+    assert bob.wait_text("just for you").endswith("[@alice] alice: just for you")
+    assert alice.wait_text("just for you").endswith("[@bob] alice: just for you")
+
+    alice.say("/create team")
+    alice.wait_text("* talking in #team")
+    bob.say("/join team")
+    bob.wait_text("* talking in #team")
+    alice.wait_line(lambda line: line.endswith("[#team] * bob joined"))
+    bob.say("hi team")
+    assert alice.wait_text("hi team").endswith("[#team] bob: hi team")
+    alice.say("/nosuchthing")
+    error = alice.wait_line(lambda line: line.startswith("!"))
+    assert error == "! unknown command /nosuchthing; /help lists the commands"
+    alice.say("/groups")
+    alice.wait_text("#team: 2 members, joined")
+
+    n = len(alice.lines)
+    bob.say("[EXIT]")
+    assert bob.wait_exit() == 0
+    assert bob.lines[-1] == "* left"
+    alice.wait_line(lambda line: "bob" in line and "left" in line, start=n)
+
+
+def test_missed_messages_arrive_once_marked(users) -> None:
+    alice, bob = users("alice"), users("bob")
+    joined(alice)
+    joined(bob)
+    bob.say("[EXIT]")
+    assert bob.wait_exit() == 0
+    alice.wait_text("* bob left")
+    for k in (1, 2, 3):
+        alice.say(f"gone-{k}")
+    for k in (1, 2, 3):
+        alice.wait_text(f"gone-{k}")
+
+    back = users("bob")                 # same name, same config dir: same key
+    last = back.wait_text("gone-3")
+    back.wait_line(lambda line: line == "* live")
+    back.say("/who")                    # a round trip: anything still coming has come by its answer
+    back.wait_text("* users in everyone")
+    got = [line for line in back.lines if "gone-" in line]
+    assert len(got) == 3 and all(line.startswith("(missed) ") for line in got), got
+    assert [line.rsplit(" ", 1)[1] for line in got] == ["gone-1", "gone-2", "gone-3"]
+    assert back.lines.count(MISSED_HEADER) == 1
+    assert back.lines.index(MISSED_HEADER) < back.lines.index(got[0])
+    assert last == got[-1]
+
+
+def test_stdin_eof_leaves_cleanly(users) -> None:
+    alice, bob = users("alice"), users("bob")
+    joined(alice)
+    joined(bob)
+    n = len(alice.lines)
+    bob.p.stdin.close()
+    assert bob.wait_exit() == 0
+    assert bob.lines[-1] == "* left"
+    alice.wait_line(lambda line: line.endswith("* bob left"), start=n)
+
+
+def test_lines_before_eof_are_sent_even_if_input_ends_at_once(broker: BrokerProcess, users, tmp_path: Path) -> None:
+    alice = users("alice")
+    joined(alice)
+    r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "bot", "--server", broker.connect,
+                        "--config-dir", str(tmp_path / "cfg-bot")], input="scripted hello\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "* left"
+    assert alice.wait_text("scripted hello").endswith("[everyone] bot: scripted hello")
+
+
+def test_name_from_stdin_and_a_refused_name_asks_again(users) -> None:
+    u = users(None, "carol")
+    u.say("not a valid name!")
+    assert u.wait_line(lambda line: line.startswith("! cannot join as not a valid name!:"))
+    u.name = "carol"
+    u.say("carol")
+    joined(u)
+    u.p.stdin.close()
+    assert u.wait_exit() == 0
+
+
+def test_refused_name_given_with_option_exits_1(users) -> None:
+    u = users("bad name!", "bad")
+    assert u.wait_exit() == 1
+    assert any(line.startswith("! cannot join as bad name!:") for line in u.lines), u.lines
+
+
+def test_taken_name_with_another_key_is_refused(users) -> None:
+    first = users("dora")
+    joined(first)
+    other = users("dora", "dora-other-key")
+    assert other.wait_exit() == 1
+    assert any(line.startswith("! cannot join as dora:") for line in other.lines), other.lines
+
+
+def test_bad_server_is_one_error_line(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "x", "--server", "nonsense",
+                        "--config-dir", str(tmp_path)], input="", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.startswith("zchat:") and r.stderr.count("\n") == 1 and "error" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_closed_stdin_does_not_crash(broker: BrokerProcess, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "eve", "--server", broker.connect,
+                        "--config-dir", str(tmp_path)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------- formatting, in-process
+def msg(**kw) -> ev.MessageReceived:
+    base = dict(conv="all", title="everyone", seq=1, ts=time.mktime((2024, 5, 1, 9, 7, 0, 0, 0, -1)),
+                sender="bob", text="hi")
+    return ev.MessageReceived(**{**base, **kw})
+
+
+def test_message_lines() -> None:
+    v = View()
+    assert v.apply(msg()) == ["09:07 [everyone] bob: hi"]
+    assert v.apply(msg(conv="dm:alice:bob", title="bob")) == ["09:07 [@bob] bob: hi"]
+    assert v.apply(msg(conv="g:team", title="team", kind="event", text="joined")) == ["09:07 [#team] * bob joined"]
+    assert v.apply(msg(history=True)) == ["(history) 09:07 [everyone] bob: hi"]
+    assert v.apply(msg(missed=True)) == [MISSED_HEADER, "(missed) 09:07 [everyone] bob: hi"]
+    assert v.apply(msg(missed=True, text="again")) == ["(missed) 09:07 [everyone] bob: again"]
+    assert v.apply(msg(text="two\nlines")) == ["09:07 [everyone] bob: two\n    lines"]
+
+
+def test_terminal_escapes_are_removed() -> None:
+    assert clean("a\x1b[2Jb\x07c\x9bd") == "a[2Jbcd"
+
+
+def test_other_events() -> None:
+    v = View()
+    assert v.apply(ev.ConnectionChanged(state="connecting", detail="tcp://h:1")) == ["* connecting to tcp://h:1"]
+    assert v.apply(ev.ConnectionChanged(state="connected")) == []
+    conv = ev.Conversation(conv="all", kind="everyone", title="everyone")
+    assert v.apply(ev.Joined(name="alice", resumed=True, conversations=(conv,))) == ["* joined as alice (resumed)"]
+    assert v.apply(ev.JoinFailed(name="x", code="name_taken", message="taken")) == ["! cannot join as x: taken"]
+    assert v.apply(ev.CommandFailed(code="usage", message="usage: /msg NAME TEXT")) == ["! usage: /msg NAME TEXT"]
+    assert v.apply(ev.Info(text="a\nb")) == ["a", "b"]
+    assert v.apply(ev.ConnectionChanged(state="reconnecting", retry_in=0.25, detail="gone")) == [
+        "* connection lost (gone); reconnecting in 0.25 s"]
+    assert v.state == "reconnecting in 0.25 s"
+    assert v.apply(ev.ConnectionChanged(state="catching_up", behind=12)) == ["* catching up: 12 behind"]
+    assert v.status() == "everyone | catching up: 12 behind | no unread"
+    assert v.apply(ev.ConnectionChanged(state="live")) == ["* live"]
+    assert v.apply(ev.Invited(group="team", by="alice"))[0].endswith("* alice invited you to #team: /join team")
+    for reason, text in [("joined", "joined"), ("left", "left"), ("lost", "lost connection"), ("back", "is back"),
+                         ("timed_out", "timed out")]:
+        assert v.apply(ev.PresenceChanged(name="bob", state="x", reason=reason))[0].endswith(f"* bob {text}")
+    assert v.apply(ev.GroupsListed(groups=(("team", True, 2, False),))) == [
+        "* groups (1):", "    #team (private): 2 members"]
+    assert v.apply(ev.UsersListed(conv="all", title="everyone", users=(("carl", "online"),), total=1)) == [
+        "* users in everyone: 1", "    carl (online)"]
+    team = ev.Conversation(conv="g:team", kind="group", title="team", unread=3)
+    assert v.apply(ev.ConversationsChanged(conversations=(conv, team), current="all")) == []
+    assert v.status() == "everyone | live | unread: #team 3"
+    assert v.apply(ev.ConversationsChanged(conversations=(conv, team), current="g:team")) == ["* talking in #team"]
+    assert v.current_label() == "#team"
+    assert v.users == {"bob", "carl"} and v.groups == {"team"}
+    assert v.apply(ev.Left(reason="left")) == ["* left"]
+
+
+def test_completion() -> None:
+    pytest.importorskip("prompt_toolkit")
+    from prompt_toolkit.document import Document
+    from zchat.frontends.cli_prompt import ChatCompleter
+
+    v = View()
+    v.users.update({"bob", "Bella"})
+    v.groups.add("team")
+    c = ChatCompleter(v)
+
+    def complete(text: str) -> list[str]:
+        return [x.text for x in c.get_completions(Document(text), None)]
+
+    assert complete("/he") == ["/help "]
+    assert "/msg " in complete("/m")
+    assert complete("/msg b") == ["Bella ", "bob "]
+    assert complete("/join t") == ["team "]
+    assert complete("/invite bob t") == ["team "]
+    assert complete("/switch #") == ["#team "]
+    assert complete("hello @bo") == ["@bob "]
+    assert complete("hello") == []

@@ -1,0 +1,167 @@
+"""The terminal client: ``python -m zchat --ui cli``.
+
+In a terminal it runs a prompt_toolkit prompt (:mod:`zchat.frontends.cli_prompt`): incoming
+lines print above what the user is typing, with completion and a status line. When stdin or
+stdout is not a terminal it runs in plain line mode (here): one input line is one chat line
+or command, one event is one flushed output line, so scripts can drive it. Both modes write
+events with the same :class:`~zchat.frontends.cli_view.View`.
+"""
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from zchat import events as ev
+from zchat.errors import ZchatError
+from zchat.frontends.cli_view import View
+from zchat.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from zchat.client import Client
+
+LEAVE_WAIT = 6.0     # seconds to wait for Left after leaving (the core gives up after 3)
+EOF_JOIN_WAIT = 15.0  # stdin ended before the join finished: how long the join may still take
+
+
+@hookimpl
+def zchat_register_frontends(register: Callable[..., None]) -> None:
+    register("cli", CliFrontend, help="terminal client: prompt with completion; plain line mode when not a terminal")
+
+
+class Fatal(Exception):
+    """A problem to print as one ``zchat: error: ...`` line; the process exits with status 2."""
+
+
+def make_client(launch: Any, options: argparse.Namespace) -> Client:
+    try:
+        return launch.client()   # options.server, options.config_dir
+    except (ZchatError, ValueError) as exc:
+        raise Fatal(str(exc)) from exc
+
+
+def is_terminal() -> bool:
+    # sys.stdin is None when fd 0 is closed (`zchat <&-`): check it before isatty()
+    return bool(sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty())
+
+
+class CliFrontend:
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.options = options
+
+    def run(self, launch: Any) -> int:
+        try:
+            if is_terminal():
+                from zchat.frontends.cli_prompt import run_interactive   # imports prompt_toolkit
+                return run_interactive(launch, self.options)
+            return PlainMode(launch, self.options).run()
+        except Fatal as exc:
+            print(f"zchat: error: {exc}", file=sys.stderr, flush=True)
+            return 2
+
+
+_EOF = object()
+_WAKE = object()
+
+
+class PlainMode:
+    """Line mode: a reader thread turns stdin into items on one queue, the client's wake-up adds
+    a marker to the same queue, and the main thread handles both in order and prints."""
+
+    def __init__(self, launch: Any, options: argparse.Namespace) -> None:
+        self.launch, self.options = launch, options
+        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.backlog: deque[object] = deque()       # lines read but not yet used (typed before the join ended)
+        self.view = View()
+
+    def _read_stdin(self) -> None:
+        try:
+            if sys.stdin is not None:
+                for line in sys.stdin:
+                    self.inbox.put(line.rstrip("\r\n"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            self.inbox.put(_EOF)
+
+    def _next(self, timeout: float | None = None) -> object:
+        """The next stdin line, _EOF or _WAKE; None after ``timeout`` seconds."""
+        try:
+            return self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def _print(self, lines: list[str]) -> None:
+        if lines:
+            try:
+                sys.stdout.write("".join(line + "\n" for line in lines))
+                sys.stdout.flush()
+            except (BrokenPipeError, ValueError):     # nobody reads our output any more: that is an EOF too
+                self.backlog.append(_EOF)
+
+    def run(self) -> int:
+        client = make_client(self.launch, self.options)     # a bad --server fails before we read a name
+        threading.Thread(target=self._read_stdin, name="zchat-stdin", daemon=True).start()
+        name, from_stdin, refused = self.options.name, self.options.name is None, False
+        while True:
+            if name is None:
+                name = self._read_name()
+                if name is None:
+                    client.close()
+                    return 1 if refused else 0
+            client.set_wakeup(lambda: self.inbox.put(_WAKE))
+            client.join(name)
+            outcome = self._session(client)
+            client.set_wakeup(None)
+            client.close()
+            if outcome != "refused":
+                return int(outcome)
+            if not from_stdin:
+                return 1
+            name, refused, client = None, True, make_client(self.launch, self.options)
+
+    def _read_name(self) -> str | None:
+        while True:
+            item = self.backlog.popleft() if self.backlog else self._next()
+            if item is _EOF:
+                return None
+            if isinstance(item, str) and item.strip():
+                return item.strip()
+
+    def _session(self, client: Client) -> int | str:
+        """Run one session: 0 after Left, 1 if the connection failed, "refused" on JoinFailed."""
+        joined = leaving = False
+        deadline: float | None = None      # stdin ended or we left: stop waiting for the broker after it
+        while True:
+            if joined and self.backlog:
+                item = self.backlog.popleft()
+            else:
+                item = self._next(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if item is None:
+                self._print(["* leaving: no answer from the broker"])
+                return 0
+            if item is _WAKE:
+                for event in client.poll_events(200):
+                    self._print(self.view.apply(event))
+                    if isinstance(event, ev.Joined):
+                        joined, deadline = True, None
+                    elif isinstance(event, ev.JoinFailed):
+                        return "refused"
+                    elif isinstance(event, ev.Left):
+                        return 0
+                    elif isinstance(event, ev.ConnectionChanged) and event.state == "failed":
+                        return 1
+            elif not joined:
+                self.backlog.append(item)        # typed before the join ended: keep it for later
+                if item is _EOF and deadline is None:
+                    deadline = time.monotonic() + EOF_JOIN_WAIT
+            elif item is _EOF:
+                if not leaving:
+                    leaving, deadline = True, time.monotonic() + LEAVE_WAIT
+                    client.leave()
+            elif isinstance(item, str) and not leaving:
+                client.execute(item)

@@ -1,0 +1,171 @@
+"""What the terminal client knows and how it writes each event as text, for both of its modes.
+
+:class:`View` follows the events (current conversation, connection state, unread counts, the
+names and groups seen, for completion) and :meth:`View.apply` turns one event into the lines
+to print: ``HH:MM [conversation] sender: text``. Pure code: no terminal, no prompt_toolkit.
+"""
+from __future__ import annotations
+
+import time
+
+from zchat import events as ev
+
+MISSED_HEADER = "-- messages you missed while away --"
+
+
+def clean(text: str) -> str:
+    """Text from others, safe for a terminal: no escape sequences or other control characters;
+    continuation lines are indented so no line can pass for another sender's."""
+    text = text.replace("\r\n", "\n").replace("\t", "    ")
+    text = "".join(ch for ch in text if ch == "\n" or not (ch < " " or "\x7f" <= ch <= "\x9f"))
+    return text.replace("\n", "\n    ")
+
+
+def conv_label(conv: str, title: str) -> str:
+    """"everyone", "@bob" for a DM, "#team" for a group."""
+    if conv.startswith("dm:"):
+        return "@" + clean(title)
+    if conv.startswith("g:"):
+        return "#" + clean(title)
+    return "everyone"
+
+
+def clock(ts: float | None = None) -> str:
+    if ts is None:
+        ts = time.time()
+    elif ts > 1e11:     # milliseconds
+        ts /= 1000
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.2g} s" if value is not None else "a moment"
+
+
+class View:
+    """The client's state as the terminal shows it; ``apply(event)`` returns the lines to print."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.joined = False
+        self.state = "offline"             # the connection, as words for the status line
+        self.ever_connected = False
+        self.current = "all"
+        self.convs: dict[str, ev.Conversation] = {}
+        self.users: set[str] = set()
+        self.groups: set[str] = set()
+        self.in_missed = False             # the last message line printed was a missed one
+
+    # ---------------------------------------------------------------- for the prompt and status line
+    def current_label(self) -> str:
+        conv = self.convs.get(self.current)
+        return conv_label(self.current, conv.title if conv else self.current.rpartition(":")[2])
+
+    def unread(self) -> list[tuple[str, int]]:
+        return [(conv_label(c.conv, c.title), c.unread) for c in self.convs.values()
+                if c.unread and c.conv != self.current]
+
+    def status(self) -> str:
+        parts = [self.current_label() if self.joined else "not joined", self.state]
+        unread = ", ".join(f"{label} {n}" for label, n in self.unread())
+        parts.append(f"unread: {unread}" if unread else "no unread")
+        return " | ".join(parts)
+
+    def _saw_user(self, name: str) -> None:
+        if name and (self.name is None or name.lower() != self.name.lower()):
+            self.users.add(name)
+
+    # ---------------------------------------------------------------- one event -> lines
+    def apply(self, event: ev.Event) -> list[str]:
+        match event:
+            case ev.MessageReceived():
+                return self._message(event)
+            case ev.PresenceChanged(name=name, reason=reason):
+                self._saw_user(name)
+                what = {"joined": "joined", "back": "is back", "lost": "lost connection", "left": "left",
+                        "timed_out": "timed out"}.get(reason, f"is {reason}")
+                return [f"{clock()} * {clean(name)} {what}"]
+            case ev.ConversationsChanged(conversations=convs, current=current):
+                changed = current != self.current
+                self.convs = {c.conv: c for c in convs}
+                self.current = current
+                for c in convs:
+                    if c.kind == "group":
+                        self.groups.add(c.title)
+                    elif c.kind == "dm":
+                        self._saw_user(c.title)
+                return [f"* talking in {self.current_label()}"] if changed and self.joined else []
+            case ev.ConnectionChanged():
+                return self._connection(event)
+            case ev.Joined(name=name, resumed=resumed, conversations=convs):
+                self.name, self.joined = name, True
+                self.convs = {c.conv: c for c in convs}
+                self.groups.update(c.title for c in convs if c.kind == "group")
+                return [f"* joined as {clean(name)}" + (" (resumed)" if resumed else "")]
+            case ev.JoinFailed(name=name, message=message):
+                return [f"! cannot join as {clean(name)}: {clean(message)}"]
+            case ev.CommandFailed(message=message):
+                return [f"! {clean(message)}"]
+            case ev.Info(text=text):
+                return text.splitlines() or [""]
+            case ev.GroupsListed(groups=groups):
+                self.groups.update(g[0] for g in groups)
+                if not groups:
+                    return ["* no groups yet: /create GROUP makes one"]
+                return [f"* groups ({len(groups)}):"] + [
+                    f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
+                    f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
+                    for name, private, members, joined in groups]
+            case ev.UsersListed(conv=conv, title=title, users=users, total=total):
+                for name, _ in users:
+                    self._saw_user(name)
+                more = f" (showing {len(users)})" if total > len(users) else ""
+                return [f"* users in {conv_label(conv, title)}: {total}{more}"] + [
+                    f"    {clean(name)} ({state})" for name, state in users]
+            case ev.Invited(group=group, by=by):
+                self.groups.add(group)
+                return [f"{clock()} * {clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
+            case ev.Left(reason=reason):
+                self.joined = False
+                return [f"* {clean(reason)}"]
+        return []
+
+    def _message(self, m: ev.MessageReceived) -> list[str]:
+        self._saw_user(m.sender)
+        lines = []
+        if m.missed and not self.in_missed:
+            lines.append(MISSED_HEADER)
+        self.in_missed = m.missed
+        mark = "(missed) " if m.missed else "(history) " if m.history else ""
+        where = f"{clock(m.ts)} [{conv_label(m.conv, m.title)}]"
+        if m.kind == "event":
+            lines.append(f"{mark}{where} * {clean(m.sender)} {clean(m.text)}")
+        else:
+            lines.append(f"{mark}{where} {clean(m.sender)}: {clean(m.text)}")
+        return lines
+
+    def _connection(self, c: ev.ConnectionChanged) -> list[str]:
+        match c.state:
+            case "connecting":
+                self.state = "connecting"
+                return [f"* connecting to {clean(c.detail)}" if c.detail else "* connecting"]
+            case "connected":
+                self.state, self.ever_connected = "connected", True
+                return []       # "joined as" or "live" follows at once
+            case "reconnecting":
+                self.state = f"reconnecting in {_seconds(c.retry_in)}"
+                cause = clean(c.detail) if c.detail else "connection lost"
+                if self.ever_connected:
+                    cause = "connection lost" + (f" ({cause})" if c.detail else "")
+                return [f"* {cause}; reconnecting in {_seconds(c.retry_in)}"]
+            case "catching_up":
+                self.state = f"catching up: {c.behind} behind"
+                return [f"* catching up: {c.behind} behind"]
+            case "live":
+                self.state = "live"
+                return ["* live"]
+            case "failed":
+                self.state = "failed"
+                return [f"! connection failed: {clean(c.detail)}"]
+        self.state = c.state
+        return [f"* {clean(c.state)}"]
