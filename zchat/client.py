@@ -226,7 +226,7 @@ class _IOThread:
         for s in (self.dealer, self.sub, self.monitor):
             if s is not None:
                 poller.register(s, zmq.POLLIN)
-        poller.poll(100)
+        poller.poll(5 if self.session.frames else 100)
         now = time.monotonic()
         s = self.session
         try:
@@ -304,13 +304,16 @@ class _IOThread:
                     self.sub.unsubscribe(t)
             s.subscribe.clear()
             s.unsubscribe.clear()
+        sent = 0
         for frame in s.frames:
             try:
                 self.dealer.send(frame, zmq.NOBLOCK)   # type: ignore[union-attr]
-                s.last_sent = now
-            except zmq.Again:          # no link right now: the session redoes what matters on the next one
-                pass
-        s.frames.clear()
+            except zmq.Again:          # the link's queue is full (or there is no link): the rest waits, in order
+                break
+            sent += 1
+        if sent:
+            s.last_sent = now
+            del s.frames[:sent]
         events, s.events = s.events, []
         if any(isinstance(e, ev.Left) for e in events):
             self.leave_deadline = None

@@ -63,6 +63,8 @@ class ClientSession:
         self._ids = itertools.count(1)
         self._live = False
         self._synced = False                              # a heartbeat proved the subscriptions are in
+        self.leaving = False                              # bye sent: nothing may start the session again
+        self.left_convs: set[str] = set()                 # groups left: their late lines are not news
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
 
     # ---------------------------------------------------------------- plumbing
@@ -89,6 +91,8 @@ class ClientSession:
     # ---------------------------------------------------------------- connection life
     def connected(self, now: float) -> None:
         """A (new) link to the broker is up: say hello; everything else waits for the welcome."""
+        if self.leaving:
+            return
         self.joined = False
         self.pending.clear()
         self.last_heard = self.last_sent = now
@@ -99,6 +103,7 @@ class ClientSession:
         self.joined = False
         self._synced = False
         self.pending.clear()
+        self.frames.clear()             # what matters is redone on the next link: hello, outbox, catch-up
         for conv in self.convs.values():
             conv.fetching = False
             conv.buffer.clear()
@@ -187,6 +192,7 @@ class ClientSession:
         if what == "send":
             self.outbox.pop(ctx, None)
         elif what in ("create_group", "join_group") and ok.conv:
+            self.left_convs.discard(ok.conv)
             conv = self.convs.get(ok.conv)
             if conv is None:
                 conv = self.convs[ok.conv] = ConvState(ok.conv, "group", ok.conv[2:], bool(ctx))
@@ -194,11 +200,12 @@ class ClientSession:
                 self.subscribe.append(p.topic(ok.conv))
             conv.head = max(conv.head, ok.seq or 0)
             self.current, conv.unread = ok.conv, 0
-            self._event(ev.Info(text=f"{'created' if what == 'create_group' else 'joined'} group {conv.title}"))
             self._conv_list()
+            self._event(ev.Info(text=f"{'created' if what == 'create_group' else 'joined'} group {conv.title}"))
             self._catch_up(conv)
         elif what == "leave_group" and ok.conv:
             self.convs.pop(ok.conv, None)
+            self.left_convs.add(ok.conv)
             self.unsubscribe.append(p.topic(ok.conv))
             if self.current == ok.conv:
                 self.current = p.EVERYONE
@@ -213,7 +220,7 @@ class ClientSession:
     def _on_error(self, what: str, ctx: Any, err: p.Error) -> None:
         if what == "hello":
             self._event(ev.JoinFailed(name=self.name, code=err.code, message=err.message))
-        elif err.code == p.ErrorCode.NOT_JOINED:     # the broker forgot us (it restarted): start over
+        elif err.code == p.ErrorCode.NOT_JOINED and not self.leaving:   # the broker forgot us: start over
             self.connected(self.last_heard)
         elif what == "send" and err.retryable:     # stays in the outbox; later sends to it wait behind it
             conv = self.outbox[ctx].conv if ctx in self.outbox else p.EVERYONE
@@ -290,6 +297,8 @@ class ClientSession:
 
     def _on_message(self, m: p.Message) -> None:
         conv = self.convs.get(m.conv)
+        if conv is None and m.conv in self.left_convs:
+            return              # the group's own "left" line, published after our leave was confirmed
         if conv is None:        # a new DM, or a group this session joined elsewhere
             kind = "dm" if m.conv.startswith("dm:") else "group"
             conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
@@ -359,6 +368,7 @@ class ClientSession:
         key = p.dm_key(self.user, name)
         if key not in self.convs:
             self.convs[key] = ConvState(key, "dm", name)
+            self._conv_list()
         return self.send(text, key)
 
     def create_group(self, group: str, private: bool = False) -> str:
@@ -417,4 +427,5 @@ class ClientSession:
             self._event(ev.Left(reason="left while offline"))
             return ""
         self.flush_read_marks()
+        self.leaving = True
         return self._request("bye", p.Bye)

@@ -1,0 +1,166 @@
+"""Make docs/screenshot-tk.png from the real Tk client, with a realistic conversation in it.
+
+Starts Xvfb (when DISPLAY is unset), a broker in a temporary directory and three scripted
+users (plain Clients). alice joins, creates #design and leaves; while she is away the
+others talk in everyone and #design and bob sends her a DM; dave drops off without a word
+(lost connection). Then the Tk app opens as alice: missed messages are marked, unread counts
+show, and she answers. The screen is saved with ImageMagick's ``import -window root``.
+
+    python scripts/screenshot_tk.py [OUT.png]     (needs Xvfb and ImageMagick)
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SIZE = (980, 620)
+
+
+def start_xvfb() -> subprocess.Popen[bytes] | None:
+    if os.environ.get("DISPLAY"):
+        return None
+    for n in range(90, 140):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            break
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{SIZE[0]}x{SIZE[1] + 60}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not Path(f"/tmp/.X11-unix/X{n}").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit("Xvfb did not start")
+        time.sleep(0.02)
+    os.environ["DISPLAY"] = f":{n}"
+    return proc
+
+
+def start_broker(tmp: Path) -> subprocess.Popen[bytes]:
+    data = tmp / "broker"
+    proc = subprocess.Popen([sys.executable, "-m", "zchat.broker", "--bind", "tcp://127.0.0.1:*", "--data-dir",
+                             str(data), "--heartbeat", "0.5", "--rate", "50"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not ((data / "connect").exists() and (data / "connect").read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit("the broker did not start")
+        time.sleep(0.02)
+    return proc
+
+
+def until(client, cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Pull a scripted user's events until one satisfies ``cond``."""
+    for event in client.events(timeout=timeout):
+        if cond(event):
+            return
+    sys.exit(f"timed out waiting on {client.name}")
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshot-tk.png"
+    if not shutil.which("import"):
+        sys.exit("ImageMagick's `import` is needed: apt-get install imagemagick")
+    xvfb = start_xvfb()
+    tmp = Path(tempfile.mkdtemp(prefix="zchat-shot-"))
+    broker = start_broker(tmp)
+    server = (tmp / "broker" / "connect").read_text().strip()
+    from zchat import events as ev
+    from zchat.client import Client
+    cfg = tmp / "cfg"
+    users: dict[str, Client] = {}
+
+    def join(name: str) -> Client:
+        c = users[name] = Client(server, config_dir=cfg)
+        c.join(name)
+        until(c, lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
+        return c
+
+    def say(c: Client, line: str) -> None:
+        c.execute(line)
+        until(c, lambda e: isinstance(e, ev.MessageReceived) and e.own and line.endswith(e.text))
+
+    try:
+        alice, bob, carol, dave = (join(n) for n in ("alice", "bob", "carol", "dave"))
+        say(alice, "morning all! I'll set up a room for the redesign")
+        alice.create_group("design")
+        until(alice, lambda e: isinstance(e, ev.Info) and "design" in e.text)
+        for c in (bob, carol):
+            c.join_group("design")
+            until(c, lambda e: isinstance(e, ev.Info) and "design" in e.text)
+            c.switch("all")                            # joining a group makes it current
+        bob.switch("#design")
+        say(bob, "thanks, joined")
+        bob.switch("all")
+        alice.switch("all")
+        say(alice, "back after lunch o/")
+        alice.leave()
+        until(alice, lambda e: isinstance(e, ev.Left))
+        alice.close()
+        say(dave, "is the build broken for anyone else?")
+        say(carol, "yes, the tests time out on the broker restart case")
+        say(bob, "fixed on main, pull again — the port was reused too early")
+        say(dave, "works now, thanks bob!")
+        carol.switch("#design")
+        say(carol, "first mock-ups of the join screen are in the shared folder")
+        bob.switch("#design")
+        say(bob, "nice! can we keep the server field pre-filled?")
+        say(carol, "yes, with the local broker by default")
+        bob.dm("alice", "can you review my reconnect patch when you're back?")
+        until(bob, lambda e: isinstance(e, ev.MessageReceived) and e.own and e.conv.startswith("dm:"))
+        bob.switch("all")
+        say(bob, "lunch is over, where is everyone?")
+        dave.close()                                   # no goodbye: shows as "lost connection"
+
+        import tkinter as tk
+        from zchat.frontends.tk.app import TkApp
+        root = tk.Tk()
+        root.geometry(f"{SIZE[0]}x{SIZE[1]}+0+0")
+        app = TkApp(root, lambda s: Client(s, config_dir=cfg), name="alice", server=server)
+        app.join.submit()
+
+        def pump(cond, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                root.update()
+                if cond():
+                    return True
+                time.sleep(0.005)
+            return False
+        if not pump(lambda: app.window is not None and "where is everyone" in app.window.view.content()):
+            sys.exit("the app did not show the conversation: " + app.join.error_text())
+        win = app.window
+        pump(lambda: ("dave", "lost") in win.presence.items(), 20)
+        pump(lambda: False, 0.3)
+        win.entry.insert(0, "hi! I'm here, having a look at it now")
+        win.send_line()
+        pump(lambda: "alice: hi! I'm here" in win.view.content())
+        win.entry.insert(0, "bob, I'll review it this afternoon")
+        win.entry.icursor("end")
+        win.entry.focus_force()
+        pump(lambda: False, 0.5)
+        root.update_idletasks()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # the whole window, menu bar included (it sits above the toplevel; there is no window manager frame)
+        box = f"{root.winfo_rootx() + root.winfo_width()}x{root.winfo_rooty() + root.winfo_height()}+0+0"
+        subprocess.run(["import", "-window", "root", "-crop", box, "+repage", str(out)], check=True)
+        print(f"wrote {out}")
+        app.finish(0)
+        for c in (bob, carol):
+            c.close()
+        return 0
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        if xvfb is not None:
+            xvfb.terminate()
+            xvfb.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

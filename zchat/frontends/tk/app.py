@@ -1,0 +1,207 @@
+"""The Tk client's life: the join screen, then the main window, then a clean exit.
+
+Tk is touched only on the main thread. The client's I/O thread never calls Tk: its wake-up
+writes one byte to a pipe, and Tk's file handler (on the main thread) schedules the pump
+with ``after_idle``. The pump pulls at most ``BATCH`` events per turn (Thonny's bounded
+pump, EXAMPLES.md §3.7): a full batch goes again once the screen is redrawn and keys are
+handled, otherwise the pump sleeps until the next wake-up or ``POLL_MS`` at the latest (the
+only mechanism where file handlers are missing, e.g. on Windows).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tkinter as tk
+import traceback
+from tkinter import ttk
+from typing import TYPE_CHECKING, Callable
+
+from zchat import events as ev
+from zchat.frontends.tk.join import JoinScreen
+from zchat.frontends.tk.window import ChatWindow
+
+if TYPE_CHECKING:
+    from zchat.client import Client
+
+POLL_MS = 25          # the pump's safety-net period
+BATCH = 100           # events per pump turn, so keys and redraws get their turn during a flood
+LEAVE_WAIT_MS = 6000  # after [EXIT] or closing the window: the core gives up after 3 s
+
+
+def default_server() -> str:
+    """The local default broker's connect string, or "" when none is running here."""
+    from zchat.config import default_data_dir
+    try:
+        return (default_data_dir() / "connect").read_text().strip()
+    except OSError:
+        return ""
+
+
+def setup_styles(root: tk.Tk) -> None:
+    style = ttk.Style(root)
+    if "clam" in style.theme_names():
+        style.theme_use("clam")
+    style.configure("Big.TLabel", font=("TkDefaultFont", 20, "bold"))
+    style.configure("Title.TLabel", font=("TkDefaultFont", 11, "bold"), padding=(6, 4))
+    style.configure("Pane.TLabel", font=("TkDefaultFont", 9, "bold"), padding=(4, 4), foreground="#57606a")
+    style.configure("Hint.TLabel", foreground="#57606a")
+    style.configure("Icon.TButton", padding=(2, 1), font=("TkDefaultFont", 12))
+    style.configure("Status.TFrame", background="#eaeef2")
+    style.configure("Status.TLabel", background="#eaeef2")
+
+
+class TkApp:
+    """Owns one Tk root's contents. ``make_client(server)`` builds an unjoined Client (raising
+    NoServer, ServerKeyChanged or ValueError); ``on_exit(status)`` runs when the session is over."""
+
+    def __init__(self, root: tk.Tk, make_client: Callable[[str | None], Client], *, name: str = "",
+                 server: str = "", on_exit: Callable[[int], None] | None = None) -> None:
+        self.root, self.make_client = root, make_client
+        self.on_exit = on_exit or (lambda status: root.destroy())
+        self.client: Client | None = None
+        self.window: ChatWindow | None = None
+        self.done = False
+        self.status = 0
+        self._job: str | None = None
+        self._idle = False
+        self._leave_job: str | None = None
+        self._pipe_r, self._pipe_w = os.pipe()
+        os.set_blocking(self._pipe_r, False)
+        os.set_blocking(self._pipe_w, False)
+        try:
+            root.tk.createfilehandler(self._pipe_r, tk.READABLE, self._on_wake)
+            self.wakeable = True
+        except (AttributeError, tk.TclError):      # no file handlers (Windows): POLL_MS polling only
+            self.wakeable = False
+        setup_styles(root)
+        root.title("zchat")
+        root.protocol("WM_DELETE_WINDOW", self.request_exit)
+        self.join = JoinScreen(root, self._join, name=name, server=server or default_server())
+        self.join.pack(fill="both", expand=True)
+        (self.join.name if not name else self.join.button).focus_force()
+
+    # ---------------------------------------------------------------- joining
+    def _join(self, name: str, server: str) -> None:
+        self._drop_client()
+        try:
+            client = self.make_client(server or None)
+        except Exception as exc:          # NoServer, ServerKeyChanged, ValueError: the message says what to do
+            self.join.show_error(str(exc))
+            return
+        try:
+            client.join(name)
+        except Exception as exc:
+            client.close()
+            self.join.show_error(f"cannot join as {name!r}: {exc}")
+            return
+        self.client = client
+        if self.wakeable:
+            client.set_wakeup(self._wake)
+        self._schedule(0)
+
+    def _drop_client(self) -> None:
+        if self.client is not None:
+            self.client.set_wakeup(None)
+            self.client.close()
+            self.client = None
+
+    def _joined(self, e: ev.Joined) -> None:
+        assert self.client is not None
+        self.join.pack_forget()
+        self.window = ChatWindow(self.root, self.client, on_quit=self.request_exit)
+        self.window.pack(fill="both", expand=True)
+        self.root.title(f"zchat — {e.name}")
+        self.window.joined(e)
+
+    # ---------------------------------------------------------------- the pump (main thread only)
+    def _wake(self) -> None:
+        """Called on the client's I/O thread: no Tk here, only a byte into the pipe."""
+        try:
+            os.write(self._pipe_w, b"x")
+        except (BlockingIOError, OSError):
+            pass
+
+    def _on_wake(self, _fd: int, _mask: int) -> None:
+        try:
+            while os.read(self._pipe_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        if not self._idle:
+            self._schedule(0)
+
+    def _schedule(self, ms: int) -> None:
+        if self.done:
+            return
+        if self._job is not None:
+            self.root.after_cancel(self._job)
+        self._idle = ms == 0
+        self._job = self.root.after_idle(self._pump) if ms == 0 else self.root.after(ms, self._pump)
+
+    def _pump(self) -> None:
+        self._job, self._idle = None, False
+        client = self.client
+        if client is None or self.done:
+            return
+        events = client.poll_events(BATCH)
+        for event in events:
+            try:
+                self._handle(event)
+            except Exception:          # one bad draw must not stop the pump
+                traceback.print_exc(file=sys.stderr)
+            if self.done or self.client is not client:
+                return
+        if self.window is not None:
+            self.window.flush()
+        self._schedule(0 if len(events) == BATCH else POLL_MS)
+
+    def _handle(self, e: ev.Event) -> None:
+        if isinstance(e, ev.Left):
+            self.finish(0)
+        elif self.window is not None:
+            self.window.apply(e)
+        elif isinstance(e, ev.Joined):
+            self._joined(e)
+        elif isinstance(e, ev.JoinFailed):
+            self._drop_client()
+            self.join.show_error(f"Cannot join as {e.name}: {e.message}")
+            self.join.name.focus_force()
+            self.join.name.select_range(0, "end")
+        elif isinstance(e, ev.ConnectionChanged):
+            if e.state == "failed":
+                self._drop_client()
+                self.join.show_error(e.detail)
+            elif e.state == "reconnecting":
+                self.join.show_status(f"{e.detail}; still trying… (change the server and press Join "
+                                      f"to try another)")
+            else:
+                self.join.show_status(f"{e.state} {e.detail}".strip() + "…")
+
+    # ---------------------------------------------------------------- leaving
+    def request_exit(self) -> None:
+        """Closing the window or Ctrl+Q: leave (others are told), then close once Left comes."""
+        if self.done:
+            return
+        if self.client is None or self.window is None:
+            self.finish(0)
+            return
+        if self.window is not None:
+            self.window.status.set_state("◌ leaving…", "busy")
+        if self._leave_job is None:
+            self.client.leave()
+            self._leave_job = self.root.after(LEAVE_WAIT_MS, lambda: self.finish(0))
+
+    def finish(self, status: int) -> None:
+        if self.done:
+            return
+        self.done, self.status = True, status
+        for job in (self._job, self._leave_job):
+            if job is not None:
+                self.root.after_cancel(job)
+        self._job = self._leave_job = None
+        self._drop_client()
+        if self.wakeable:
+            self.root.tk.deletefilehandler(self._pipe_r)
+        os.close(self._pipe_r)
+        os.close(self._pipe_w)
+        self.on_exit(status)
