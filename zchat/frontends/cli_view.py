@@ -6,36 +6,11 @@ to print: ``HH:MM [conversation] sender: text``. Pure code: no terminal, no prom
 """
 from __future__ import annotations
 
-import time
 
 from zchat import events as ev
+from zchat.frontends.text import clean, clock, conv_label, presence_phrase
 
 MISSED_HEADER = "-- messages you missed while away --"
-
-
-def clean(text: str) -> str:
-    """Text from others, safe for a terminal: no escape sequences or other control characters;
-    continuation lines are indented so no line can pass for another sender's."""
-    text = text.replace("\r\n", "\n").replace("\t", "    ")
-    text = "".join(ch for ch in text if ch == "\n" or not (ch < " " or "\x7f" <= ch <= "\x9f"))
-    return text.replace("\n", "\n    ")
-
-
-def conv_label(conv: str, title: str) -> str:
-    """"everyone", "@bob" for a DM, "#team" for a group."""
-    if conv.startswith("dm:"):
-        return "@" + clean(title)
-    if conv.startswith("g:"):
-        return "#" + clean(title)
-    return "everyone"
-
-
-def clock(ts: float | None = None) -> str:
-    if ts is None:
-        ts = time.time()
-    elif ts > 1e11:     # milliseconds
-        ts /= 1000
-    return time.strftime("%H:%M", time.localtime(ts))
 
 
 def _seconds(value: float | None) -> str:
@@ -82,9 +57,7 @@ class View:
                 return self._message(event)
             case ev.PresenceChanged(name=name, reason=reason):
                 self._saw_user(name)
-                what = {"joined": "joined", "back": "is back", "lost": "lost connection", "left": "left",
-                        "timed_out": "timed out"}.get(reason, f"is {reason}")
-                return [f"{clock()} * {clean(name)} {what}"]
+                return [f"{clock()} * {clean(name)} {presence_phrase(reason)}"]
             case ev.ConversationsChanged(conversations=convs, current=current):
                 changed = current != self.current
                 self.convs = {c.conv: c for c in convs}

@@ -9,12 +9,11 @@ import time
 from dataclasses import dataclass
 
 from zchat import events as ev
+from zchat.frontends import text
+from zchat.frontends.text import STATE_WORDS
 
 MISSED_MARKER = "── messages you missed while away ──"
 STATE_ICON = {"online": "●", "lost": "◐", "away": "○"}
-STATE_WORDS = {"online": "online", "lost": "lost connection", "away": "away"}
-PRESENCE_WORDS = {"joined": "joined", "back": "is back", "lost": "lost the connection",
-                  "left": "left", "timed_out": "timed out"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,29 +26,9 @@ class Line:
     seq: int = 0
 
 
-def clean(text: str) -> str:
-    """Text from others, safe to draw: no control characters; continuation lines indented."""
-    text = text.replace("\r\n", "\n").replace("\t", "    ")
-    text = "".join(ch for ch in text if ch == "\n" or not (ch < " " or "\x7f" <= ch <= "\x9f"))
-    return text.replace("\n", "\n      ")
-
-
-def clock(ts: float | None) -> str:
-    """"HH:MM" in local time; ``ts`` in seconds or milliseconds since the epoch."""
-    if ts is None:
-        ts = time.time()
-    elif ts > 1e11:
-        ts /= 1000
-    return time.strftime("%H:%M", time.localtime(ts))
-
-
 def conv_label(conv: str, title: str) -> str:
     """"# everyone", "@ bob" for a DM, "# team" for a group."""
-    if conv.startswith("dm:"):
-        return "@ " + clean(title)
-    if conv.startswith("g:"):
-        return "# " + clean(title)
-    return "# everyone"
+    return "# everyone" if conv == "all" else text.conv_label(conv, title, gap=" ")
 
 
 def conv_kind(conv: str) -> str:
@@ -58,13 +37,13 @@ def conv_kind(conv: str) -> str:
 
 def message_line(m: ev.MessageReceived) -> Line:
     if m.kind != "msg":
-        return Line("event", f"{clean(m.sender)} {clean(m.text)}", m.ts, seq=m.seq)
+        return Line("event", f"{text.clean(m.sender)} {text.clean(m.text, indent=6)}", m.ts, seq=m.seq)
     style = "history" if m.history else "own" if m.own else "msg"
-    return Line(style, clean(m.text), m.ts, clean(m.sender), m.seq)
+    return Line(style, text.clean(m.text, indent=6), m.ts, text.clean(m.sender), m.seq)
 
 
 def presence_line(p: ev.PresenceChanged) -> Line:
-    return Line("event", f"{clean(p.name)} {PRESENCE_WORDS.get(p.reason, p.state)}", time.time())
+    return Line("event", f"{text.clean(p.name)} {text.presence_phrase(p.reason)}", time.time())
 
 
 def status_text(c: ev.ConnectionChanged) -> tuple[str, str]:
@@ -86,12 +65,12 @@ def status_text(c: ev.ConnectionChanged) -> tuple[str, str]:
 
 
 def users_text(u: ev.UsersListed) -> str:
-    who = ", ".join(f"{clean(n)} ({STATE_WORDS.get(s, s)})" for n, s in u.users)
-    return f"{u.total} in {clean(u.title)}: {who}"
+    who = ", ".join(f"{text.clean(n)} ({STATE_WORDS.get(s, s)})" for n, s in u.users)
+    return f"{u.total} in {text.clean(u.title)}: {who}"
 
 
 def groups_text(g: ev.GroupsListed) -> str:
     if not g.groups:
         return "no groups yet: create one with the + button or /create NAME"
-    return "groups: " + ", ".join(f"#{clean(n)} ({m} member{'s' * (m != 1)}{', private' * p}"
+    return "groups: " + ", ".join(f"#{text.clean(n)} ({m} member{'s' * (m != 1)}{', private' * p}"
                                   f"{', joined' * j})" for n, p, m, j in g.groups)

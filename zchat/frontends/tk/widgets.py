@@ -10,7 +10,8 @@ from tkinter import ttk
 from typing import Callable, Iterable
 
 from zchat import events as ev
-from zchat.frontends.tk.format import STATE_ICON, STATE_WORDS, Line, clean, clock, conv_label
+from zchat.frontends.text import STATE_WORDS, clean, clock
+from zchat.frontends.tk.format import STATE_ICON, Line, conv_label
 
 MAX_VIEW_LINES = 1500      # lines kept in the Text widget; older ones are trimmed
 COLORS = {"ok": "#1a7f37", "busy": "#9a6700", "bad": "#cf222e"}

@@ -20,6 +20,7 @@ from zchat import commands
 from zchat.commands import HELP
 from zchat.protocol import group_key
 from zchat.frontends.tk import format as fmt
+from zchat.frontends.text import clean
 from zchat.frontends.tk.format import Line
 from zchat.frontends.tk.widgets import ConversationList, MemberList, MessageView, PromptBar, StatusBar
 
@@ -304,8 +305,8 @@ class ChatWindow(ttk.Frame):
             case ev.GroupsListed():
                 self._add(self.current, Line("info", fmt.groups_text(e), time.time()))
             case ev.Invited():
-                self._add(self.current, Line("info", f"{fmt.clean(e.by)} invited you to #{fmt.clean(e.group)}: "
-                                                     f"use ⇥ (Ctrl+J) or /join {fmt.clean(e.group)} to accept",
+                self._add(self.current, Line("info", f"{clean(e.by)} invited you to #{clean(e.group)}: "
+                                                     f"use ⇥ (Ctrl+J) or /join {clean(e.group)} to accept",
                                              time.time()))
             case ev.Info():
                 self._add(self.current, Line("info", e.text, None if "\n" in e.text else time.time()))
@@ -331,7 +332,7 @@ class ChatWindow(ttk.Frame):
             if self.current.startswith("g:") and c is not None:
                 users = {n: self.presence.get(n, s) if s != "away" else s
                          for n, s in self.members.get(self.current, {}).items()}
-                title = f"Members of #{fmt.clean(c.title)}"
+                title = f"Members of #{clean(c.title)}"
             else:
                 users, title = self.presence, "People"
             online = sum(s == "online" for s in users.values())
