@@ -36,6 +36,7 @@ class HubConfig:
     grace: float = 60.0                  # a lost session times out after this
     rate_burst: int = 20                 # messages to everyone: bucket size ...
     rate_per_sec: float = 5.0            # ... and refill rate
+    presence_interval: float = 0.0       # committed presence changes are published at most this often
 
     def limits(self) -> p.Limits:
         return p.Limits(p.MAX_FRAME_BYTES, p.MAX_TEXT_BYTES, self.history_page_max,

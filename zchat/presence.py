@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from zchat.hub import HubConfig
 
 ONLINE, LOST, AWAY = "online", "lost", "away"
+PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
 
 
 class Session:
@@ -39,6 +40,8 @@ class Roster:
         self.changes: list[p.PresenceChange] = []
         self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
+        self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
+        self._next_flush = 0.0
 
     def arrive(self, peer: bytes, user: str, name: str) -> bool:
         """A hello succeeded; returns True when it resumes a session that was still alive."""
@@ -109,7 +112,10 @@ class Roster:
         return True
 
     def next_due(self, now: float) -> float:
-        return max(0.0, self._next_sweep - now)
+        due = self._next_sweep - now
+        if self._pending:
+            due = min(due, self._next_flush - now)
+        return max(0.0, due)
 
     def undo_batch(self) -> None:
         """The batch failed: the sessions it started never happened, nor did its presence changes."""
@@ -120,8 +126,17 @@ class Roster:
         self.changes.clear()
 
     def flush(self) -> None:
-        """Publish the batch's presence changes as one message."""
+        """The batch committed: its changes join the pending ones, which are published at most once
+        per config.presence_interval (a lone change goes out at once; a connect storm costs a few publishes
+        a second to every subscriber of p|, not one per loop turn), in chunks that fit one frame."""
         self._arrived.clear()
         if self.changes:
-            self.out.append((p.TOPIC_PRESENCE, p.encode(p.Presence(self.clock(), self.changes))))
+            self._pending.extend(self.changes)
             self.changes = []
+        now = self.clock()
+        if not self._pending or now < self._next_flush:
+            return
+        self._next_flush = now + self.config.presence_interval
+        pending, self._pending = self._pending, []
+        for k in range(0, len(pending), PRESENCE_CHUNK):
+            self.out.append((p.TOPIC_PRESENCE, p.encode(p.Presence(now, pending[k:k + PRESENCE_CHUNK]))))

@@ -94,13 +94,33 @@ def error(request_id: str | None, code: ErrorCode, message: str, retry_after_ms:
 
 # ---------------------------------------------------------------- encoding
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a message dataclass (None for anything else), looked up once per class."""
+    return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
+
+
+_LEAVES = frozenset({str, int, float, bool, dict, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
-                if getattr(value, f.name) is not None}
-    if isinstance(value, list):
+    t = type(value)
+    if t in _LEAVES:
+        return value
+    names = _field_names(t)
+    if names is not None:
+        out = {}
+        for name in names:
+            v = getattr(value, name)
+            if v is not None:
+                out[name] = v if type(v) in _LEAVES else _plain(v)
+        return out
+    if t is list:
         return [_plain(v) for v in value]
     return value
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def encode(msg: Any) -> bytes:
@@ -109,7 +129,7 @@ def encode(msg: Any) -> bytes:
     body = _plain(msg)
     if hasattr(msg, "TYPE"):
         body["type"] = msg.TYPE
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return _dumps(body).encode()
 
 
 # ---------------------------------------------------------------- decoding

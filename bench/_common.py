@@ -1,0 +1,259 @@
+"""Shared helpers for the anchor benchmarks (stdlib + pyzmq only).
+
+Every benchmark prints exactly one JSON object on its last stdout line so that
+run_all.py can collect it.  Timestamps use time.monotonic_ns(), which on Linux is
+CLOCK_MONOTONIC and therefore comparable across processes on the same machine.
+"""
+import json
+import os
+import resource
+import struct
+import sys
+import time
+
+HDR = struct.Struct("!QQ")  # send timestamp (monotonic ns), sequence number
+
+
+def make_payload(size, seq=0, ts=None):
+    """Payload of exactly `size` bytes whose first 16 bytes are (ts, seq)."""
+    if ts is None:
+        ts = time.monotonic_ns()
+    head = HDR.pack(ts, seq)
+    return head + b"x" * max(0, size - len(head))
+
+
+def read_header(buf):
+    return HDR.unpack_from(buf, 0)
+
+
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    k = (len(sorted_vals) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_vals) - 1)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (k - lo)
+
+
+def lat_summary_us(lat_ns):
+    """p50/p90/p99/p99.9/max in microseconds from a list of ns latencies."""
+    s = sorted(lat_ns)
+    if not s:
+        return {"n": 0}
+    out = {"n": len(s)}
+    for name, p in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9)):
+        out[name + "_us"] = round(percentile(s, p) / 1000.0, 1)
+    out["max_us"] = round(s[-1] / 1000.0, 1)
+    return out
+
+
+def rss_kb(pid="self"):
+    """Resident set size (VmRSS) and peak (VmHWM) in KiB from /proc."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":", 1)
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def fd_count(pid="self"):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def raise_nofile(want=65536):
+    """Raise the soft RLIMIT_NOFILE as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def emit(result):
+    """Print the result as the final JSON line."""
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def left(self):
+        return self.end - time.monotonic()
+
+    def expired(self):
+        return time.monotonic() >= self.end
+
+
+# ---------------------------------------------------------------------------
+# helpers for driving relay_broker.py (a process we start and stop by PID)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def start_broker(mode="drain", max_seconds=120, extra=(), script="relay_broker.py"):
+    import select
+    import subprocess
+    cmd = [sys.executable, os.path.join(HERE, script), "--mode", mode,
+           "--max-seconds", str(max_seconds), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    r, _, _ = select.select([proc.stdout], [], [], 20)
+    line = proc.stdout.readline() if r else ""
+    if not line.startswith("READY"):
+        stop_broker(proc)
+        raise RuntimeError(f"broker did not start: {line!r}")
+    _, rport, pport = line.split()
+    return proc, int(rport), int(pport)
+
+
+def stop_broker(proc):
+    """Stop the broker we started, by its PID (SIGTERM, then SIGKILL)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except Exception:
+            proc.kill()
+            proc.wait(5)
+
+
+def cpu_seconds(pid="self"):
+    """utime+stime of a whole process (all threads) in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+# ---------------------------------------------------------------------------
+# zchat-bench additions: CURVE keys for the baselines, the zchat broker, accounting
+
+def server_keypair():
+    """A fresh CURVE key pair (z85 bytes) for a baseline broker."""
+    import zmq
+    return zmq.curve_keypair()
+
+
+def curve_client(sock, server_public, keypair=None):
+    """Make `sock` a CURVE client of `server_public` (z85) with its own (or the given) key pair."""
+    import zmq
+    pub, sec = keypair or zmq.curve_keypair()
+    sock.curve_serverkey = server_public
+    sock.curve_publickey = pub
+    sock.curve_secretkey = sec
+    return pub, sec
+
+
+def start_relay(mode, max_seconds=120, extra=(), script="relay_broker.py"):
+    """Start a CURVE baseline broker; -> (proc, router_port, pub_port, server_public_z85)."""
+    import select
+    import subprocess
+    cmd = [sys.executable, os.path.join(HERE, script), "--mode", mode,
+           "--max-seconds", str(max_seconds), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    r, _, _ = select.select([proc.stdout], [], [], 20)
+    line = proc.stdout.readline() if r else ""
+    if not line.startswith("READY"):
+        stop_broker(proc)
+        raise RuntimeError(f"broker did not start: {line!r}")
+    _, rport, pport, key = line.split()
+    return proc, int(rport), int(pport), key.encode()
+
+
+def start_zchat(extra=(), max_seconds=300):
+    """Start `python -m zchat.broker` on a random 127.0.0.1 port with a fresh data dir.
+
+    -> (proc, connect_string, data_dir). Stop it with stop_zchat(proc, data_dir).
+    The broker gets a hard --max-seconds equivalent: a timer here kills it by PID.
+    """
+    import subprocess
+    import tempfile
+    data_dir = tempfile.mkdtemp(prefix="zchat_bench_")
+    cmd = [sys.executable, "-m", "zchat.broker", "--bind", "tcp://127.0.0.1:*",
+           "--data-dir", data_dir, "--log-level", "warning", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    import queue
+    import threading
+    lines = queue.Queue()
+
+    def reader():  # a thread, so buffered lines are never missed by select()
+        for ln in proc.stdout:
+            lines.put(ln)
+    threading.Thread(target=reader, daemon=True).start()
+    dl = Deadline(30)
+    connect = None
+    while connect is None and not dl.expired():
+        try:
+            line = lines.get(timeout=max(0.01, dl.left()))
+        except queue.Empty:
+            break
+        if line.startswith("connect string: "):
+            connect = line.strip()
+    if connect is None:
+        stop_zchat(proc, data_dir)
+        raise RuntimeError("zchat broker did not print its connect string")
+    import threading
+    t = threading.Timer(max_seconds, lambda: proc.poll() is None and proc.kill())
+    t.daemon = True
+    t.start()
+    return proc, connect, data_dir
+
+
+def stop_zchat(proc, data_dir):
+    import shutil
+    stop_broker(proc)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class Acct:
+    """Loss / duplicate / order accounting for a bench run.
+
+    Every measured message has a global index g (0..M-1) and was sent by sender g % D, which
+    sends its messages in increasing g. Each receiver r must see each expected g exactly once,
+    and the g of one sender in increasing order (ZeroMQ keeps per-pipe order; the broker must too).
+    """
+
+    def __init__(self, receivers, count, senders):
+        self.M, self.D = count, max(1, senders)
+        self.seen = [bytearray(count) for _ in range(receivers)]
+        self.last = [[-1] * self.D for _ in range(receivers)]  # per receiver, per sender
+        self.got = 0
+        self.dup = 0
+        self.ooo = 0
+        self.bad = 0
+
+    def add(self, r, g, s=None):
+        """Receiver r got message g, sent by sender s (default g % senders)."""
+        if not 0 <= g < self.M:
+            self.bad += 1
+            return
+        seen = self.seen[r]
+        if seen[g]:
+            self.dup += 1
+            return
+        seen[g] = 1
+        self.got += 1
+        last = self.last[r]
+        if s is None:
+            s = g % self.D
+        if g < last[s]:
+            self.ooo += 1
+        else:
+            last[s] = g
+
+    def result(self, expected):
+        return {"delivered": self.got, "expected": expected, "lost": expected - self.got,
+                "dup": self.dup, "ooo": self.ooo, "bad": self.bad,
+                "ok": self.got == expected and not (self.dup or self.ooo or self.bad)}

@@ -1,0 +1,306 @@
+"""End-to-end latency sender -> broker -> group members at a fixed light rate.
+
+C clients (each a DEALER + a SUB, in this process), in groups of G; messages are sent at a
+fixed total --rate by members chosen round-robin over groups, to the sender's group, so each
+is delivered to G subscribers (the sender's own SUB included). Latency = receive time - the
+send timestamp carried in the message (same process clock). The driver waits with epoll on
+the sockets' ZMQ_FD, so a wake-up costs O(ready sockets), not O(C).
+
+--target zchat        python -m zchat.broker: real users (own CURVE keys, hello), groups made
+                      with create_group / join_group, SUBs on g:NAME|, stored + acked sends
+                      (acks drained and checked)
+--target drain_fast   relay_broker.py --mode drain_fast (CURVE), topic per group
+--target drain_store  relay_broker.py --mode drain_store (CURVE)
+
+Every delivery is accounted (lost / dup / out-of-order per sender); any of them makes the run
+a failure ("ok": false).
+
+  python bench/lat.py --target zchat --clients 1000 --group 10 --rate 1000 --seconds 3
+"""
+import argparse
+import os
+import selectors
+import sys
+import time
+
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import (Acct, Deadline, HDR, cpu_seconds, emit, lat_summary_us, raise_nofile,  # noqa: E402
+                     rss_kb, start_relay, start_zchat, stop_broker, stop_zchat)
+
+NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", default="zchat", choices=["zchat", "drain_fast", "drain_store"])
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--group", type=int, default=10, help="members per group")
+    ap.add_argument("--rate", type=float, default=1000.0, help="messages/s in total")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--broker-args", default="", help="extra broker arguments")
+    a = ap.parse_args()
+    C, G = a.clients, min(a.group, a.clients)
+    ng = (C + G - 1) // G
+    members = [list(range(g * G, min(C, (g + 1) * G))) for g in range(ng)]
+    Z = a.target == "zchat"
+    ACKS = a.target in ("zchat", "drain_store")
+    raise_nofile()
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, 2 * C + 64)
+    socks = []
+    out = {"bench": "lat", "target": a.target, "clients": C, "group": G, "rate": a.rate,
+           "size": a.size}
+    t_setup = time.monotonic()
+    if Z:
+        import zclient as zc
+        from zchat import protocol as p
+        broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
+        endpoint, skey = zc.server_of(connect)
+        topics = [b"g:g%05d|" % g for g in range(ng)]
+        convs = ["g:g%05d" % g for g in range(ng)]
+    else:
+        from _common import curve_client
+        broker, rport, pport, skey = start_relay(a.target, max_seconds=a.timeout + 60,
+                                                 extra=a.broker_args.split())
+        topics = [b"g%05d" % g for g in range(ng)]
+    try:
+        dl = time.monotonic() + 60
+        if Z:
+            users = [zc.User(ctx, i, endpoint, skey) for i in range(C)]
+            socks += [u.dealer for u in users]
+            errs = zc.hello_all(users, dl)
+            errs += zc.setup_groups(users, [("g%05d" % g, mem) for g, mem in enumerate(members)], dl)
+            if errs:
+                raise SystemExit(f"setup failed: {errs[:3]}")
+            for i, u in enumerate(users):
+                socks.append(u.open_sub(ctx, skey, [topics[i // G]]))
+            dealers = [u.dealer for u in users]
+            subs = [u.sub for u in users]
+            FPM = 2
+        else:
+            dealers, subs = [], []
+            for i in range(C):
+                d = ctx.socket(zmq.DEALER)
+                d.linger = 0
+                kp = curve_client(d, skey)
+                d.connect(f"tcp://127.0.0.1:{rport}")
+                dealers.append(d)
+                s = ctx.socket(zmq.SUB)
+                s.linger = 0
+                curve_client(s, skey, kp)
+                s.subscribe(topics[i // G])
+                s.connect(f"tcp://127.0.0.1:{pport}")
+                subs.append(s)
+            socks += dealers + subs
+            FPM = 3
+        sel = selectors.EpollSelector()
+        for i, s in enumerate(subs):
+            sel.register(s.getsockopt(zmq.FD), selectors.EVENT_READ, i)
+        if ACKS:
+            for i, d in enumerate(dealers):
+                sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, -1 - i)
+
+        acks, ack_err, nmeas = [0], [], [0]
+        if Z:
+            def measured(payload):
+                return b'"cmid":"m' in payload
+        elif a.target == "drain_store":
+            def measured(payload):
+                return b'"id": "m' in payload
+        else:
+            def measured(payload):
+                return HDR.unpack_from(payload, 0)[1] < 2**63
+        if Z:
+            is_ok = zc.is_ok
+        else:
+            def is_ok(r):
+                return r.startswith(b'{"type": "ok"')
+
+        def drain_dealer(d):
+            while True:
+                try:
+                    r = d.recv(NOBLOCK)
+                except Again:
+                    return
+                if is_ok(r):
+                    acks[0] += 1
+                elif len(ack_err) < 5:
+                    ack_err.append(r[:200].decode(errors="replace"))
+
+        def drain_sub(i, got):
+            """Drain one SUB completely (required by ZMQ_FD semantics)."""
+            s = subs[i]
+            recv = s.recv
+            while True:
+                try:
+                    recv(NOBLOCK)
+                except Again:
+                    return
+                if FPM == 3:
+                    recv()
+                payload = recv()
+                if got is not None:
+                    got.append((time.monotonic_ns(), i, payload))
+                    if measured(payload):
+                        nmeas[0] += 1
+
+        def send(g_idx, sender, probe=False):
+            """A measured message g_idx (or a probe carrying the sender's index) from `sender`."""
+            d = dealers[sender]
+            ts = time.monotonic_ns()
+            gi = sender // G
+            if Z:
+                if probe:
+                    d.send(p.encode(p.Send("p", convs[gi], "probe", f"p{sender}x{g_idx}")))
+                else:
+                    d.send(tmpl % (g_idx, b"%d " % ts, g_idx))
+                return
+            d.send(topics[gi], SNDMORE)
+            if a.target == "drain_store":
+                d.send(b'{"type":"send","to":"%s","id":"%s%d","body":"%d %s"}'
+                       % (topics[gi], b"p" if probe else b"m", sender if probe else g_idx, ts, jpad))
+            else:
+                d.send(HDR.pack(sender, 2**63) + pad if probe else HDR.pack(ts, g_idx) + pad)
+
+        def probe_sender(payload):
+            if Z:
+                k = payload.rfind(b'"cmid":"p')
+                return -1 if k < 0 else int(payload[k + 9:payload.index(b"x", k + 9)])
+            if a.target == "drain_store":
+                k = payload.find(b'"id": "p')
+                return -1 if k < 0 else int(payload[k + 8:payload.index(b'"', k + 8)])
+            ts, g = HDR.unpack_from(payload, 0)
+            return ts if g == 2**63 else -1
+
+        pad = b"x" * max(0, a.size - HDR.size)
+        jpad = b"x" * max(1, a.size - 70)
+        if Z:
+            tmpl = zc.send_template("g:g00000", a.size).replace(b"g:g00000", b"%s")
+            tmpl_convs = [c.encode() for c in convs]
+            base_tmpl = tmpl
+
+            def _fmt(g_idx, tsb, gi):
+                return base_tmpl % (g_idx, tmpl_convs[gi], tsb, g_idx)
+
+        # --- sync: every DEALER's probe must arrive somewhere and every SUB must see a probe
+        # (CURVE handshakes take ~1.6 ms of CPU each: a DEALER still handshaking would hold
+        # its messages back and spoil the measurement)
+        seen_sub, seen_dealer = set(), set()
+        sdl = Deadline(60)
+        k = 0
+        while (len(seen_sub) < C or len(seen_dealer) < C) and not sdl.expired():
+            for i in range(C):
+                if i not in seen_dealer or (len(seen_sub) < C and i % G == 0):
+                    send(k, i, probe=True)
+                    k += 1
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                for key, _ in sel.select(0.02):
+                    if key.data < 0:
+                        drain_dealer(dealers[-1 - key.data])
+                    else:
+                        tmp = []
+                        drain_sub(key.data, tmp)
+                        for _, i, pl in tmp:
+                            seen_sub.add(i)
+                            s_ = probe_sender(pl)
+                            if s_ >= 0:
+                                seen_dealer.add(s_)
+        if len(seen_sub) < C or len(seen_dealer) < C:
+            raise SystemExit(f"sync failed: {len(seen_sub)}/{C} SUBs, {len(seen_dealer)}/{C} DEALERs")
+        out["probes"] = k
+        quiet = time.monotonic()
+        while time.monotonic() - quiet < 0.3:
+            if sel.select(0.05):
+                quiet = time.monotonic()
+            for i in range(C):
+                drain_sub(i, None)
+            for d in dealers if ACKS else ():
+                drain_dealer(d)
+        acks[0] = 0
+        nmeas[0] = 0
+        del ack_err[:]
+        out["setup_s"] = round(time.monotonic() - t_setup, 2)
+
+        # --- measured phase
+        count = int(a.rate * a.seconds)
+        sender_of = [members[g % ng][(g // ng) % len(members[g % ng])] for g in range(count)]
+        expected = sum(len(members[g % ng]) for g in range(count))
+        period = 1.0 / a.rate
+        got = []
+        sent = 0
+        b_cpu0, c_cpu0 = cpu_seconds(broker.pid), cpu_seconds()
+        t0 = time.monotonic()
+        nxt = t0
+        dl = Deadline(a.seconds + 10)
+        while not dl.expired():
+            now = time.monotonic()
+            while sent < count and now >= nxt:
+                s = sender_of[sent]
+                if Z:
+                    dealers[s].send(_fmt(sent, b"%d " % time.monotonic_ns(), s // G))
+                else:
+                    send(sent, s)
+                sent += 1
+                nxt += period
+            if sent >= count and nmeas[0] >= expected and (not ACKS or acks[0] >= count):
+                break
+            wait = max(0.0, nxt - time.monotonic()) if sent < count else 0.05
+            for key, _ in sel.select(wait):
+                if key.data < 0:
+                    drain_dealer(dealers[-1 - key.data])
+                else:
+                    drain_sub(key.data, got)
+        wall = time.monotonic() - t0
+        b_cpu = cpu_seconds(broker.pid) - b_cpu0
+        c_cpu = cpu_seconds() - c_cpu0
+        out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
+    finally:
+        if Z:
+            stop_zchat(broker, data_dir)
+        else:
+            stop_broker(broker)
+        for s in socks:
+            s.close()
+        ctx.term()
+    acct = Acct(C, count, C)
+    lat = []
+    for t, i, payload in got:
+        if Z:
+            g = zc.cmid_of(payload)
+            if g < 0:
+                continue
+            ts = zc.text_ts(payload)
+        elif a.target == "drain_store":
+            k = payload.find(b'"id": "m')
+            if k < 0:
+                continue
+            g = int(payload[k + 8:payload.index(b'"', k + 8)])
+            k = payload.index(b'"body": "') + 9
+            ts = int(payload[k:payload.index(b" ", k)])
+        else:
+            ts, g = HDR.unpack_from(payload, 0)
+            if g >= 2**63:
+                continue
+        acct.add(i, g, sender_of[g] if 0 <= g < count else 0)
+        lat.append(t - ts)
+    out.update(acct.result(expected))
+    out.update({"sent": sent, "wall_s": round(wall, 3),
+                "broker_cpu_pct": round(100 * b_cpu / wall, 1),
+                "driver_cpu_pct": round(100 * c_cpu / wall, 1)})
+    if ACKS:
+        out["acks"] = acks[0]
+        out["ack_errors"] = ack_err
+        if acks[0] != sent or ack_err:
+            out["ok"] = False
+    out.update(lat_summary_us(lat))
+    emit(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""One command for zchat's benchmark: every goal row, zchat and its baselines in the same run.
+
+  python bench/run_all.py              # all rows, 3 repeats (about 10-13 minutes on 2 cores)
+  python bench/run_all.py --only P2    # one goal row (P1..P6)
+  python bench/run_all.py --list       # the commands
+
+Each repeat runs every job once, zchat and its baseline back to back (interleaved, so a noisy
+neighbour hits both sides alike). A job whose JSON line says "ok": false (lost, duplicated or
+out-of-order messages, failed acks, set-up errors) or that prints nothing is a FAILURE, never a
+figure. Writes bench/results/raw.jsonl (one line per job run) and bench/results/summary.md:
+median [min-max] of each side and of the per-repeat ratio zchat/baseline, against the goal.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = sys.executable
+
+
+def J(script, args, timeout=240):
+    return {"script": script, "args": args, "timeout": timeout}
+
+
+# job id -> command (relative to bench/)
+JOBS = {
+    "P1_zchat": J("thr.py", "--target zchat --dealers 10 --subs 1 --seconds 2"),
+    "P1_store": J("thr.py", "--target drain_store --dealers 10 --subs 1 --seconds 2"),
+    "P2_zchat_s10": J("thr.py", "--target zchat --dealers 10 --subs 10 --seconds 2"),
+    "P2_store_s10": J("thr.py", "--target drain_store --dealers 10 --subs 10 --seconds 2"),
+    "P2_zchat_s100": J("thr.py", "--target zchat --dealers 10 --subs 100 --seconds 2"),
+    "P2_fast_s100": J("thr.py", "--target drain_fast --dealers 10 --subs 100 --seconds 2"),
+    "P3_zchat": J("lat.py", "--target zchat --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "P3_fast": J("lat.py", "--target drain_fast --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "P45_zchat": J("idle.py", "--target zchat --clients 9900 --extra 20 --timeout 90", timeout=240),
+    "P45_raw": J("idle.py", "--target raw --clients 9900 --timeout 90", timeout=240),
+}
+for n in (10, 50, 200):
+    JOBS[f"P6_zchat_thr_n{n}"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 --seconds 2")
+    JOBS[f"P6_irc_thr_n{n}"] = J("irc_load.py", f"--clients {n} --rate 0 --window 200 "
+                                  f"--count {2000000 // n} --max-seconds 2")
+    JOBS[f"P6_zchat_lat_n{n}"] = J("lat.py", f"--target zchat --clients {n} --group {n} --rate 100 --seconds 3")
+    JOBS[f"P6_irc_lat_n{n}"] = J("irc_load.py", f"--clients {n} --rate 100 --seconds 3")
+
+
+def C(what, z, base, key, op, goal, bkey=None):
+    """A check: ratio z[key] / base[bkey or key] (op '>=' or '<=' goal); base None: absolute z[key]."""
+    return {"what": what, "z": z, "base": base, "key": key, "bkey": bkey or key, "op": op, "goal": goal}
+
+
+ROWS = [
+    ("P1", "10 senders -> 1 group, 1 subscriber, 100 B, stored + acked", [
+        C("msgs/s vs drain_store", "P1_zchat", "P1_store", "msgs_per_s", ">=", 0.7)]),
+    ("P2", "fan-out deliveries, one group of 10 / 100 subscribers", [
+        C("deliveries/s, 10 subs, vs drain_store", "P2_zchat_s10", "P2_store_s10", "deliveries_per_s", ">=", 0.8),
+        C("deliveries/s, 100 subs, vs drain_fast", "P2_zchat_s100", "P2_fast_s100", "deliveries_per_s", ">=", 0.75)]),
+    ("P3", "latency, 1,000 clients in groups of 10, 1,000 msgs/s", [
+        C("p50 vs drain_fast", "P3_zchat", "P3_fast", "p50_us", "<=", 1.5),
+        C("p99 vs drain_fast", "P3_zchat", "P3_fast", "p99_us", "<=", 2.0),
+        C("p99 (us), absolute", "P3_zchat", None, "p99_us", "<=", 2000)]),
+    ("P4", "idle clients at the open-file limit (9,900)", [
+        C("broker RSS vs raw idle broker", "P45_zchat", "P45_raw", "broker_rss_mb", "<=", 1.3),
+        C("broker idle CPU %, absolute", "P45_zchat", None, "broker_idle_cpu_pct", "<=", 2.0),
+        C("hellos past the cap refused (of 20)", "P45_zchat", None, "extra_refused", ">=", 20),
+        C("broker CPU % after refusals (no spinning)", "P45_zchat", None, "broker_cpu_pct_after_cap", "<=", 2.0)]),
+    ("P5", "one message to all 9,900; 9,900 joining at once", [
+        C("broadcast fan-out time vs raw", "P45_zchat", "P45_raw", "bcast_fanout_ms", "<=", 2.0),
+        C("connect storm, all ready, vs raw", "P45_zchat", "P45_raw", "sync_s", "<=", 3.0),
+        C("presence publishes per join (batched)", "P45_zchat", "P45_zchat", "presence_msgs", "<=", 0.1,
+          bkey="presence_changes")]),
+    ("P6", "against stock miniircd, N users in one group", [
+        *[C(f"deliveries/s to others, N={n}", f"P6_zchat_thr_n{n}", f"P6_irc_thr_n{n}",
+            "deliveries_others_per_s", ">=", {10: 0.8, 50: 1.0, 200: 1.0}[n], bkey="deliveries_per_s")
+          for n in (10, 50, 200)],
+        *[C(f"p99 at 100 msgs/s, N={n}", f"P6_zchat_lat_n{n}", f"P6_irc_lat_n{n}", "p99_us", "<", 1.0)
+          for n in (10, 50, 200)]]),
+]
+
+
+def run_job(jid, job):
+    cmd = [PY, os.path.join(HERE, job["script"]), *job["args"].split()]
+    t = time.monotonic()
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=job["timeout"], cwd=os.path.dirname(HERE))
+        lines = [ln for ln in cp.stdout.splitlines() if ln.startswith("{")]
+        res = json.loads(lines[-1]) if lines else {"ok": False, "error": (cp.stderr or cp.stdout)[-600:]}
+    except subprocess.TimeoutExpired:
+        res = {"ok": False, "error": "timeout"}
+    res.setdefault("ok", False)
+    res.update({"id": jid, "run_s": round(time.monotonic() - t, 1), "ts": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return res
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def stat(vals):
+    if not vals:
+        return "FAILED"
+    return f"{fmt(statistics.median(vals))} [{fmt(min(vals))}–{fmt(max(vals))}]"
+
+
+def summarise(results, repeats, wall_s):
+    """results: job id -> list of per-repeat dicts (None where not run)."""
+    lines = ["# zchat benchmark summary", "",
+             f"`python bench/run_all.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"{os.cpu_count()} cores, Python {platform.python_version()}, {repeats} repeats "
+             f"(zchat and baselines interleaved), {wall_s / 60:.1f} min. Figures: median [min–max]. "
+             "Ratio: median [min–max] of the per-repeat ratio zchat / baseline, measured back to back. "
+             "A run with lost, duplicated or out-of-order messages (or failed acks) is a FAILURE, not a figure.", "",
+             "| row | check | zchat | baseline | ratio | goal | verdict |", "|---|---|---|---|---|---|---|"]
+    verdicts = {}
+    for rid, title, checks in ROWS:
+        for c in checks:
+            zr = results.get(c["z"], [])
+            br = results.get(c["base"], []) if c["base"] else []
+            if not zr:
+                continue
+            zvals = [r[c["key"]] for r in zr if r and r.get("ok") and isinstance(r.get(c["key"]), (int, float))]
+            zfail = sum(1 for r in zr if r and not r.get("ok"))
+            if c["base"]:
+                bvals = [r[c["bkey"]] for r in br if r and r.get("ok") and isinstance(r.get(c["bkey"]), (int, float))]
+                ratios = []
+                for a, b in zip(zr, br):
+                    if a and b and a.get("ok") and b.get("ok"):
+                        x, y = a.get(c["key"]), b.get(c["bkey"])
+                        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y:
+                            ratios.append(x / y)
+                val = statistics.median(ratios) if ratios else None
+                rtxt = stat(ratios) if ratios else "FAILED"
+                btxt = stat(bvals) + (" *" if c["base"] == c["z"] else "")
+            else:
+                val = statistics.median(zvals) if zvals else None
+                rtxt, btxt = "-", "-"
+            if val is None or zfail:
+                verdict = "FAIL" + (f" ({zfail} failed runs)" if zfail else "")
+            else:
+                passed = {">=": val >= c["goal"], "<=": val <= c["goal"], "<": val < c["goal"]}[c["op"]]
+                verdict = "PASS" if passed else "MISS"
+            verdicts.setdefault(rid, []).append(verdict)
+            lines.append(f"| {rid} | {c['what']} | {stat(zvals)} | {btxt} | {rtxt} | {c['op']} {c['goal']} | "
+                         f"**{verdict}** |")
+    lines += ["", "\\* presence row: zchat's own presence publishes / presence changes in the storm.", "",
+              "## Per row", ""]
+    for rid, title, _ in ROWS:
+        if rid in verdicts:
+            v = verdicts[rid]
+            overall = "PASS" if all(x == "PASS" for x in v) else ("FAIL" if any(x.startswith("FAIL") for x in v)
+                                                                  else "MISS")
+            lines.append(f"- **{rid}** ({title}): {overall}")
+    lines += ["", "## Jobs", "", "| job | command | runs ok | run time s | failures |", "|---|---|---|---|---|"]
+    for jid, job in JOBS.items():
+        rs = [r for r in results.get(jid, []) if r]
+        if not rs:
+            continue
+        errs = [r.get("error") or {k: r[k] for k in ("errors", "lost", "dup", "ooo", "ack_errors", "welcomed", "synced",
+                                                     "extra_refused") if r.get(k)}
+                for r in rs if not r.get("ok")]
+        lines.append(f"| {jid} | `python bench/{job['script']} {job['args']}` | {sum(1 for r in rs if r.get('ok'))}"
+                     f"/{len(rs)} | {stat([r['run_s'] for r in rs])} | {json.dumps(errs)[:300] if errs else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", help="a row (P1..P6) or a substring of job ids")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--summarise", action="store_true", help="only rewrite summary.md from raw.jsonl")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    a = ap.parse_args()
+    jobs = {k: v for k, v in JOBS.items() if not a.only or k.startswith(a.only + "_") or a.only in k
+            or (a.only in ("P4", "P5") and k.startswith("P45"))}
+    if a.list:
+        for k, j in jobs.items():
+            print(f"{k:22s} python bench/{j['script']} {j['args']}")
+        return
+    os.makedirs(a.out, exist_ok=True)
+    if a.summarise:
+        results, reps = {}, 0
+        with open(os.path.join(a.out, "raw.jsonl")) as raw:
+            for ln in raw:
+                r = json.loads(ln)
+                results.setdefault(r["id"], []).append(r)
+                reps = max(reps, r.get("rep", 0) + 1)
+        text = summarise(results, reps, sum(r.get("run_s", 0) for rs in results.values() for r in rs))
+        with open(os.path.join(a.out, "summary.md"), "w") as f:
+            f.write(text)
+        print(text)
+        return
+    results = {k: [] for k in jobs}
+    t0 = time.monotonic()
+    with open(os.path.join(a.out, "raw.jsonl"), "w") as raw:
+        for rep in range(a.repeats):
+            for jid, job in jobs.items():
+                res = run_job(jid, job)
+                res["rep"] = rep
+                raw.write(json.dumps(res, sort_keys=True) + "\n")
+                raw.flush()
+                results[jid].append(res)
+                bad = "" if res["ok"] else f"FAILED {str(res.get('error') or res.get('errors') or '')[:120]}"
+                keys = [k for k in ("msgs_per_s", "deliveries_per_s", "deliveries_others_per_s", "p50_us", "p99_us",
+                                    "broker_rss_mb", "bcast_fanout_ms", "sync_s") if k in res]
+                print(f"[{rep}] {jid:20s} {res['run_s']:6.1f}s {bad} {({k: res[k] for k in keys})}", flush=True)
+    text = summarise(results, a.repeats, time.monotonic() - t0)
+    with open(os.path.join(a.out, "summary.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

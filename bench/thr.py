@@ -1,0 +1,291 @@
+"""Closed-loop throughput: D senders -> broker -> N subscribers in one group, 100 B messages.
+
+--target zchat        python -m zchat.broker; D+N users (user i sends if i < D, receives if
+                      i < N), real CURVE keys, hello, create_group/join_group, SUB on g:bench|;
+                      every `send` is stored and acknowledged (acks are drained and checked)
+--target drain_fast   relay_broker.py --mode drain_fast (CURVE): the Python ceiling
+--target drain_store  relay_broker.py --mode drain_store (CURVE): JSON + seq + SQLite batch + ack
+
+Closed loop with a window (at most --window messages sent but not yet delivered to the average
+subscriber), like the anchors' relay_thr.py. Sending stops after --count messages or --seconds,
+whichever first; then the driver waits for every sent message to arrive. Every delivery is
+accounted (lost / dup / out-of-order per sender); any of them, or a missing or failed ack,
+makes the run a failure ("ok": false), not a figure.
+
+  python bench/thr.py --target zchat --dealers 10 --subs 1 --seconds 2
+"""
+import argparse
+import os
+import sys
+import time
+
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _common import (Acct, Deadline, HDR, cpu_seconds, emit, raise_nofile, rss_kb,  # noqa: E402
+                     start_relay, start_zchat, stop_broker, stop_zchat)
+
+NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", default="zchat", choices=["zchat", "drain_fast", "drain_store"])
+    ap.add_argument("--subs", type=int, default=1)
+    ap.add_argument("--dealers", type=int, default=10)
+    ap.add_argument("--size", type=int, default=100, help="message text bytes")
+    ap.add_argument("--count", type=int, default=1000000, help="at most this many messages")
+    ap.add_argument("--seconds", type=float, default=2.0, help="stop sending after this long")
+    ap.add_argument("--window", type=int, default=2000)
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--broker-args", default="", help="extra broker arguments")
+    a = ap.parse_args()
+    raise_nofile()
+    D, N, W = a.dealers, a.subs, a.window
+    Z = a.target == "zchat"
+    ACKS = a.target in ("zchat", "drain_store")
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, 2 * (D + N) + 64)
+    socks = []
+    out = {"bench": "thr", "target": a.target, "subs": N, "dealers": D, "size": a.size, "window": W}
+    t_setup = time.monotonic()
+    if Z:
+        import zclient as zc
+        from zchat import protocol as p
+        broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
+        endpoint, skey = zc.server_of(connect)
+    else:
+        broker, rport, pport, skey = start_relay(a.target, max_seconds=a.timeout + 60,
+                                                 extra=a.broker_args.split())
+    try:
+        dl = time.monotonic() + 30
+        if Z:
+            users = [zc.User(ctx, i, endpoint, skey) for i in range(max(D, N))]
+            socks += [u.dealer for u in users]
+            errs = zc.hello_all(users, dl)
+            errs += zc.setup_groups(users, [("bench", list(range(len(users))))], dl)
+            if errs:
+                raise SystemExit(f"setup failed: {errs[:3]}")
+            for u in users[:N]:
+                socks.append(u.open_sub(ctx, skey, [b"g:bench|"]))
+            dealers = [u.dealer for u in users[:D]]
+            subs = [u.sub for u in users[:N]]
+            FPM = 2
+        else:
+            from _common import curve_client
+            dealers, subs = [], []
+            for _ in range(D):
+                d = ctx.socket(zmq.DEALER)
+                d.linger = 0
+                curve_client(d, skey)
+                d.connect(f"tcp://127.0.0.1:{rport}")
+                dealers.append(d)
+            for _ in range(N):
+                s = ctx.socket(zmq.SUB)
+                s.linger = 0
+                s.rcvhwm = 0
+                curve_client(s, skey)
+                s.subscribe(b"g")
+                s.connect(f"tcp://127.0.0.1:{pport}")
+                subs.append(s)
+            socks += dealers + subs
+            FPM = 3
+        sub_idx = {s: i for i, s in enumerate(subs)}
+        dealer_set = set(dealers)
+        poller = zmq.Poller()
+        for s in subs:
+            poller.register(s, zmq.POLLIN)
+        if ACKS:
+            for d in dealers:
+                poller.register(d, zmq.POLLIN)
+
+        # --- sync: every DEALER's probe must arrive and every SUB must see one (CURVE
+        # handshakes take ~1.6 ms of CPU each; a DEALER still handshaking would skew the start)
+        def probe(i, k):
+            if Z:
+                u = users[i]
+                u.request(p.Send(u.next_id(), "g:bench", "probe", f"p{i}x{k}"))
+            elif a.target == "drain_store":
+                dealers[i].send(b"g", SNDMORE)
+                dealers[i].send(b'{"type":"send","to":"g","id":"p%d","body":"p"}' % i)
+            else:
+                dealers[i].send(b"g", SNDMORE)
+                dealers[i].send(HDR.pack(i, 2**63) + b"probe")
+
+        def probe_sender(pl):
+            if Z:
+                k = pl.rfind(b'"cmid":"p')
+                return -1 if k < 0 else int(pl[k + 9:pl.index(b"x", k + 9)])
+            if a.target == "drain_store":
+                k = pl.find(b'"id": "p')
+                return -1 if k < 0 else int(pl[k + 8:pl.index(b'"', k + 8)])
+            ts, g = HDR.unpack_from(pl, 0)
+            return ts if g == 2**63 else -1
+        seen, seen_d = set(), set()
+        sdl = Deadline(30)
+        k = 0
+        while (len(seen) < N or len(seen_d) < D) and not sdl.expired():
+            for i in range(D):
+                if i not in seen_d or (i == 0 and len(seen) < N):
+                    probe(i, k)
+                    k += 1
+            end = time.monotonic() + 0.1
+            while time.monotonic() < end:
+                for s, _ in poller.poll(20):
+                    while True:
+                        try:
+                            f = s.recv(NOBLOCK)
+                        except Again:
+                            break
+                        if s in dealer_set:
+                            continue
+                        if FPM == 3:
+                            s.recv()
+                        f = s.recv()
+                        seen.add(s)
+                        ps = probe_sender(f)
+                        if ps >= 0:
+                            seen_d.add(ps)
+        if len(seen) < N or len(seen_d) < D:
+            raise SystemExit(f"sync failed: {len(seen)}/{N} subscribers, {len(seen_d)}/{D} senders")
+        quiet = time.monotonic()
+        while time.monotonic() - quiet < 0.2:
+            if poller.poll(50):
+                quiet = time.monotonic()
+                for s in list(subs) + list(dealers):
+                    while True:
+                        try:
+                            s.recv(NOBLOCK)
+                        except Again:
+                            break
+        out["setup_s"] = round(time.monotonic() - t_setup, 2)
+
+        # --- measured phase
+        M = a.count
+        acct = Acct(N, M, D)
+        add = acct.add
+        acks, ack_err = [0], []
+        if Z:
+            tmpl = zc.send_template("g:bench", a.size)
+            cmid_of = zc.cmid_of
+            is_ok = zc.is_ok
+
+            def msg(g):
+                return tmpl % (g, b"0 ", g)
+        elif a.target == "drain_store":
+            head = b'{"type":"send","to":"g","id":"m%d","body":"'
+            pad = b"x" * max(1, a.size - 50)
+
+            def msg(g):
+                return (head % g) + pad + b'"}'
+
+            def cmid_of(payload):
+                k = payload.find(b'"id": "m')
+                return -1 if k < 0 else int(payload[k + 8:payload.index(b'"', k + 8)])
+
+            def is_ok(r):
+                return r.startswith(b'{"type": "ok"')
+        else:
+            pad = b"x" * max(0, a.size - HDR.size)
+
+            def msg(g):
+                return HDR.pack(0, g) + pad
+
+            def cmid_of(payload):
+                g = HDR.unpack_from(payload, 0)[1]
+                return -1 if g >= 2**63 else g
+
+        def drain(timeout_ms):
+            for s, _ in poller.poll(timeout_ms):
+                recv = s.recv
+                if s in dealer_set:
+                    while True:
+                        try:
+                            r = recv(NOBLOCK)
+                        except Again:
+                            break
+                        if is_ok(r):
+                            acks[0] += 1
+                        elif len(ack_err) < 5:
+                            ack_err.append(r[:200].decode(errors="replace"))
+                        else:
+                            ack_err.append("...")
+                    continue
+                r = sub_idx[s]
+                while True:
+                    try:
+                        recv(NOBLOCK)
+                    except Again:
+                        break
+                    if FPM == 3:
+                        recv()
+                    g = cmid_of(recv())
+                    if g >= 0:
+                        add(r, g)
+
+        sent = 0
+        b_cpu0, c_cpu0 = cpu_seconds(broker.pid), cpu_seconds()
+        t0 = time.monotonic_ns()
+        t_stop = time.monotonic() + a.seconds
+        t_last = t0
+        dl = Deadline(a.timeout)
+        stall = time.monotonic()
+        while True:
+            if sent < M and time.monotonic() >= t_stop:
+                M = sent          # sending time is up: what was sent is what must arrive
+            target = M * N
+            if acct.got >= target and (not ACKS or acks[0] + len(ack_err) >= M):
+                break
+            can = min(M - sent, W - (sent - acct.got // N))
+            i = 0
+            while i < can:
+                d = dealers[sent % D]
+                try:
+                    if Z:
+                        d.send(msg(sent), NOBLOCK)
+                    else:
+                        d.send(b"g", SNDMORE | NOBLOCK)
+                        d.send(msg(sent), NOBLOCK)
+                except Again:
+                    break
+                sent += 1
+                i += 1
+            before = acct.got + acks[0]
+            drain(0 if can > 0 and sent < M else 5)
+            if acct.got + acks[0] != before:
+                t_last = time.monotonic_ns()
+                stall = time.monotonic()
+            elif dl.expired() or time.monotonic() - stall > 5:
+                break
+        elapsed = (t_last - t0) / 1e9
+        b_cpu = cpu_seconds(broker.pid) - b_cpu0
+        c_cpu = cpu_seconds() - c_cpu0
+        out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
+    finally:
+        if Z:
+            stop_zchat(broker, data_dir)
+        else:
+            stop_broker(broker)
+        for s in socks:
+            s.close()
+        ctx.term()
+    res = acct.result(sent * N)
+    out.update(res)
+    out.update({"count": M, "sent": sent, "elapsed_s": round(elapsed, 4),
+                "msgs_per_s": round(acct.got / N / elapsed),
+                "deliveries_per_s": round(acct.got / elapsed),
+                "broker_cpu_pct": round(100 * b_cpu / elapsed),
+                "driver_cpu_pct": round(100 * c_cpu / elapsed)})
+    if D == N and N > 1:   # the same users send and receive: deliveries to the others only (as IRC)
+        out["deliveries_others_per_s"] = round(acct.got * (N - 1) / N / elapsed)
+    if ACKS:
+        out["acks"] = acks[0]
+        out["ack_errors"] = ack_err
+        if acks[0] != sent or ack_err:
+            out["ok"] = False
+    emit(out)
+
+
+if __name__ == "__main__":
+    main()

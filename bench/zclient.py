@@ -1,0 +1,191 @@
+"""A small zchat client for the bench drivers, built on zchat.protocol (the real wire protocol).
+
+Each user has its own CURVE key pair and a unique name, one DEALER (requests, replies) and,
+if it receives, one SUB with the same key. Set-up requests (hello, create_group, join_group)
+are encoded and decoded with zchat.protocol; the hot path sends pre-formatted `send`
+requests (checked once against zchat.protocol.decode_request) and recognises `ok` replies and
+`msg` publishes by bytes, so the driver's own cost per message stays small.
+
+Everything is pipelined: a batch of users sends its requests, then the replies are gathered
+with epoll on the sockets' ZMQ_FD (O(ready sockets) per wake-up), bounded by a deadline.
+"""
+from __future__ import annotations
+
+import selectors
+import time
+
+import zmq
+
+from zchat import protocol as p
+
+NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
+CMID = b'"cmid":"m'      # measured messages carry cmid "m<global index>"
+TEXT = b'"text":"'
+
+
+class User:
+    __slots__ = ("i", "name", "pub", "sec", "dealer", "sub", "welcome", "rid")
+
+    def __init__(self, ctx, i, endpoint, server_key, name=None, heartbeat_ms=0):
+        self.i = i
+        self.name = name or f"u{i}"
+        self.pub, self.sec = zmq.curve_keypair()
+        self.dealer = self._socket(ctx, zmq.DEALER, server_key)
+        if heartbeat_ms:
+            self.dealer.heartbeat_ivl = heartbeat_ms
+            self.dealer.heartbeat_timeout = 3 * heartbeat_ms
+        self.dealer.connect(endpoint)
+        self.sub = None
+        self.welcome = None
+        self.rid = 0
+
+    def _socket(self, ctx, kind, server_key):
+        s = ctx.socket(kind)
+        s.linger = 0
+        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_key, self.pub, self.sec
+        return s
+
+    def request(self, msg) -> None:
+        self.dealer.send(p.encode(msg))
+
+    def next_id(self) -> str:
+        self.rid += 1
+        return f"s{self.rid}"
+
+    def open_sub(self, ctx, server_key, topics, rcvhwm=0):
+        self.sub = self._socket(ctx, zmq.SUB, server_key)
+        self.sub.rcvhwm = rcvhwm
+        self.sub.connect(self.welcome.pub_endpoint)
+        for t in topics:
+            self.sub.subscribe(t)
+        return self.sub
+
+
+def server_of(connect: str):
+    endpoint, key = p.parse_connect_string(connect)
+    return endpoint, key   # 32 raw bytes: libzmq takes them as the server key
+
+
+def gather(socks, on_frame, deadline, first_all=True):
+    """epoll on ZMQ_FD of `socks` until on_frame(i, sock) returned True for each of them or the
+    deadline passes. on_frame is called once per readable message (it must recv all its frames)
+    and returns True when that socket is done. Returns the number of sockets done."""
+    sel = selectors.EpollSelector()
+    pending = {}
+    for i, s in enumerate(socks):
+        fd = s.getsockopt(zmq.FD)
+        pending[fd] = (i, s)
+        sel.register(fd, selectors.EVENT_READ)
+    done = 0
+    first = first_all
+    try:
+        while pending and time.monotonic() < deadline:
+            ready = list(pending) if first else [k.fd for k, _ in sel.select(min(0.2, max(0.0, deadline - time.monotonic())))]
+            first = False
+            for fd in ready:
+                ent = pending.get(fd)
+                if ent is None:
+                    continue
+                i, s = ent
+                while True:
+                    try:
+                        if not s.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                            break
+                    except zmq.ZMQError:
+                        break
+                    if on_frame(i, s):
+                        done += 1
+                        sel.unregister(fd)
+                        del pending[fd]
+                        break
+    finally:
+        sel.close()
+    return done
+
+
+def hello_all(users, deadline, batch=500):
+    """Say hello for every user (pipelined in batches); returns the errors (empty if all welcome)."""
+    errors = []
+
+    def on_reply(i, s):
+        r = p.decode_reply(s.recv())
+        u = users_b[i]
+        if isinstance(r, p.Welcome):
+            u.welcome = r
+        else:
+            errors.append(f"{u.name}: {r}")
+        return True
+
+    for k in range(0, len(users), batch):
+        users_b = users[k:k + batch]
+        for u in users_b:
+            u.request(p.Hello(u.next_id(), p.PROTOCOL_VERSION, u.name))
+        n = gather([u.dealer for u in users_b], on_reply, deadline)
+        if n < len(users_b):
+            errors.append(f"only {n}/{len(users_b)} hello replies in time")
+            break
+    return errors
+
+
+def call_all(users, make, deadline):
+    """One request per user (make(u) -> message), pipelined; returns the list of replies (None = none)."""
+    out = [None] * len(users)
+    for u in users:
+        u.request(make(u))
+
+    def on_reply(i, s):
+        out[i] = p.decode_reply(s.recv())
+        return True
+    gather([u.dealer for u in users], on_reply, deadline)
+    return out
+
+
+def setup_groups(users, groups, deadline):
+    """groups: list of (group name, member index list). The first member creates it, the others join.
+    Returns a list of errors."""
+    errs = []
+    owners = [users[mem[0]] for _, mem in groups]
+    names = {users[mem[0]].i: g for g, mem in groups}
+    for u, r in zip(owners, call_all(owners, lambda u: p.CreateGroup(u.next_id(), names[u.i]), deadline)):
+        if not isinstance(r, p.Ok):
+            errs.append(f"create_group by {u.name}: {r}")
+    joiners, jn = [], {}
+    for g, mem in groups:
+        for m in mem[1:]:
+            joiners.append(users[m])
+            jn[users[m].i] = g
+    for k in range(0, len(joiners), 500):
+        part = joiners[k:k + 500]
+        for u, r in zip(part, call_all(part, lambda u: p.JoinGroup(u.next_id(), jn[u.i]), deadline)):
+            if not isinstance(r, p.Ok):
+                errs.append(f"join_group by {u.name}: {r}")
+    return errs
+
+
+def send_template(conv: str, size: int) -> bytes:
+    """A `send` request as a %-template (request id, text prefix, global index) of about `size`
+    bytes of text; verified once with zchat.protocol.decode_request."""
+    tmpl = (b'{"type":"send","id":"%d","conv":"' + conv.encode() + b'","text":"%s'
+            + b"x" * max(1, size - 24) + b'","cmid":"m%d"}')
+    req = p.decode_request(tmpl % (1, b"123 ", 7))
+    assert isinstance(req, p.Send) and req.cmid == "m7", req
+    return tmpl
+
+
+def is_ok(reply: bytes) -> bool:
+    return reply.endswith(b'"type":"ok"}') and b'"duplicate":false' in reply
+
+
+def cmid_of(payload: bytes) -> int:
+    """Global index of a measured `msg` publish, or -1 for anything else (hb, events, probes)."""
+    k = payload.rfind(CMID)
+    if k < 0:
+        return -1
+    k += len(CMID)
+    return int(payload[k:payload.index(b'"', k)])
+
+
+def text_ts(payload: bytes) -> int:
+    """The send timestamp (ns) at the start of a measured message's text."""
+    k = payload.index(TEXT) + len(TEXT)
+    return int(payload[k:payload.index(b" ", k)])
