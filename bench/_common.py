@@ -103,21 +103,6 @@ class Deadline:
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def start_broker(mode="drain", max_seconds=120, extra=(), script="relay_broker.py"):
-    import select
-    import subprocess
-    cmd = [sys.executable, os.path.join(HERE, script), "--mode", mode,
-           "--max-seconds", str(max_seconds), *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    r, _, _ = select.select([proc.stdout], [], [], 20)
-    line = proc.stdout.readline() if r else ""
-    if not line.startswith("READY"):
-        stop_broker(proc)
-        raise RuntimeError(f"broker did not start: {line!r}")
-    _, rport, pport = line.split()
-    return proc, int(rport), int(pport)
-
-
 def stop_broker(proc):
     """Stop the broker we started, by its PID (SIGTERM, then SIGKILL)."""
     if proc.poll() is None:
@@ -215,6 +200,17 @@ def stop_zchat(proc, data_dir):
     import shutil
     stop_broker(proc)
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def shutdown(proc, socks, ctx, data_dir=None):
+    """End a run: stop the broker under test (and remove a zchat data dir), close the driver's sockets."""
+    if data_dir is None:
+        stop_broker(proc)
+    else:
+        stop_zchat(proc, data_dir)
+    for s in socks:
+        s.close()
+    ctx.term()
 
 
 class Acct:

@@ -26,7 +26,7 @@ import zmq
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (cpu_seconds, curve_client, emit, fd_count, raise_nofile,  # noqa: E402
-                     rss_kb, start_relay, start_zchat, stop_broker, stop_zchat)
+                     rss_kb, start_relay, start_zchat, shutdown)
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
 PROBE, BCAST = b"PROBE", b"BCAST"
@@ -347,13 +347,7 @@ def main():
             if pr.is_alive():
                 pr.kill()
                 pr.join(5)
-        if Z:
-            stop_zchat(broker, data_dir)
-        else:
-            stop_broker(broker)
-        for s in socks:
-            s.close()
-        ctx.term()
+        shutdown(broker, socks, ctx, data_dir if Z else None)
     n = a.clients - 1
     out["lost"] = n - out.get("bcast_got", 0)
     out["dup"] = out.get("bcast_dup", 0)

@@ -28,7 +28,7 @@ import zmq
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (Acct, Deadline, HDR, cpu_seconds, emit, lat_summary_us, raise_nofile,  # noqa: E402
-                     rss_kb, start_relay, start_zchat, stop_broker, stop_zchat)
+                     rss_kb, start_relay, start_zchat, shutdown)
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -261,13 +261,7 @@ def main():
         c_cpu = cpu_seconds() - c_cpu0
         out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
     finally:
-        if Z:
-            stop_zchat(broker, data_dir)
-        else:
-            stop_broker(broker)
-        for s in socks:
-            s.close()
-        ctx.term()
+        shutdown(broker, socks, ctx, data_dir if Z else None)
     acct = Acct(C, count, C)
     lat = []
     for t, i, payload in got:

@@ -24,7 +24,7 @@ import zmq
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (Acct, Deadline, HDR, cpu_seconds, emit, raise_nofile, rss_kb,  # noqa: E402
-                     start_relay, start_zchat, stop_broker, stop_zchat)
+                     start_relay, start_zchat, shutdown)
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -263,13 +263,7 @@ def main():
         c_cpu = cpu_seconds() - c_cpu0
         out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
     finally:
-        if Z:
-            stop_zchat(broker, data_dir)
-        else:
-            stop_broker(broker)
-        for s in socks:
-            s.close()
-        ctx.term()
+        shutdown(broker, socks, ctx, data_dir if Z else None)
     res = acct.result(sent * N)
     out.update(res)
     out.update({"count": M, "sent": sent, "elapsed_s": round(elapsed, 4),
