@@ -179,6 +179,8 @@ class _IOThread:
         self.topics: set[bytes] = set()
         self.leave_deadline: float | None = None
         self.failures = 0
+        self._poller = zmq.Poller()
+        self._polled: tuple[zmq.Socket | None, ...] = ()
 
     def _socket(self, kind: int) -> zmq.Socket:
         s = self.ctx.socket(kind)
@@ -221,12 +223,15 @@ class _IOThread:
 
     def _turn(self) -> bool:
         """One loop turn; False when the client is closed."""
-        poller = zmq.Poller()
-        poller.register(self.client._wake_r, zmq.POLLIN)
-        for s in (self.dealer, self.sub, self.monitor):
-            if s is not None:
-                poller.register(s, zmq.POLLIN)
-        poller.poll(5 if self.session.frames else 100)
+        socks = (self.dealer, self.sub, self.monitor)
+        if socks != self._polled:     # rebuilt only when a socket was made or closed, not every turn
+            self._poller = zmq.Poller()
+            self._poller.register(self.client._wake_r, zmq.POLLIN)
+            for sock in socks:
+                if sock is not None:
+                    self._poller.register(sock, zmq.POLLIN)
+            self._polled = socks
+        self._poller.poll(5 if self.session.frames else 100)
         now = time.monotonic()
         s = self.session
         try:
