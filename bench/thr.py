@@ -237,7 +237,10 @@ def main():
             target = M * N
             if acct.got >= target and (not ACKS or acks[0] + len(ack_err) >= M):
                 break
-            can = min(M - sent, W - (sent - acct.got // N))
+            # in flight = sent but not yet delivered, or (zchat) not yet acknowledged: a ROUTER drops
+            # replies to a peer whose queue is full, so unacknowledged sends must be bounded too
+            done = min(acct.got // N, acks[0]) if ACKS else acct.got // N
+            can = min(M - sent, W - (sent - done))
             i = 0
             while i < can:
                 d = dealers[sent % D]
