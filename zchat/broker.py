@@ -108,6 +108,9 @@ class Broker:
         self.zap.bind(ZAP_ENDPOINT)
         self.router = self._server_socket(zmq.ROUTER, public, secret)
         self.router.maxmsgsize = p.MAX_FRAME_BYTES + 1024
+        # a ROUTER silently drops replies to a peer whose queue is full; replies are small and a
+        # peer only gets as many as it sent requests, so let a busy client's acks queue deeply
+        self.router.sndhwm = 100_000
         self.xpub = self._server_socket(zmq.XPUB, public, secret)
         self.xpub.setsockopt(zmq.XPUB_MANUAL, 1)
         self.xpub.sndhwm = a.pub_hwm
