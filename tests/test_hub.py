@@ -287,16 +287,22 @@ def test_only_messages_to_everyone_are_rate_limited_and_the_bucket_refills(h: Ha
         assert all(isinstance(r, p.Ok) for _, r in replies)
 
 
-def test_tick_publishes_heartbeats_with_heads_of_changed_conversations(h: Harness) -> None:
+def test_tick_beats_changed_conversations_once_they_go_quiet(h: Harness) -> None:
     h.join("alice")
     h.ask("alice", p.CreateGroup("r", "team"))
     h.ask("alice", p.Send("r", "all", "x", "c"))
-    beats = {t: m.heads for t, m in h.tick() if isinstance(m, p.Heartbeat)}
-    assert beats == {b"hb|": {"all": 1}, b"all|": {"all": 1}, b"g:team|": {"g:team": 1}}
+    assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 1})]   # busy since the last tick: no beat
     h.now[0] += 1.0
     assert h.tick() == []                                         # not due yet
+    h.ask("alice", p.Send("r", "g:team", "y", "c2"))              # the group stays busy ...
     h.now[0] += 1.0
-    assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 1})]
+    beats = {t: m.heads for t, m in h.tick() if isinstance(m, p.Heartbeat)}
+    assert beats == {b"hb|": {"all": 1}, b"all|": {"all": 1}}     # ... "all" went quiet: its last seq is beaten
+    h.now[0] += 2.0
+    beats = {t: m.heads for t, m in h.tick() if isinstance(m, p.Heartbeat)}
+    assert beats == {b"hb|": {"all": 1}, b"g:team|": {"g:team": 2}}
+    h.now[0] += 2.0
+    assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 1})]   # each quiet change is beaten once
 
 
 def test_a_failed_batch_is_answered_with_internal_errors_and_leaves_no_trace(h: Harness) -> None:
@@ -321,6 +327,8 @@ def test_heartbeats_after_a_failed_batch_cover_only_what_was_committed(h: Harnes
         raise RuntimeError("the disk is full")
     h.hub.discard_output()
     assert [r.code for _, r in h.output()] == [E.INTERNAL]
+    assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 0})]
+    h.now[0] += 2.0
     assert [(t, m.heads) for t, m in h.tick()] == [(b"hb|", {"all": 0}), (b"g:kept|", {"g:kept": 1})]
 
 

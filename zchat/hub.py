@@ -82,7 +82,8 @@ class Hub:
         self.publishes: list[tuple[bytes, bytes]] = []    # (topic, payload)
         self.presence = Roster(config, self.publishes, clock)
         self._limits = config.limits()
-        self._dirty: set[str] = set()                     # conversations changed since the last heartbeat
+        self._dirty: set[str] = set()                     # conversations changed since their last heartbeat
+        self._active: set[str] = set()                    # ... of which changed since the previous tick
         self.reload()
 
     # ---------------------------------------------------------------- state
@@ -130,6 +131,7 @@ class Hub:
         self.presence.undo_batch()
         self.reload()
         self._dirty &= self.convs.keys()   # earlier, committed changes still get their heartbeat
+        self._active &= self._dirty
         for peer, rid in failed:
             self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker could not store this; try again"))
 
@@ -231,6 +233,7 @@ class Hub:
             return existing.conv, existing.seq, existing.ts, True
         conv.head = seq
         self._dirty.add(conv.key)
+        self._active.add(conv.key)
         payload = p.encode(p.Message(conv.key, seq, ts, s.name, text, kind, cmid))
         for t in conv.topics:
             self.publishes.append((t, payload))
@@ -390,10 +393,15 @@ class Hub:
         if self.presence.sweep(now):
             heads = {p.EVERYONE: self.convs[p.EVERYONE].head}
             self.publishes.append((p.TOPIC_HEARTBEAT, p.encode(p.Heartbeat(now, heads))))
-            for key in self._dirty:  # a lost last message shows up as a head beyond what the client saw
+            # A lost message shows up as a head beyond what the client saw. While a conversation is
+            # busy its next message reveals any gap, so only one that went quiet needs a beat: its
+            # last message may be the lost one. (Beating every changed conversation at once made
+            # each tick a burst of deliveries to all their members: the P3 p99 stalls.)
+            for key in self._dirty - self._active:
                 conv = self.convs[key]
                 payload = p.encode(p.Heartbeat(now, {key: conv.head}))
                 for t in conv.topics:
                     self.publishes.append((t, payload))
-            self._dirty.clear()
+            self._dirty &= self._active
+            self._active = set()
         return self.presence.next_due(now)
