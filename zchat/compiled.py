@@ -1,0 +1,103 @@
+"""Per-class encoders and decoders generated from the message dataclasses, for speed only.
+
+zchat.protocol defines what a frame means with a generic encoder (dataclass -> dict ->
+json) and a generic checked builder (dict -> dataclass, field by field). Both are
+correct for every message, but on the broker's hot path (two frames encoded and one
+decoded per chat line) they were half of its Python time (py-spy, bench P1). Here each
+class gets straight-line code, generated once, as ``dataclasses`` generates ``__init__``.
+
+The rule that keeps this safe: generated code handles only the plain case and hands
+anything unusual back to the generic path (a value of an unexpected type, a non-finite
+float, a non-ASCII string that needs its UTF-8 checked, a nested field). So it can be
+faster but never different; tests/test_protocol.py checks that with hypothesis.
+"""
+from __future__ import annotations
+
+import json
+import math
+import typing
+from dataclasses import MISSING, fields
+from typing import Any, Callable
+
+json_str = json.encoder.encode_basestring   # the escaper json.dumps(ensure_ascii=False) uses (C)
+
+# The JSON text of a field value by its annotation, else the generic encoder (``_g``).
+_TO_JSON = {
+    str: "_s({v}) if type({v}) is str else _g({v})",
+    int: "int.__repr__({v}) if type({v}) is int else _g({v})",
+    float: "float.__repr__({v}) if type({v}) is float and _finite({v}) else _g({v})",
+    bool: "('true' if {v} else 'false') if type({v}) is bool else _g({v})",
+}
+
+# When a decoded JSON value can be taken as it is for a field of this annotation.
+_PLAIN = {
+    str: "type({v}) is str and ({v}.isascii() or _utf8({v}))",
+    int: "type({v}) is int and 0 <= {v} <= _max_int",
+    float: "type({v}) is float and _finite({v})",
+    bool: "type({v}) is bool",
+}
+
+
+def _scalar(hint: Any) -> tuple[Any, bool]:
+    """(the annotation without ``| None``, whether None was allowed)."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
+
+
+def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable[..., Any]:
+    exec("\n".join(lines), namespace)   # the source is built only from field names and the tables above
+    return namespace[name]
+
+
+def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], bytes]:
+    """``m -> bytes``, exactly ``generic(m).encode()``: fields in order, None fields left out, then
+    ``"type"`` last when the class has a TYPE."""
+    hints = typing.get_type_hints(cls)
+    lines = [f"def encode_{cls.__name__}(m):"]
+    pieces = []
+    for i, f in enumerate(fields(cls)):
+        value = _TO_JSON.get(_scalar(hints[f.name])[0], "_g({v})").format(v=f"v{i}")
+        lines.append(f"    v{i} = m.{f.name}")
+        pieces.append(f"({',' + json_str(f.name) + ':'!r} + ({value}) if v{i} is not None else '')")
+    if hasattr(cls, "TYPE"):
+        pieces.append(repr(',"type":' + json_str(cls.TYPE)))
+    # every piece starts with a comma: drop the first one
+    lines.append(f"    return ('{{' + ''.join(({', '.join(pieces)},))[1:] + '}}').encode()")
+    return _compile(f"encode_{cls.__name__}", lines,
+                    {"_s": json_str, "_g": generic, "_finite": math.isfinite})
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | None:
+    """``obj -> message``, or None when ``obj`` is not the plain case (the generic builder then
+    decides, and raises the precise error). None for a class with a nested or collection field."""
+    hints = typing.get_type_hints(cls)
+    lines = [f"def build_{cls.__name__}(obj):"]
+    namespace: dict[str, Any] = {"_cls": cls, "_utf8": _utf8, "_max_int": max_int,
+                                 "_finite": math.isfinite, "_missing": MISSING}
+    names = []
+    for i, f in enumerate(fields(cls)):
+        hint, optional = _scalar(hints[f.name])
+        if hint not in _PLAIN or f.default_factory is not MISSING:
+            return None
+        v = f"v{i}"
+        if optional:        # absent or null: None
+            lines.append(f"    {v} = obj.get({f.name!r})")
+            test = f"{v} is None or ({_PLAIN[hint].format(v=v)})"
+        else:               # absent: the default, or _missing (which fails the test: generic path)
+            namespace[f"_d{i}"] = f.default
+            lines.append(f"    {v} = obj.get({f.name!r}, _d{i})")
+            test = _PLAIN[hint].format(v=v)
+        lines += [f"    if not ({test}):", "        return None"]
+        names.append(v)
+    lines.append(f"    return _cls({', '.join(names)})")
+    return _compile(f"build_{cls.__name__}", lines, namespace)
