@@ -43,6 +43,9 @@ def main():
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--broker-args", default="", help="extra broker arguments")
+    ap.add_argument("--slow-us", type=float, default=0,
+                    help="diagnosis: also report when (ms after the start, in 100 ms buckets) the "
+                         "deliveries slower than this were sent: periodic stalls show as a pattern")
     a = ap.parse_args()
     C, G = a.clients, min(a.group, a.clients)
     ng = (C + G - 1) // G
@@ -264,6 +267,8 @@ def main():
         shutdown(broker, socks, ctx, data_dir if Z else None)
     acct = Acct(C, count, C)
     lat = []
+    slow = {}
+    t0_ns = int(t0 * 1e9)   # time.monotonic() and monotonic_ns() share one clock
     for t, i, payload in got:
         if Z:
             g = zc.cmid_of(payload)
@@ -283,6 +288,9 @@ def main():
                 continue
         acct.add(i, g, sender_of[g] if 0 <= g < count else 0)
         lat.append(t - ts)
+        if a.slow_us and t - ts > a.slow_us * 1000:
+            bucket = int((ts - t0_ns) / 1e8) * 100
+            slow[bucket] = slow.get(bucket, 0) + 1
     out.update(acct.result(expected))
     out.update({"sent": sent, "wall_s": round(wall, 3),
                 "broker_cpu_pct": round(100 * b_cpu / wall, 1),
@@ -293,6 +301,8 @@ def main():
         if acks[0] != sent or ack_err:
             out["ok"] = False
     out.update(lat_summary_us(lat))
+    if a.slow_us:
+        out["slow_by_send_ms"] = dict(sorted(slow.items()))
     emit(out)
 
 
