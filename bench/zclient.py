@@ -55,6 +55,7 @@ class User:
     def open_sub(self, ctx, server_key, topics, rcvhwm=0):
         self.sub = self._socket(ctx, zmq.SUB, server_key)
         self.sub.rcvhwm = rcvhwm
+        self.sub.setsockopt(zmq.METADATA, p.sub_metadata(self.welcome.sub_token))
         self.sub.connect(self.welcome.pub_endpoint)
         for t in topics:
             self.sub.subscribe(t)

@@ -28,6 +28,7 @@ class RawClient:
         self.server_key = server_key
         self.sub: zmq.Socket | None = None
         self.welcome: p.Welcome | None = None
+        self.sub_token: str | None = None     # what the SUB presents: None = the welcome's, "" = nothing
 
     def _socket(self, kind: int, server_key: bytes) -> zmq.Socket:
         s = self.ctx.socket(kind)
@@ -69,16 +70,28 @@ class RawClient:
         return self.call(p.Send, conv=conv, text=text, cmid=cmid or self.next_id())
 
     # ---------------------------------------------------------------- subscriptions
-    def subscribe(self, *topics: bytes) -> None:
-        """Subscribe, then wait until the broker has processed it (a ping round trip orders the two:
-        the broker drains subscriptions before requests in each loop turn)."""
+    def subscribe(self, *topics: bytes, sync: bool = True) -> None:
+        """Subscribe, then (``sync``) wait until the broker has processed it: see sync_subscriptions."""
         if self.sub is None:
-            assert self.welcome is not None
-            self.sub = self._socket(zmq.SUB, self.server_key)
-            self.sub.connect(self.welcome.pub_endpoint)
+            self.open_sub()
+        assert self.sub is not None
         for t in topics:
             self.sub.subscribe(t)
-        self.sync_subscriptions(topics[-1] if topics else None)
+        if sync:
+            self.sync_subscriptions(topics[-1] if topics else None)
+
+    def open_sub(self, **options: int) -> None:
+        """Connect the SUB to the welcome's endpoint, presenting ``sub_token`` (socket ``options``
+        such as rcvbuf are set first)."""
+        assert self.welcome is not None
+        self.sub = self._socket(zmq.SUB, self.server_key)
+        for name, value in options.items():
+            setattr(self.sub, name, value)
+        if self.sub_token is None:
+            self.sub_token = self.welcome.sub_token
+        if self.sub_token:
+            self.sub.setsockopt(zmq.METADATA, p.sub_metadata(self.sub_token))
+        self.sub.connect(self.welcome.pub_endpoint)
 
     def sync_subscriptions(self, probe: bytes | None) -> None:
         """Wait until the SUB's subscriptions are installed: a heartbeat on hb| proves the pipe is up,

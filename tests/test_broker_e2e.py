@@ -1,6 +1,10 @@
 """Raw protocol clients against a real broker process over CURVE on tcp://127.0.0.1."""
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from zchat import protocol as p
 
 
@@ -83,6 +87,28 @@ def test_outsider_reads_no_private_group_no_foreign_dm_and_nothing_via_empty_pre
     assert (first.conv, first.text) == ("all", "public line")
     assert [m.text for m in bob.messages("dm:alice:bob", 1)] == ["the dm"]
     assert [m.text for m in bob.messages("g:secret", 1)] == ["the secret"]
+
+
+@pytest.mark.parametrize("token", ["", "0" * 32, "stale"])
+def test_a_sub_without_a_live_session_token_gets_nothing(client, broker, token):
+    """A SUB proves whose it is with its session's welcome token (handshake metadata): none, a made-up
+    one, or the token of a session that has ended, and every subscription is refused, public ones too."""
+    alice = client("alice")
+    if token == "stale":
+        gone = client("gone")
+        token = gone.welcome.sub_token
+        assert isinstance(gone.call(p.Bye), p.Ok)
+    spy = client()                                   # a CURVE key of its own, no session
+    spy.welcome, spy.sub_token = alice.welcome, token
+    topics = [p.TOPIC_PRESENCE, p.TOPIC_HEARTBEAT, b"all|", b"u:alice|", b""]
+    spy.subscribe(*topics, sync=False)
+    deadline = time.monotonic() + 10
+    while broker.output().count("refused subscription") < len(topics):
+        assert time.monotonic() < deadline, "the broker did not refuse the subscriptions in time"
+        time.sleep(0.02)
+    alice.say("all", "public line")
+    alice.wait_published(lambda t, m: isinstance(m, p.Message) and m.text == "public line")
+    assert spy.silent(lambda t, m: True, window=1.0)
 
 
 def test_sender_is_the_key_owner_whatever_the_request_claims(client):

@@ -198,17 +198,31 @@ def test_group_listing_hides_private_groups_from_outsiders(h: Harness) -> None:
                      "carol": [("open", False)]}
 
 
-@pytest.mark.parametrize(("key", "topic", "allowed"), [
-    ("key-alice", b"p|", True), ("key-alice", b"hb|", True), ("key-alice", b"all|", True),
-    ("key-alice", b"u:alice|", True), ("key-alice", b"g:team|", True), ("key-alice", b"", False),
-    ("key-alice", b"u:bob|", False), ("key-alice", b"u:", False), ("key-alice", b"g:", False),
-    ("key-alice", b"g:secret|", False), ("key-alice", b"g:gone|", False), ("key-alice", b"g:\xff|", False),
-    ("key-bob", b"g:secret|", True), ("key-nobody", b"p|", False), ("key-nobody", b"all|", False)])
-def test_may_subscribe_only_to_what_the_key_may_read(h: Harness, key: str, topic: bytes, allowed: bool) -> None:
-    h.join("alice", "bob")
+@pytest.mark.parametrize(("who", "topic", "allowed"), [
+    ("alice", b"p|", True), ("alice", b"hb|", True), ("alice", b"all|", True),
+    ("alice", b"u:alice|", True), ("alice", b"g:team|", True), ("alice", b"", False),
+    ("alice", b"u:bob|", False), ("alice", b"u:", False), ("alice", b"g:", False),
+    ("alice", b"g:secret|", False), ("alice", b"g:gone|", False), ("alice", b"g:\xff|", False),
+    ("bob", b"g:secret|", True), ("nobody", b"p|", False), ("nobody", b"all|", False),
+    ("carol-left", b"all|", False), ("carol-left", b"u:carol|", False)])
+def test_may_subscribe_only_to_what_the_token_holder_may_read(h: Harness, who: str, topic: bytes,
+                                                             allowed: bool) -> None:
+    tokens = {u: h.ask(u, p.Hello("r", 1, u)).sub_token for u in ("alice", "bob", "carol")}
     h.batch(("alice", p.CreateGroup("r", "team")), ("bob", p.CreateGroup("r", "secret", private=True)),
-            ("alice", p.CreateGroup("r", "gone")), ("alice", p.LeaveGroup("r", "gone")))
-    assert h.hub.may_subscribe(key, topic) is allowed
+            ("alice", p.CreateGroup("r", "gone")), ("alice", p.LeaveGroup("r", "gone")),
+            ("carol", p.Bye("r")))
+    tokens["nobody"], tokens["carol-left"] = "0" * 32, tokens["carol"]
+    assert len(set(tokens.values()) - {"0" * 32}) == 3
+    assert h.hub.may_subscribe(tokens[who], topic) is allowed
+
+
+def test_a_resumed_session_keeps_its_sub_token_and_a_new_one_gets_a_new_token(h: Harness) -> None:
+    first = h.ask("alice", p.Hello("r", 1, "alice")).sub_token
+    assert h.ask("alice", p.Hello("r", 1, "alice")).sub_token == first     # the same session, resumed
+    h.ask("alice", p.Bye("r"))
+    again = h.ask("alice", p.Hello("r", 1, "alice"))
+    assert not again.resumed and again.sub_token != first
+    assert not h.hub.may_subscribe(first, b"all|") and h.hub.may_subscribe(again.sub_token, b"all|")
 
 
 @pytest.mark.parametrize(("kw", "seqs", "complete"), [

@@ -122,7 +122,7 @@ SAMPLES: dict[type, Any] = {
     p.Bye: p.Bye("r12"),
     p.Welcome: p.Welcome("r1", "Alice", 1, "tcp://127.0.0.1:5556", 1700000000.5, True, LIMITS, [
         p.ConversationInfo("all", "everyone", "everyone", 10, 4),
-        p.ConversationInfo("g:team", "group", "team", 3, 3, True)]),
+        p.ConversationInfo("g:team", "group", "team", 3, 3, True)], "5f2b8c0e9d1a4f6b7c3e2d1a0b9c8d7e"),
     p.Ok: p.Ok("r2", "all", 11, 1700000001.0, True),
     p.Groups: p.Groups("r7", [p.GroupInfo("team", False, 3, True), p.GroupInfo("ops", True, 1, False)]),
     p.Users: p.Users("r8", "all", [p.UserInfo("Alice", "online"), p.UserInfo("bob", "lost")], 3),

@@ -44,7 +44,7 @@ class Net:
         while moved:
             moved = False
             for name, (s, subs, seen) in list(self.sessions.items()):
-                subs.update(t for t in s.subscribe if self.hub.may_subscribe(f"key-{name}", t))
+                subs.update(t for t in s.subscribe if self.hub.may_subscribe(s.sub_token, t))
                 subs.difference_update(s.unsubscribe)
                 s.subscribe.clear()
                 s.unsubscribe.clear()

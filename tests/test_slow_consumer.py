@@ -118,9 +118,7 @@ def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, ma
     base = joined.seq                       # the group's head before alice's flood
     # slow's SUB gets small buffers so that what it can swallow without reading is bounded (flood_size)
     assert slow.welcome is not None
-    slow.sub = slow._socket(zmq.SUB, slow.server_key)
-    slow.sub.rcvbuf, slow.sub.rcvhwm = SLOW_RCVBUF, SLOW_RCVHWM
-    slow.sub.connect(slow.welcome.pub_endpoint)
+    slow.open_sub(rcvbuf=SLOW_RCVBUF, rcvhwm=SLOW_RCVHWM)
     slow.subscribe(p.topic(conv))           # from here on slow reads neither its SUB nor its DEALER
 
     reader = Reader(bob, conv, N, timeout=30)

@@ -1,8 +1,10 @@
 """``python -m zchat.broker``: the socket loop around zchat.hub.
 
 One thread owns every socket: a ROUTER for requests and replies, an XPUB (with
-XPUB_MANUAL) for fan-out, and the ZAP handler that maps each client's CURVE key to a
-User-Id. Each wake-up drains the ROUTER until EAGAIN (per-frame ``recv``, which the
+XPUB_MANUAL) for fan-out, and the ZAP handler that maps each ROUTER client's CURVE key to
+a User-Id. The XPUB lives in a context of its own, without ZAP: a SUB proves whose it is
+with the session token from its welcome (handshake metadata), and skipping ZAP there saves
+about 10 KB of libzmq pipes per connection (docs/ARCHITECTURE.md). Each wake-up drains the ROUTER until EAGAIN (per-frame ``recv``, which the
 bench anchors showed to be 3x cheaper than ``recv_multipart``), hands the frames to the
 hub inside ONE store transaction, and only after the commit sends the replies and
 publishes. Decisions live in the hub; this module only moves bytes.
@@ -84,6 +86,14 @@ def advertised(endpoint: str, advertise: str | None) -> str:
     return f"tcp://{host}:{parts.port}"
 
 
+def _property(frame: zmq.Frame, name: str) -> str | None:
+    """A ZMTP metadata property of the connection ``frame`` came on, or None if it has none."""
+    try:
+        return frame.get(name)
+    except zmq.ZMQError:
+        return None
+
+
 class Broker:
     """Owns the sockets; ``run()`` must be called on the thread that called ``bind()``."""
 
@@ -91,6 +101,7 @@ class Broker:
         self.args = args
         self.data_dir = Path(args.data_dir)
         self.ctx = zmq.Context()
+        self.pub_ctx = zmq.Context()     # no ZAP handler here: see the module docstring
         self.stopping = False
         self.store: SQLiteStore | None = None
 
@@ -106,12 +117,13 @@ class Broker:
         self.zap = self.ctx.socket(zmq.REP)
         self.zap.linger = 0
         self.zap.bind(ZAP_ENDPOINT)
-        self.router = self._server_socket(zmq.ROUTER, public, secret)
+        self.router = self._server_socket(self.ctx, zmq.ROUTER, public, secret)
+        self.router.zap_domain = b"zchat"
         self.router.maxmsgsize = p.MAX_FRAME_BYTES + 1024
         # a ROUTER silently drops replies to a peer whose queue is full; replies are small and a
         # peer only gets as many as it sent requests, so let a busy client's acks queue deeply
         self.router.sndhwm = 100_000
-        self.xpub = self._server_socket(zmq.XPUB, public, secret)
+        self.xpub = self._server_socket(self.pub_ctx, zmq.XPUB, public, secret)
         self.xpub.setsockopt(zmq.XPUB_MANUAL, 1)
         self.xpub.sndhwm = a.pub_hwm
         router_ep = self._bind(self.router, a.bind)
@@ -127,12 +139,11 @@ class Broker:
         (self.data_dir / "connect").write_text(connect + "\n")  # public: clients on this machine read it
         return connect
 
-    def _server_socket(self, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
-        s = self.ctx.socket(kind)
+    def _server_socket(self, ctx: zmq.Context, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
+        s = ctx.socket(kind)
         s.linger = 1000                       # on shutdown, give queued replies a second to leave
         s.curve_server = True
         s.curve_publickey, s.curve_secretkey = public, secret
-        s.zap_domain = b"zchat"
         # Dead TCP links are torn down by TCP keepalive, and silent clients found by the hub's
         # own pings. ZMTP heartbeats are opt-in (--zmtp-heartbeat): libzmq keeps per-link timers
         # in one tree per I/O thread and cancels them by a linear walk, so with them on, 9,900
@@ -232,7 +243,8 @@ class Broker:
                 pass
 
     def _drain_subscriptions(self) -> None:
-        """XPUB_MANUAL: install a subscription only if the hub says its key may read the topic."""
+        """XPUB_MANUAL: install a subscription only if the hub says the user whose session token the
+        SUB presented may read the topic."""
         xpub, hub = self.xpub, self.hub
         while True:
             try:
@@ -245,7 +257,7 @@ class Broker:
             t = body[1:]
             if body[0] == 0:
                 xpub.setsockopt(zmq.UNSUBSCRIBE, t)
-            elif hub.may_subscribe(frame.get("User-Id"), t):
+            elif hub.may_subscribe(_property(frame, p.SUB_TOKEN_PROPERTY), t):
                 xpub.setsockopt(zmq.SUBSCRIBE, t)
             else:
                 log.info("refused subscription to %r", t[:80])
@@ -274,6 +286,7 @@ class Broker:
             if hasattr(self, name):
                 getattr(self, name).close()
         self.ctx.term()
+        self.pub_ctx.term()
         if self.store is not None:
             self.store.close()
 

@@ -21,6 +21,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from zchat import commands
+from zchat import protocol as p
 from zchat import events as ev
 from zchat.config import default_config_dir
 from zchat.keys import resolve_server, user_keypair
@@ -175,7 +176,7 @@ class _IOThread:
         self.dealer: zmq.Socket | None = None
         self.sub: zmq.Socket | None = None
         self.monitor: zmq.Socket | None = None
-        self.sub_endpoint = ""
+        self.sub_endpoint = self.sub_token = ""
         self.topics: set[bytes] = set()
         self.leave_deadline: float | None = None
         self.failures = 0
@@ -210,7 +211,7 @@ class _IOThread:
             if s is not None:
                 s.close(0)
         self.dealer = self.monitor = self.sub = None
-        self.sub_endpoint, self.topics = "", set()
+        self.sub_endpoint, self.sub_token, self.topics = "", "", set()
 
     def run(self) -> None:
         try:
@@ -292,12 +293,13 @@ class _IOThread:
 
     def _flush(self, now: float) -> None:
         s = self.session
-        if s.pub_endpoint and s.pub_endpoint != self.sub_endpoint:
-            if self.sub is not None:
+        if s.pub_endpoint and (s.pub_endpoint, s.sub_token) != (self.sub_endpoint, self.sub_token):
+            if self.sub is not None:   # a new session: its token is new, and subscriptions go with the link
                 self.sub.close(0)
             self.sub = self._socket(zmq.SUB)
+            self.sub.setsockopt(zmq.METADATA, p.sub_metadata(s.sub_token))
             self.sub.connect(s.pub_endpoint)
-            self.sub_endpoint, self.topics = s.pub_endpoint, set()
+            self.sub_endpoint, self.sub_token, self.topics = s.pub_endpoint, s.sub_token, set()
         if self.sub is not None:
             for t in s.subscribe:
                 if t not in self.topics:

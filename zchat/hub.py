@@ -189,7 +189,7 @@ class Hub:
             self.store.set_read(user, p.EVERYONE, self.convs[p.EVERYONE].head)
         resumed = self.presence.arrive(peer, user, self.names[user])
         return p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
-                         resumed, self._limits, self._conversations_of(user))
+                         resumed, self._limits, self._conversations_of(user), self.presence.by_user[user].sub_token)
 
     def _conversations_of(self, user: str) -> list[p.ConversationInfo]:
         read = self.store.load_read(user)
@@ -376,11 +376,13 @@ class Hub:
         return p.Ok(req.id)
 
     # ---------------------------------------------------------------- subscriptions and time
-    def may_subscribe(self, pubkey: str, topic: bytes) -> bool:
-        """XPUB_MANUAL asks this for every subscription: only what the key's owner may read."""
-        user = self.owner.get(pubkey)
-        if user is None:
+    def may_subscribe(self, sub_token: str | None, topic: bytes) -> bool:
+        """XPUB_MANUAL asks this for every subscription: only what the user whose live session
+        issued ``sub_token`` (in its welcome) may read."""
+        session = self.presence.by_sub_token.get(sub_token) if sub_token else None
+        if session is None:
             return False
+        user = session.user
         if topic in (p.TOPIC_PRESENCE, p.TOPIC_HEARTBEAT, b"all|") or topic == p.user_topic(user):
             return True
         if topic.startswith(b"g:") and topic.endswith(b"|"):

@@ -143,6 +143,7 @@ class Welcome:
     resumed: bool                # True when this key's session was still alive (a reconnect)
     limits: Limits
     conversations: list[ConversationInfo]
+    sub_token: str               # the session's SUB presents it in the handshake (SUB_TOKEN_PROPERTY)
 
 
 @dataclass(frozen=True, slots=True)

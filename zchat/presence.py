@@ -8,6 +8,7 @@ clients say hello again.
 """
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Callable
 
 from zchat import protocol as p
@@ -21,10 +22,12 @@ PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every fra
 
 class Session:
     """One user's live session; ``peer`` is the ROUTER routing id of its current connection."""
-    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at", "held_until")
+    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at", "held_until",
+                 "sub_token")
 
     def __init__(self, user: str, name: str, peer: bytes, now: float, burst: int) -> None:
         self.user, self.name, self.peer, self.state = user, name, peer, ONLINE
+        self.sub_token = secrets.token_hex(16)     # lives as long as the session: a new session, a new token
         self.last_seen = self.lost_at = self.tokens_at = now
         self.tokens = float(burst)
         self.held_until = 0.0
@@ -37,6 +40,7 @@ class Roster:
         self.config, self.out, self.clock = config, out, clock
         self.by_peer: dict[bytes, Session] = {}
         self.by_user: dict[str, Session] = {}
+        self.by_sub_token: dict[str, Session] = {}
         self.changes: list[p.PresenceChange] = []
         self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
@@ -50,6 +54,7 @@ class Roster:
         if s is None:
             s = self.by_user[user] = Session(user, name, peer, now, self.config.rate_burst)
             self.by_peer[peer] = s
+            self.by_sub_token[s.sub_token] = s
             self._arrived.append(s)
             self.changes.append(p.PresenceChange(name, ONLINE, "joined"))
             return False
@@ -70,6 +75,7 @@ class Roster:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
         self.by_peer.pop(s.peer, None)
         self.by_user.pop(s.user, None)
+        self.by_sub_token.pop(s.sub_token, None)
         s.state = AWAY
         self.changes.append(p.PresenceChange(s.name, AWAY, reason))
 
@@ -122,6 +128,7 @@ class Roster:
         for s in self._arrived:
             self.by_peer.pop(s.peer, None)
             self.by_user.pop(s.user, None)
+            self.by_sub_token.pop(s.sub_token, None)
         self._arrived.clear()
         self.changes.clear()
 

@@ -38,6 +38,14 @@ _CONV_RE = re.compile(r"all|g:[a-z0-9][a-z0-9_-]{0,31}|dm:[a-z0-9][a-z0-9_-]{0,3
 
 TOPIC_PRESENCE = b"p|"           # presence changes, batched
 TOPIC_HEARTBEAT = b"hb|"         # idle heartbeats carrying the everyone head seq
+# ZMTP metadata property a SUB sets (ZMQ_METADATA) to the welcome's sub_token: the broker allows
+# its subscriptions as that session's user's. It travels inside the CURVE handshake, encrypted.
+SUB_TOKEN_PROPERTY = "X-Zchat-Token"
+
+
+def sub_metadata(token: str) -> bytes:
+    """The ZMQ_METADATA option value a SUB sets before it connects."""
+    return f"{SUB_TOKEN_PROPERTY}:{token}".encode()
 
 REQUEST_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Request)}
 REPLY_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Reply)}

@@ -48,6 +48,7 @@ class ClientSession:
         self.joined = False
         self.welcomed_before = False
         self.pub_endpoint = ""
+        self.sub_token = ""                               # the SUB presents it (a new one: a new SUB)
         self.limits: p.Limits | None = None
         self.convs: dict[str, ConvState] = {}
         self.current = p.EVERYONE
@@ -162,6 +163,7 @@ class ClientSession:
         first = not self.welcomed_before
         self.joined, self.welcomed_before = True, True
         self.name, self.pub_endpoint, self.limits = w.name, w.pub_endpoint, w.limits
+        self.sub_token = w.sub_token
         self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
         for info in w.conversations:
             conv = self.convs.get(info.conv)
