@@ -258,6 +258,21 @@ def test_decoders_raise_only_protocol_error_on_mutated_valid_messages(sample: An
         check_decoder(decode, to_bytes(obj, True))
 
 
+def _outcome(parse: Any, text: str) -> Any:
+    try:
+        return ("ok", parse(text))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(st.text(max_size=40), st.builds(lambda o, pre, post: pre + json.dumps(o) + post,
+                                                       json_values, st.sampled_from(["", " ", "\n"]),
+                                                       st.sampled_from(["", " ", "x", "}", "{}"]))))
+def test_the_fast_json_parse_agrees_with_the_decoder(text: str) -> None:
+    assert _outcome(p._parse, text) == _outcome(p._json.decode, text)
+
+
 # ---------------------------------------------------------------- names and topics
 
 @pytest.mark.parametrize(("name", "ok"), [
