@@ -45,3 +45,11 @@ def test_driver_runs_clean(case: str) -> None:
     res = json.loads(lines[-1])
     assert res["lost"] == 0 and res["dup"] == 0 and res["ooo"] == 0, res
     assert res["ok"] is True, res
+
+
+def test_zap_cost_measures_both_modes() -> None:
+    cp = subprocess.run([sys.executable, os.path.join(BENCH, "zap_cost.py"), "--connections", "20",
+                         "--timeout", "20"], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    lines = [json.loads(ln) for ln in cp.stdout.splitlines() if ln.startswith("{")]
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    assert [(r["zap"], r["connected"], r["ok"]) for r in lines] == [(False, 20, True), (True, 20, True)]
