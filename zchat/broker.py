@@ -4,7 +4,8 @@ One thread owns every socket: a ROUTER for requests and replies, an XPUB (with
 XPUB_MANUAL) for fan-out, and the ZAP handler that maps each ROUTER client's CURVE key to
 a User-Id. The XPUB lives in a context of its own, without ZAP: a SUB proves whose it is
 with the session token from its welcome (handshake metadata), and skipping ZAP there saves
-about 10 KB of libzmq pipes per connection (docs/ARCHITECTURE.md). Each wake-up drains the ROUTER until EAGAIN (per-frame ``recv``, which the
+about 10 KB of libzmq pipes per connection (docs/ARCHITECTURE.md). Each wake-up drains the
+ROUTER until EAGAIN (per-frame ``recv``, which the
 bench anchors showed to be 3x cheaper than ``recv_multipart``), hands the frames to the
 hub inside ONE store transaction, and only after the commit sends the replies and
 publishes. Decisions live in the hub; this module only moves bytes.

@@ -21,8 +21,8 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from zchat import commands
-from zchat import protocol as p
 from zchat import events as ev
+from zchat import protocol as p
 from zchat.config import default_config_dir
 from zchat.keys import resolve_server, user_keypair
 from zchat.session import ClientSession
