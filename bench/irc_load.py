@@ -18,6 +18,7 @@ connects N clients (NICK/USER, JOIN #test), then either
   python irc_load.py --clients 50 --rate 100 --seconds 5
 """
 import argparse
+import gc
 import os
 import selectors
 import socket
@@ -166,6 +167,8 @@ def main():
             return b"PRIVMSG #test :" + text + pad[: max(1, a.size - len(text))] + b"\r\n"
 
         s_cpu0 = cpu_seconds(srv.pid)
+        gc.collect()
+        gc.disable()         # as in lat.py: the driver's own collections stay out of the figures
         t0 = time.monotonic()
         sent = 0
         fan = N - 1
@@ -196,6 +199,7 @@ def main():
                     break
                 pump(max(0.0, nxt - time.monotonic()) if sent < count else 0.05)
         wall = time.monotonic() - t0
+        gc.enable()
         s_cpu = cpu_seconds(srv.pid) - s_cpu0
         srv_rss = rss_kb(srv.pid).get("VmRSS")
     finally:
