@@ -141,6 +141,46 @@ def curve_client(sock, server_public, keypair=None):
     return pub, sec
 
 
+def baseline_socket(ctx, kind, server_public, endpoint, keypair=None, subscribe=None, **options):
+    """A CURVE client socket of a baseline broker: linger 0, ``options`` (such as rcvhwm) set
+    before it connects, subscribed to ``subscribe`` when given -> (socket, its key pair)."""
+    s = ctx.socket(kind)
+    s.linger = 0
+    for name, value in options.items():
+        setattr(s, name, value)
+    keypair = curve_client(s, server_public, keypair)
+    if subscribe is not None:
+        s.subscribe(subscribe)
+    s.connect(endpoint)
+    return s, keypair
+
+
+PROBE = 2**63   # a baseline HDR "sequence" at or above this marks a probe (its ts field: the sender)
+
+
+def store_index(payload, tag):
+    """The number n of a drain_store message whose id is ``tag`` + n (b"m": measured, b"p": probe),
+    or -1 when it has another id."""
+    k = payload.find(b'"id": "' + tag)
+    return -1 if k < 0 else int(payload[k + 8:payload.index(b'"', k + 8)])
+
+
+def store_ok(reply):
+    return reply.startswith(b'{"type": "ok"')
+
+
+def probe_sender(target, payload):
+    """The sender index a sync probe carries (-1 for anything else), for zchat's and the baselines'
+    formats: zchat's cmid p<sender>x<k>, drain_store's id p<sender>, drain_fast's HDR."""
+    if target == "zchat":
+        k = payload.rfind(b'"cmid":"p')
+        return -1 if k < 0 else int(payload[k + 9:payload.index(b"x", k + 9)])
+    if target == "drain_store":
+        return store_index(payload, b"p")
+    ts, g = HDR.unpack_from(payload, 0)
+    return ts if g == PROBE else -1
+
+
 def start_relay(mode, max_seconds=120, extra=(), script="relay_broker.py"):
     """Start a CURVE baseline broker; -> (proc, router_port, pub_port, server_public_z85)."""
     import select

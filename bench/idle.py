@@ -25,7 +25,7 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (cpu_seconds, curve_client, emit, fd_count, raise_nofile,  # noqa: E402
+from _common import (baseline_socket, cpu_seconds, emit, fd_count, raise_nofile,  # noqa: E402
                      rss_kb, start_relay, start_zchat, shutdown)
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
@@ -59,17 +59,9 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
         else:
             dealers, subs = [], []
             for _ in range(n):
-                d = ctx.socket(zmq.DEALER)
-                d.linger = 0
-                kp = curve_client(d, skey)
-                d.connect(endpoint)
+                d, kp = baseline_socket(ctx, zmq.DEALER, skey, endpoint)
                 dealers.append(d)
-                s = ctx.socket(zmq.SUB)
-                s.linger = 0
-                curve_client(s, skey, kp)
-                s.subscribe(b"all")
-                s.connect(pub_ep)
-                subs.append(s)
+                subs.append(baseline_socket(ctx, zmq.SUB, skey, pub_ep, kp, b"all")[0])
             socks += dealers + subs
             for d in dealers:
                 d.send(b"hello")
@@ -100,6 +92,15 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             zc.gather(subs, on_msg, end_sync)
         conn.send({"synced": got[0]})
 
+        def queued(s):
+            """The payloads of the [topic, payload] pairs waiting on SUB ``s``, without blocking."""
+            while True:
+                try:
+                    s.recv(NOBLOCK)
+                except Again:
+                    return
+                yield s.recv()
+
         def drain_quiet():
             """Read and drop whatever is queued (probes, presence) until 0.3 s pass without any."""
             end = time.monotonic() + 20
@@ -108,12 +109,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             while time.monotonic() - quiet < 0.3 and time.monotonic() < end:
                 busy = False
                 for s in subs:
-                    while True:
-                        try:
-                            s.recv(NOBLOCK)
-                        except Again:
-                            break
-                        s.recv()
+                    for _ in queued(s):
                         n_drop += 1
                         busy = True
                 if busy:
@@ -132,15 +128,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                 conn.send({"ready": True})
                 zc.gather(subs, on_msg, time.monotonic() + 20)
                 # exactly once: nothing more with the marker may follow
-                extra = 0
-                for s in subs:
-                    while True:
-                        try:
-                            s.recv(NOBLOCK)
-                        except Again:
-                            break
-                        if BCAST in s.recv():
-                            extra += 1
+                extra = sum(BCAST in payload for s in subs for payload in queued(s))
                 conn.send({"bcast_got": got[0], "bcast_dup": extra, "t_last": t_last[0], "rss": rss_kb(),
                            "fds": fd_count()})
             else:
@@ -200,10 +188,7 @@ def main():
             obs.sub.subscribe(b"hb|")   # wait for nothing: presence of the storm is counted below
             time.sleep(0.5)
         else:
-            bd = ctx.socket(zmq.DEALER)
-            bd.linger = 0
-            curve_client(bd, skey)
-            bd.connect(endpoint)
+            bd = baseline_socket(ctx, zmq.DEALER, skey, endpoint)[0]
             socks.append(bd)
             bd.send(b"hello")
             if not bd.poll(10000):

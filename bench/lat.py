@@ -28,8 +28,9 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (Acct, Deadline, HDR, cpu_seconds, emit, lat_summary_us, raise_nofile,  # noqa: E402
-                     rss_kb, start_relay, start_zchat, shutdown)
+from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
+                     lat_summary_us, probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index,
+                     store_ok, shutdown)
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -68,7 +69,6 @@ def main():
         topics = [b"g:g%05d|" % g for g in range(ng)]
         convs = ["g:g%05d" % g for g in range(ng)]
     else:
-        from _common import curve_client
         broker, rport, pport, skey = start_relay(a.target, max_seconds=a.timeout + 60,
                                                  extra=a.broker_args.split())
         topics = [b"g%05d" % g for g in range(ng)]
@@ -89,17 +89,9 @@ def main():
         else:
             dealers, subs = [], []
             for i in range(C):
-                d = ctx.socket(zmq.DEALER)
-                d.linger = 0
-                kp = curve_client(d, skey)
-                d.connect(f"tcp://127.0.0.1:{rport}")
+                d, kp = baseline_socket(ctx, zmq.DEALER, skey, f"tcp://127.0.0.1:{rport}")
                 dealers.append(d)
-                s = ctx.socket(zmq.SUB)
-                s.linger = 0
-                curve_client(s, skey, kp)
-                s.subscribe(topics[i // G])
-                s.connect(f"tcp://127.0.0.1:{pport}")
-                subs.append(s)
+                subs.append(baseline_socket(ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", kp, topics[i // G])[0])
             socks += dealers + subs
             FPM = 3
         sel = selectors.EpollSelector()
@@ -118,12 +110,8 @@ def main():
                 return b'"id": "m' in payload
         else:
             def measured(payload):
-                return HDR.unpack_from(payload, 0)[1] < 2**63
-        if Z:
-            is_ok = zc.is_ok
-        else:
-            def is_ok(r):
-                return r.startswith(b'{"type": "ok"')
+                return HDR.unpack_from(payload, 0)[1] < PROBE
+        is_ok = zc.is_ok if Z else store_ok
 
         def drain_dealer(d):
             while True:
@@ -169,17 +157,7 @@ def main():
                 d.send(b'{"type":"send","to":"%s","id":"%s%d","body":"%d %s"}'
                        % (topics[gi], b"p" if probe else b"m", sender if probe else g_idx, ts, jpad))
             else:
-                d.send(HDR.pack(sender, 2**63) + pad if probe else HDR.pack(ts, g_idx) + pad)
-
-        def probe_sender(payload):
-            if Z:
-                k = payload.rfind(b'"cmid":"p')
-                return -1 if k < 0 else int(payload[k + 9:payload.index(b"x", k + 9)])
-            if a.target == "drain_store":
-                k = payload.find(b'"id": "p')
-                return -1 if k < 0 else int(payload[k + 8:payload.index(b'"', k + 8)])
-            ts, g = HDR.unpack_from(payload, 0)
-            return ts if g == 2**63 else -1
+                d.send(HDR.pack(sender, PROBE) + pad if probe else HDR.pack(ts, g_idx) + pad)
 
         pad = b"x" * max(0, a.size - HDR.size)
         jpad = b"x" * max(1, a.size - 70)
@@ -212,7 +190,7 @@ def main():
                         drain_sub(key.data, tmp)
                         for _, i, pl in tmp:
                             seen_sub.add(i)
-                            s_ = probe_sender(pl)
+                            s_ = probe_sender(a.target, pl)
                             if s_ >= 0:
                                 seen_dealer.add(s_)
         if len(seen_sub) < C or len(seen_dealer) < C:
@@ -282,15 +260,14 @@ def main():
                 continue
             ts = zc.text_ts(payload)
         elif a.target == "drain_store":
-            k = payload.find(b'"id": "m')
-            if k < 0:
+            g = store_index(payload, b"m")
+            if g < 0:
                 continue
-            g = int(payload[k + 8:payload.index(b'"', k + 8)])
             k = payload.index(b'"body": "') + 9
             ts = int(payload[k:payload.index(b" ", k)])
         else:
             ts, g = HDR.unpack_from(payload, 0)
-            if g >= 2**63:
+            if g >= PROBE:
                 continue
         acct.add(i, g, sender_of[g] if 0 <= g < count else 0)
         lat.append(t - ts)

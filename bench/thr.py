@@ -23,8 +23,9 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (Acct, Deadline, HDR, cpu_seconds, emit, raise_nofile, rss_kb,  # noqa: E402
-                     start_relay, start_zchat, shutdown)
+from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
+                     probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index, store_ok,
+                     shutdown)
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -73,22 +74,9 @@ def main():
             subs = [u.sub for u in users[:N]]
             FPM = 2
         else:
-            from _common import curve_client
-            dealers, subs = [], []
-            for _ in range(D):
-                d = ctx.socket(zmq.DEALER)
-                d.linger = 0
-                curve_client(d, skey)
-                d.connect(f"tcp://127.0.0.1:{rport}")
-                dealers.append(d)
-            for _ in range(N):
-                s = ctx.socket(zmq.SUB)
-                s.linger = 0
-                s.rcvhwm = 0
-                curve_client(s, skey)
-                s.subscribe(b"g")
-                s.connect(f"tcp://127.0.0.1:{pport}")
-                subs.append(s)
+            dealers = [baseline_socket(ctx, zmq.DEALER, skey, f"tcp://127.0.0.1:{rport}")[0] for _ in range(D)]
+            subs = [baseline_socket(ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", subscribe=b"g", rcvhwm=0)[0]
+                    for _ in range(N)]
             socks += dealers + subs
             FPM = 3
         sub_idx = {s: i for i, s in enumerate(subs)}
@@ -111,17 +99,7 @@ def main():
                 dealers[i].send(b'{"type":"send","to":"g","id":"p%d","body":"p"}' % i)
             else:
                 dealers[i].send(b"g", SNDMORE)
-                dealers[i].send(HDR.pack(i, 2**63) + b"probe")
-
-        def probe_sender(pl):
-            if Z:
-                k = pl.rfind(b'"cmid":"p')
-                return -1 if k < 0 else int(pl[k + 9:pl.index(b"x", k + 9)])
-            if a.target == "drain_store":
-                k = pl.find(b'"id": "p')
-                return -1 if k < 0 else int(pl[k + 8:pl.index(b'"', k + 8)])
-            ts, g = HDR.unpack_from(pl, 0)
-            return ts if g == 2**63 else -1
+                dealers[i].send(HDR.pack(i, PROBE) + b"probe")
         seen, seen_d = set(), set()
         sdl = Deadline(30)
         k = 0
@@ -144,7 +122,7 @@ def main():
                             s.recv()
                         f = s.recv()
                         seen.add(s)
-                        ps = probe_sender(f)
+                        ps = probe_sender(a.target, f)
                         if ps >= 0:
                             seen_d.add(ps)
         if len(seen) < N or len(seen_d) < D:
@@ -181,11 +159,8 @@ def main():
                 return (head % g) + pad + b'"}'
 
             def cmid_of(payload):
-                k = payload.find(b'"id": "m')
-                return -1 if k < 0 else int(payload[k + 8:payload.index(b'"', k + 8)])
-
-            def is_ok(r):
-                return r.startswith(b'{"type": "ok"')
+                return store_index(payload, b"m")
+            is_ok = store_ok
         else:
             pad = b"x" * max(0, a.size - HDR.size)
 
@@ -194,7 +169,7 @@ def main():
 
             def cmid_of(payload):
                 g = HDR.unpack_from(payload, 0)[1]
-                return -1 if g >= 2**63 else g
+                return -1 if g >= PROBE else g
 
         def drain(timeout_ms):
             for s, _ in poller.poll(timeout_ms):
