@@ -38,8 +38,8 @@ _PLAIN = {
 }
 
 
-def _scalar(hint: Any) -> tuple[Any, bool]:
-    """(the annotation without ``| None``, whether None was allowed)."""
+def without_none(hint: Any) -> tuple[Any, bool]:
+    """(the annotation without ``| None``, whether None was allowed); protocol.py uses it too."""
     args = typing.get_args(hint)
     if type(None) in args:
         return next(a for a in args if a is not type(None)), True
@@ -58,7 +58,7 @@ def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], by
     lines = [f"def encode_{cls.__name__}(m):"]
     pieces = []
     for i, f in enumerate(fields(cls)):
-        value = _TO_JSON.get(_scalar(hints[f.name])[0], "_g({v})").format(v=f"v{i}")
+        value = _TO_JSON.get(without_none(hints[f.name])[0], "_g({v})").format(v=f"v{i}")
         lines.append(f"    v{i} = m.{f.name}")
         pieces.append(f"({',' + json_str(f.name) + ':'!r} + ({value}) if v{i} is not None else '')")
     if hasattr(cls, "TYPE"):
@@ -86,7 +86,7 @@ def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | N
                                  "_finite": math.isfinite, "_missing": MISSING}
     names = []
     for i, f in enumerate(fields(cls)):
-        hint, optional = _scalar(hints[f.name])
+        hint, optional = without_none(hints[f.name])
         if hint not in _PLAIN or f.default_factory is not MISSING:
             return None
         v = f"v{i}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
@@ -234,10 +233,11 @@ def _checker(hint: Any) -> Check:
     """Build the check for one annotation: scalars, X | None, list[X], dict[str, int], nested dataclasses."""
     if hint in _SCALARS:
         return _SCALARS[hint]
-    args = typing.get_args(hint)
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        inner = _checker(next(a for a in args if a is not type(None)))
+    bare, optional = compiled.without_none(hint)
+    if optional:
+        inner = _checker(bare)
         return lambda v: None if v is None else inner(v)
+    args = typing.get_args(hint)
     origin = typing.get_origin(hint)
     if origin is list:
         item = _checker(args[0])
@@ -260,16 +260,12 @@ def _checker(hint: Any) -> Check:
     raise TypeError(f"no decoder for {hint!r}")  # a bug in zchat.messages, found at import time by the tests
 
 
-def _optional(hint: Any) -> bool:
-    return type(None) in typing.get_args(hint)
-
-
 @cache
 def _plan(cls: type) -> list[tuple[str, Check, bool, bool]]:
     """(name, check, required, optional) per field: a field that may be None may also be left out."""
     hints = typing.get_type_hints(cls)
     return [(f.name, _checker(hints[f.name]), f.default is MISSING and f.default_factory is MISSING,
-             _optional(hints[f.name])) for f in fields(cls)]
+             compiled.without_none(hints[f.name])[1]) for f in fields(cls)]
 
 
 @cache
