@@ -142,14 +142,15 @@ def _generic(value: Any) -> str:
 
 @cache
 def _encoder(cls: type) -> Callable[[Any], bytes]:
+    """The generated encoder of a message class; the generic path for anything else."""
+    if _field_names(cls) is None:
+        return lambda value: _generic(value).encode()
     return compiled.make_encoder(cls, _generic)
 
 
 def encode(msg: Any) -> bytes:
     """A message dataclass -> one UTF-8 JSON frame; fields that are None are left out.
     (A nested item without a TYPE encodes as its bare object: used to measure sizes.)"""
-    if _field_names(type(msg)) is None:
-        return _generic(msg).encode()
     return _encoder(type(msg))(msg)
 
 
