@@ -339,3 +339,13 @@ def test_bad_connect_strings_say_what_is_wrong(text: str, says: str) -> None:
 def test_format_connect_string_refuses_a_key_that_is_not_32_bytes() -> None:
     with pytest.raises(ValueError):
         p.format_connect_string("tcp://127.0.0.1:5555", KEY[:31])
+
+
+def test_c1_controls_are_refused_in_text_like_c0_ones() -> None:
+    """U+009B is a CSI to many terminals: the broker refuses it as it refuses ESC."""
+    for ch in ("\x1b", "\x7f", "\x9b", "\x85"):
+        frame = p.encode(p.Send(id="1", conv="all", text=f"a{ch}[2J", cmid="c"))
+        with pytest.raises(p.ProtocolError) as info:
+            p.decode_request(frame)
+        assert info.value.code == p.ErrorCode.BAD_FIELD
+    assert p.strip_controls("a\x1b[2J\tb\nc\x9bd") == "a[2J\tb\ncd"

@@ -92,6 +92,14 @@ class Client:
     def invite(self, name: str, group: str) -> None:
         self._do(lambda s: s.invite(name, group))
 
+    def who(self, group: str | None = None) -> None:
+        """List the users of everyone, or the members of ``group``; UsersListed follows."""
+        self._do(lambda s: s.who(group))
+
+    def list_groups(self) -> None:
+        """List the groups this user can see; GroupsListed follows."""
+        self._do(lambda s: s.list_groups())
+
     def history(self, count: int = 20, conv: str | None = None) -> None:
         self._do(lambda s: s.show_history(count, conv))
 
@@ -202,7 +210,7 @@ class _IOThread:
             | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
             | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self.dealer.connect(self.client.endpoint)
-        self.client._emit([ev.ConnectionChanged(state="connecting", detail=self.client.endpoint)])
+        self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
 
     def _close_sockets(self) -> None:
         if self.dealer is not None:
@@ -252,7 +260,7 @@ class _IOThread:
         self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now) if len(frames) == 2 else None)
         if not s.tick(now):
             s.connection_lost()
-            self.client._emit([ev.ConnectionChanged(state="reconnecting", retry_in=RECONNECT_MIN,
+            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                                                     detail="the broker stopped answering")])
             self._dial()
         self._flush(now)
@@ -275,19 +283,19 @@ class _IOThread:
             kind = event["event"]
             if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.failures = 0
-                self.client._emit([ev.ConnectionChanged(state="connected", detail=self.client.endpoint)])
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTED, detail=self.client.endpoint)])
                 self.session.connected(now)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self.session.connection_lost()
-                self.client._emit([ev.ConnectionChanged(state="reconnecting", retry_in=RECONNECT_MIN,
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                                                         detail="lost the link to the broker")])
             elif kind == zmq.EVENT_CONNECT_RETRIED:
-                self.client._emit([ev.ConnectionChanged(state="reconnecting", retry_in=event["value"] / 1000,
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=event["value"] / 1000,
                                                         detail=f"no broker at {self.client.endpoint}")])
             else:
                 self.failures += 1
                 self.client._emit([ev.ConnectionChanged(
-                    state="failed" if self.failures >= 3 else "reconnecting", retry_in=RECONNECT_MIN,
+                    state=ev.ConnState.FAILED if self.failures >= 3 else ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                     detail="the broker did not complete the encrypted handshake: is the connect string "
                            "(and its key) the one the broker printed?")])
 

@@ -23,7 +23,7 @@ json_str = json.encoder.encode_basestring   # the escaper json.dumps(ensure_asci
 
 # The JSON text of a field value by its annotation, else the generic encoder (``_g``).
 _TO_JSON = {
-    str: "_s({v}) if type({v}) is str else _g({v})",
+    str: "_s({v}) if isinstance({v}, str) else _g({v})",      # a StrEnum member is its value
     int: "int.__repr__({v}) if type({v}) is int else _g({v})",
     float: "float.__repr__({v}) if type({v}) is float and _finite({v}) else _g({v})",
     bool: "('true' if {v} else 'false') if type({v}) is bool else _g({v})",

@@ -7,6 +7,21 @@ A frontend never sees a socket, a JSON object or a protocol frame: it calls the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+# The vocabularies a frontend matches on, so that no frontend needs zchat.protocol.
+from zchat.messages import (CONTROL_RE, ConvKind, MessageKind, PresenceReason, PresenceState, conv_kind,
+                            strip_controls)
+
+
+class ConnState(StrEnum):
+    """``ConnectionChanged.state``: the link to the broker, in the order a session usually goes."""
+    CONNECTING = "connecting"
+    CONNECTED = "connected"          # the encrypted handshake succeeded; the hello is on its way
+    RECONNECTING = "reconnecting"    # retry_in says when
+    CATCHING_UP = "catching_up"      # behind says how many messages are still to fetch
+    LIVE = "live"
+    FAILED = "failed"                # no retry: see detail
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,8 +37,9 @@ class Conversation:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionChanged:
     """The link to the broker: "connecting", "connected", "reconnecting" (retry_in seconds),
-    "catching_up" (behind messages still to fetch), "live", or "failed" (see detail; no retry)."""
-    state: str
+    "catching_up" (behind messages still to fetch), "live", or "failed" (see detail; no retry):
+    a :class:`ConnState`."""
+    state: ConnState
     detail: str = ""
     retry_in: float | None = None
     behind: int = 0
@@ -123,5 +139,6 @@ class Left:
 Event = (ConnectionChanged | Joined | JoinFailed | MessageReceived | PresenceChanged | ConversationsChanged
          | GroupsListed | UsersListed | Invited | Info | CommandFailed | Left)
 
-__all__ = ["CommandFailed", "ConnectionChanged", "Conversation", "ConversationsChanged", "Event", "GroupsListed",
+__all__ = ["CONTROL_RE", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "MessageKind",
+           "PresenceReason", "PresenceState", "conv_kind", "strip_controls", "Conversation", "ConversationsChanged", "Event", "GroupsListed",
            "Info", "Invited", "JoinFailed", "Joined", "Left", "MessageReceived", "PresenceChanged", "UsersListed"]

@@ -202,11 +202,7 @@ class Hub:
         return out
 
     def _title(self, conv: Conversation, user: str) -> str:
-        if conv.kind == "dm":
-            a, b = conv.key.split(":")[1:]
-            other = b if a == user else a
-            return self.names.get(other, other)
-        return conv.key.removeprefix("g:") if conv.kind == "group" else "everyone"
+        return p.conv_title(conv.key, user, lambda u: self.names.get(u, u))
 
     def _on_send(self, s: Session, req: p.Send) -> p.Ok:
         conv = self._readable(s, req.conv, create_dm=True)
@@ -372,7 +368,7 @@ class Hub:
         return p.Pong(req.id, self.clock())
 
     def _on_bye(self, s: Session, req: p.Bye) -> p.Ok:
-        self.presence.depart(s, "left")
+        self.presence.depart(s, p.PresenceReason.LEFT)
         return p.Ok(req.id)
 
     # ---------------------------------------------------------------- subscriptions and time

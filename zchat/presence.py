@@ -16,7 +16,8 @@ from zchat import protocol as p
 if TYPE_CHECKING:
     from zchat.hub import HubConfig
 
-ONLINE, LOST, AWAY = "online", "lost", "away"
+ONLINE, LOST, AWAY = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.AWAY
+R = p.PresenceReason
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
 
 
@@ -56,7 +57,7 @@ class Roster:
             self.by_peer[peer] = s
             self.by_sub_token[s.sub_token] = s
             self._arrived.append(s)
-            self.changes.append(p.PresenceChange(name, ONLINE, "joined"))
+            self.changes.append(p.PresenceChange(name, ONLINE, R.JOINED))
             return False
         if s.peer != peer:  # the same key on a new connection: the old one is dead or dying
             self.by_peer.pop(s.peer, None)
@@ -69,9 +70,9 @@ class Roster:
         s.last_seen = self.clock()
         if s.state is LOST:
             s.state = ONLINE
-            self.changes.append(p.PresenceChange(s.name, ONLINE, "back"))
+            self.changes.append(p.PresenceChange(s.name, ONLINE, R.BACK))
 
-    def depart(self, s: Session, reason: str) -> None:
+    def depart(self, s: Session, reason: p.PresenceReason) -> None:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
         self.by_peer.pop(s.peer, None)
         self.by_user.pop(s.user, None)
@@ -112,9 +113,9 @@ class Roster:
         for s in list(self.by_user.values()):
             if s.state is ONLINE and now - s.last_seen > timeout:
                 s.state, s.lost_at = LOST, now
-                self.changes.append(p.PresenceChange(s.name, LOST, "lost"))
+                self.changes.append(p.PresenceChange(s.name, LOST, R.LOST))
             elif s.state is LOST and now - s.lost_at > grace:
-                self.depart(s, "timed_out")
+                self.depart(s, R.TIMED_OUT)
         return True
 
     def next_due(self, now: float) -> float:

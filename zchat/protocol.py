@@ -32,7 +32,6 @@ NAME_MAX = 32
 NAME_RULE = "1-32 characters: ASCII letters, digits, '_' or '-', starting with a letter or digit"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 RESERVED_NAMES = frozenset({"all", "everyone", "server", "system", "zchat", "admin"})
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")   # C0 controls but tab and newline, and DEL
 _CONV_RE = re.compile(r"all|g:[a-z0-9][a-z0-9_-]{0,31}|dm:[a-z0-9][a-z0-9_-]{0,31}:[a-z0-9][a-z0-9_-]{0,31}")
 
 TOPIC_PRESENCE = b"p|"           # presence changes, batched
@@ -338,7 +337,7 @@ def decode_request(data: bytes) -> Request:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'cmid': at most {MAX_ID_CHARS} characters", rid)
         if len(req.text) * 4 > MAX_TEXT_BYTES and len(req.text.encode()) > MAX_TEXT_BYTES:
             raise ProtocolError(ErrorCode.TOO_LARGE, f"text is over {MAX_TEXT_BYTES} bytes", rid)
-        if _CONTROL_RE.search(req.text):
+        if CONTROL_RE.search(req.text):
             # terminal escape sequences have no place in chat, and JSON would inflate them sixfold
             raise ProtocolError(ErrorCode.BAD_FIELD, "field 'text': control characters other than tab and "
                                 "newline are not allowed", rid)

@@ -248,10 +248,10 @@ class ClientSession:
         behind = sum(max(0, c.head - c.seen) for c in self.convs.values())
         if behind:
             self._live = False
-            self._event(ev.ConnectionChanged(state="catching_up", behind=behind, detail=f"catching up: {behind} behind"))
+            self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=behind, detail=f"catching up: {behind} behind"))
         elif not self._live and self.joined and self._synced:
             self._live = True
-            self._event(ev.ConnectionChanged(state="live"))
+            self._event(ev.ConnectionChanged(state=ev.ConnState.LIVE))
 
     def _on_history(self, what: str, ctx: Any, page: p.HistoryPage) -> None:
         if what == "show_history":
@@ -302,7 +302,7 @@ class ClientSession:
         if conv is None and m.conv in self.left_convs:
             return              # the group's own "left" line, published after our leave was confirmed
         if conv is None:        # a new DM, or a group this session joined elsewhere
-            kind = "dm" if m.conv.startswith("dm:") else "group"
+            kind = p.conv_kind(m.conv)
             conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
             self._conv_list()
         conv.head = max(conv.head, m.seq)
@@ -334,10 +334,7 @@ class ClientSession:
                                        own=p.canonical(m.sender) == self.user))
 
     def _title_for(self, key: str) -> str:
-        if key.startswith("dm:"):
-            a, b = key.split(":")[1:]
-            return b if a == self.user else a
-        return key.removeprefix("g:") if key.startswith("g:") else "everyone"
+        return p.conv_title(key, self.user)
 
     # ---------------------------------------------------------------- actions (from any frontend)
     def send(self, text: str, conv: str | None = None) -> str | None:
@@ -347,7 +344,7 @@ class ClientSession:
         if len(text.encode("utf-8", "replace")) > limit:
             self._fail("too_large", f"message too long: at most {limit} bytes", "send")
             return None
-        text = "".join(ch for ch in text if ch in "\t\n" or not (ch < " " or ch == "\x7f"))
+        text = p.strip_controls(text)
         cmid = uuid.uuid4().hex
         self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
         if conv in self.paced:          # keep order: it goes when the ones before it go

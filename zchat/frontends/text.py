@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+from zchat.events import CONTROL_RE
+
 PRESENCE_WORDS = {"joined": "joined", "back": "is back", "lost": "lost connection", "left": "left",
                   "timed_out": "timed out"}
 STATE_WORDS = {"online": "online", "lost": "lost connection", "away": "away"}
@@ -16,7 +18,7 @@ def clean(text: str, indent: int = 4) -> str:
     """Text from others, safe to draw: no escape sequences or other control characters, and
     continuation lines indented so no line can pass for another sender's."""
     text = text.replace("\r\n", "\n").replace("\t", "    ")
-    text = "".join(ch for ch in text if ch == "\n" or not (ch < " " or "\x7f" <= ch <= "\x9f"))
+    text = CONTROL_RE.sub("", text)
     return text.replace("\n", "\n" + " " * indent)
 
 
