@@ -21,6 +21,9 @@ from tests.rawclient import RawClient
 from zchat import protocol as p
 
 HEARTBEAT = 0.25   # seconds: fast heartbeats keep subscription syncs short
+# rate limits out of the way, for tests that pipeline thousands of requests on purpose
+BULK = ("--limit", "message=1e9/1000000", "--limit", "history=1e9/1000000", "--limit", "create_group=1e9/1000000",
+        "--limit", "invite=1e9/1000000", "--rate", "1e9", "--rate-burst", "1000000")
 
 
 class BrokerProcess:
@@ -86,8 +89,14 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
 
 
 @pytest.fixture
-def broker(broker_factory: Callable[..., BrokerProcess]) -> BrokerProcess:
-    return broker_factory()
+def broker_args() -> tuple[str, ...]:
+    """Extra options of the ``broker`` fixture: override it in a module (e.g. to return BULK)."""
+    return ()
+
+
+@pytest.fixture
+def broker(broker_factory: Callable[..., BrokerProcess], broker_args: tuple[str, ...]) -> BrokerProcess:
+    return broker_factory(*broker_args)
 
 
 @pytest.fixture

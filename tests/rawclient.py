@@ -1,7 +1,9 @@
 """A bare protocol client for tests: a DEALER and a SUB with one CURVE key, built on zchat.protocol.
 
 It is deliberately thin (no reconnect, no session logic) so tests see exactly what the broker
-sends. Every receive is bounded by a deadline; nothing here sleeps to synchronise.
+sends: it keeps the fan-out keys its welcome, oks and ``key`` notices hand it, opens published
+frames with them, and keeps notices apart from replies (``notices``). Every receive is
+bounded by a deadline; nothing here sleeps to synchronise.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Callable
 import zmq
 
 from zchat import protocol as p
+from zchat.seal import KeyChain, SealError
 
 TIMEOUT = 5.0
 
@@ -19,12 +22,20 @@ TIMEOUT = 5.0
 class RawClient:
     _ids = itertools.count(1)
 
-    def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None,
+                 routing_id: bytes | None = None) -> None:
         self.endpoint, server_key = p.parse_connect_string(connect)
         self.public, self.secret = keypair or zmq.curve_keypair()
         self.ctx = ctx
         self.dealer = self._socket(zmq.DEALER, server_key)
+        self.routing_id = p.new_routing_id() if routing_id is None else routing_id
+        if self.routing_id:
+            self.dealer.routing_id = self.routing_id
         self.dealer.connect(self.endpoint)
+        self.keys = KeyChain()
+        self.notices: list[Any] = []          # key and resubscribe notices, in arrival order
+        self.early_replies: list[Any] = []    # replies read while looking for notices
+        self.unopened: list[tuple[bytes, SealError]] = []   # published frames our keys could not open
         self.server_key = server_key
         self.sub: zmq.Socket | None = None
         self.welcome: p.Welcome | None = None
@@ -47,8 +58,43 @@ class RawClient:
         return f"r{next(self._ids)}"
 
     def recv_reply(self, timeout: float = TIMEOUT) -> p.Reply:
-        assert self.dealer.poll(int(timeout * 1000)), "no reply from the broker in time"
-        return p.decode_reply(self.dealer.recv())
+        """The next reply; notices that come first are applied (keys) and kept in ``notices``."""
+        if self.early_replies:
+            return self.early_replies.pop(0)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            assert self.dealer.poll(left), "no reply from the broker in time"
+            reply = p.decode_reply(self.dealer.recv())
+            if isinstance(reply, (p.KeyChange, p.Resubscribe)):
+                self._notice(reply)
+                continue
+            self._learn(reply)
+            return reply
+
+    def _notice(self, notice: Any) -> None:
+        self.notices.append(notice)
+        if isinstance(notice, p.KeyChange):
+            self.keys.add(notice.scope, notice.epoch, bytes.fromhex(notice.key))
+
+    def _learn(self, reply: Any) -> None:
+        """Keep the keys a welcome, a conversations page or an ok carries."""
+        infos = list(getattr(reply, "keys", None) or ())
+        if isinstance(reply, p.Ok) and reply.key is not None:
+            infos.append(reply.key)
+        for info in infos:
+            self.keys.add(info.scope, info.epoch, bytes.fromhex(info.key))
+
+    def poll_notices(self, timeout: float = 0.0) -> None:
+        """Apply the notices waiting on the DEALER; a reply found among them waits for recv_reply."""
+        while self.dealer.poll(int(timeout * 1000)):
+            reply = p.decode_reply(self.dealer.recv())
+            if isinstance(reply, (p.KeyChange, p.Resubscribe)):
+                self._notice(reply)
+            else:
+                self._learn(reply)
+                self.early_replies.append(reply)
+            timeout = 0.0
 
     def call(self, cls: type, **fields: Any) -> Any:
         """Send one request and return its reply (checking the reply carries the same id)."""
@@ -101,11 +147,27 @@ class RawClient:
         self.wait_published(lambda t, m: t == p.TOPIC_HEARTBEAT, timeout=10)
 
     def recv_published(self, timeout: float = TIMEOUT) -> tuple[bytes, Any] | None:
+        """The next published message we can open, as (topic, message); frames our keys do not open are
+        kept in ``unopened`` and skipped. None when nothing (openable) came within ``timeout``."""
         assert self.sub is not None
-        if not self.sub.poll(int(timeout * 1000)):
-            return None
-        t, payload = self.sub.recv_multipart()
-        return t, p.decode_published(payload)
+        deadline = time.monotonic() + timeout
+        while self.sub.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            t, frame = self.sub.recv_multipart()
+            try:
+                payload = self.keys.open(t, frame)
+            except SealError as exc:
+                if exc.reason == "unknown_key":      # a key notice may be on its way
+                    self.poll_notices()
+                    try:
+                        payload = self.keys.open(t, frame)
+                    except SealError as again:
+                        self.unopened.append((t, again))
+                        continue
+                else:
+                    self.unopened.append((t, exc))
+                    continue
+            return t, p.decode_published(payload)
+        return None
 
     def wait_published(self, match: Callable[[bytes, Any], bool], timeout: float = TIMEOUT) -> Any:
         """The first published message that matches, skipping others; fails after ``timeout``."""

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.conftest import BULK
 from zchat import protocol as p
 from zchat.broker import build_parser
 
@@ -79,6 +80,7 @@ def pipeline(client, requests, window: int = 200, stop_after: int | None = None)
     return replies
 
 
+@pytest.mark.parametrize("broker_args", [BULK])
 def test_kill_9_mid_stream_loses_no_acknowledged_message_and_retries_store_once(broker, client):
     total = 3000
     alice = client("alice")

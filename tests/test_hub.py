@@ -9,12 +9,15 @@ import pytest
 
 from zchat import protocol as p
 from zchat.errors import ErrorCode
-from zchat.hub import Hub, HubConfig
+from zchat.hub import DEFAULT_RATES, Hub, HubConfig
 from zchat.store import SQLiteStore
+from tests.hubkit import name_of, peer_of, record_keys
 
 E = ErrorCode
+V = p.PROTOCOL_VERSION
+RATES = {**DEFAULT_RATES, p.RateKind.EVERYONE: p.RateLimit(2.0, 3)}
 CONFIG = HubConfig(pub_endpoint="tcp://127.0.0.1:5556", max_clients=100, history_page_max=5, heartbeat_interval=2.0,
-                   heartbeat_timeout=6.0, grace=60.0, rate_burst=3, rate_per_sec=2.0)
+                   heartbeat_timeout=6.0, grace=60.0, rates=RATES)
 
 
 class Harness:
@@ -24,19 +27,23 @@ class Harness:
         self.now = [1000.0]
         self.store = SQLiteStore(":memory:")
         self.hub = Hub(self.store, config, clock=lambda: self.now[0])
+        self.keys = record_keys(self.hub)
         self.pubs: list[tuple[bytes, Any]] = []      # what the last batch published
+        self.notices: list[tuple[bytes, Any]] = []   # the notices (no id) among its replies
 
     def batch(self, *items: tuple[str, Any]) -> list[tuple[bytes, Any]]:
         """Requests (user, message or raw frame) in one transaction -> decoded (peer, reply) pairs."""
         with self.store.transaction():
             for user, msg in items:
-                self.hub.handle(user.encode(), "key-" + user, msg if isinstance(msg, bytes) else p.encode(msg))
+                self.hub.handle(peer_of(user), "key-" + user, msg if isinstance(msg, bytes) else p.encode(msg))
         return self.output()
 
     def output(self) -> list[tuple[bytes, Any]]:
         replies, pubs = self.hub.take_output()
-        self.pubs = [(t, p.decode_published(d)) for t, d in pubs]
-        return [(peer, p.decode_reply(d)) for peer, d in replies]
+        self.pubs = [(t, p.decode_published(self.keys.open(t, d))) for t, d in pubs]
+        decoded = [(name_of(peer).encode(), p.decode_reply(d)) for peer, d in replies]
+        self.notices = [(peer, r) for peer, r in decoded if isinstance(r, (p.KeyChange, p.Resubscribe))]
+        return [(peer, r) for peer, r in decoded if not isinstance(r, (p.KeyChange, p.Resubscribe))]
 
     def ask(self, user: str, msg: Any) -> Any:
         replies = self.batch((user, msg))
@@ -45,12 +52,12 @@ class Harness:
 
     def join(self, *names: str) -> None:
         for name in names:
-            assert isinstance(self.ask(name, p.Hello("h", 1, name)), p.Welcome)
+            assert isinstance(self.ask(name, p.Hello("h", V, name)), p.Welcome)
 
     def fails(self, user: str, msg: Any, code: ErrorCode) -> p.Error:
         reply = self.ask(user, msg)
         assert isinstance(reply, p.Error) and reply.code == code, reply
-        assert reply.id == msg.id and reply.retryable is (code in {E.RATE_LIMITED, E.SERVER_FULL})
+        assert reply.id == msg.id and reply.retryable is (code in {E.RATE_LIMITED, E.SERVER_FULL, E.OVERLOADED})
         return reply
 
     def published(self, kind: type) -> list[tuple[bytes, Any]]:
@@ -76,43 +83,45 @@ def h() -> Any:
 
 
 def test_hello_welcomes_with_limits_and_the_everyone_conversation(h: Harness) -> None:
-    w = h.ask("Alice", p.Hello("r1", 1, "Alice"))
-    assert (w.id, w.name, w.version, w.server_time, w.resumed) == ("r1", "Alice", 1, 1000.0, False)
+    w = h.ask("Alice", p.Hello("r1", V, "Alice"))
+    assert (w.id, w.name, w.version, w.server_time, w.resumed) == ("r1", "Alice", V, 1000.0, False)
     assert w.pub_endpoint == CONFIG.pub_endpoint
-    assert w.limits == CONFIG.limits() and (w.limits.history_page_max, w.limits.rate_burst) == (5, 3)
-    assert w.conversations == [p.ConversationInfo("all", "everyone", "everyone", 0, 0)]
+    assert w.limits == CONFIG.limits() and w.limits.history_page_max == 5
+    assert w.limits.rates["everyone"] == p.RateLimit(2.0, 3) and w.limits.max_groups == 500
+    assert w.conversations == [p.ConversationInfo("all", "everyone", "everyone", 0, 0)] and not w.more
+    assert [(k.scope, k.epoch, len(bytes.fromhex(k.key))) for k in w.keys] == [("all", 1, 32), ("u:alice", 1, 32)]
     assert h.changes() == [("Alice", "joined")]
 
 
-@pytest.mark.parametrize("version", [0, 2, 99])
+@pytest.mark.parametrize("version", [0, 1, 3, 99])
 def test_hello_with_an_unsupported_version_names_the_supported_range(h: Harness, version: int) -> None:
     err = h.fails("alice", p.Hello("r1", version, "alice"), E.VERSION_UNSUPPORTED)
-    assert "1 to 1" in err.message and str(version) in err.message
+    assert f"{p.MIN_VERSION} to {p.PROTOCOL_VERSION}" in err.message and str(version) in err.message
 
 
 @pytest.mark.parametrize("name", ["", "All", "everyone", "-bob", "a b", "élodie", "x" * 33])
 def test_hello_with_an_invalid_or_reserved_name_is_refused(h: Harness, name: str) -> None:
-    h.fails("peer", p.Hello("r1", 1, name), E.NAME_INVALID)
+    h.fails("peer", p.Hello("r1", V, name), E.NAME_INVALID)
 
 
 def test_a_name_belongs_to_the_key_that_claimed_it(h: Harness) -> None:
     h.join("alice")
-    h.fails("ALICE", p.Hello("r2", 1, "ALICE"), E.NAME_TAKEN)    # another peer with another key: key-ALICE
+    h.fails("ALICE", p.Hello("r2", V, "ALICE"), E.NAME_TAKEN)    # another peer with another key: key-ALICE
     with h.store.transaction():
-        h.hub.handle(b"new-peer", "key-alice", p.encode(p.Hello("r3", 1, "Alice")))
+        h.hub.handle(peer_of("new-peer"), "key-alice", p.encode(p.Hello("r3", V, "Alice")))
     (peer, w), = h.output()
     assert (peer, w.name, w.resumed) == (b"new-peer", "alice", True) and h.changes() == []
     h.fails("alice", p.Ping("r4"), E.NOT_JOINED)                 # the old connection no longer speaks for alice
     with h.store.transaction():                                  # and the key cannot claim a second name
-        h.hub.handle(b"p2", "key-alice", p.encode(p.Hello("r5", 1, "alicia")))
+        h.hub.handle(peer_of("p2"), "key-alice", p.encode(p.Hello("r5", V, "alicia")))
     assert [(peer, r.code) for peer, r in h.output()] == [(b"p2", E.KEY_IN_USE)]
 
 
 def test_server_full_is_retryable_and_lets_known_sessions_back() -> None:
     h = Harness(HubConfig(max_clients=2))
     h.join("a1", "a2")
-    h.fails("a3", p.Hello("r", 1, "a3"), E.SERVER_FULL)
-    assert isinstance(h.ask("a1", p.Hello("r", 1, "a1")), p.Welcome)
+    h.fails("a3", p.Hello("r", V, "a3"), E.SERVER_FULL)
+    assert isinstance(h.ask("a1", p.Hello("r", V, "a1")), p.Welcome)
 
 
 @pytest.mark.parametrize("msg", [p.Ping("r"), p.Send("r", "all", "hi", "c"), p.ListGroups("r"), p.Who("r"),
@@ -207,7 +216,7 @@ def test_group_listing_hides_private_groups_from_outsiders(h: Harness) -> None:
     ("carol-left", b"all|", False), ("carol-left", b"u:carol|", False)])
 def test_may_subscribe_only_to_what_the_token_holder_may_read(h: Harness, who: str, topic: bytes,
                                                              allowed: bool) -> None:
-    tokens = {u: h.ask(u, p.Hello("r", 1, u)).sub_token for u in ("alice", "bob", "carol")}
+    tokens = {u: h.ask(u, p.Hello("r", V, u)).sub_token for u in ("alice", "bob", "carol")}
     h.batch(("alice", p.CreateGroup("r", "team")), ("bob", p.CreateGroup("r", "secret", private=True)),
             ("alice", p.CreateGroup("r", "gone")), ("alice", p.LeaveGroup("r", "gone")),
             ("carol", p.Bye("r")))
@@ -217,10 +226,10 @@ def test_may_subscribe_only_to_what_the_token_holder_may_read(h: Harness, who: s
 
 
 def test_a_resumed_session_keeps_its_sub_token_and_a_new_one_gets_a_new_token(h: Harness) -> None:
-    first = h.ask("alice", p.Hello("r", 1, "alice")).sub_token
-    assert h.ask("alice", p.Hello("r", 1, "alice")).sub_token == first     # the same session, resumed
+    first = h.ask("alice", p.Hello("r", V, "alice")).sub_token
+    assert h.ask("alice", p.Hello("r", V, "alice")).sub_token == first     # the same session, resumed
     h.ask("alice", p.Bye("r"))
-    again = h.ask("alice", p.Hello("r", 1, "alice"))
+    again = h.ask("alice", p.Hello("r", V, "alice"))
     assert not again.resumed and again.sub_token != first
     assert not h.hub.may_subscribe(first, b"all|") and h.hub.may_subscribe(again.sub_token, b"all|")
 
@@ -246,7 +255,7 @@ def test_mark_read_clamps_to_the_head_never_moves_back_and_welcome_reports_it(h:
     h.ask("alice", p.Send("r", "all", "hi", "c"))
     assert h.ask("alice", p.MarkRead("r", "all", 99)).seq == 1
     assert h.ask("alice", p.MarkRead("r", "all", 0)).seq == 1
-    w = h.ask("alice", p.Hello("r", 1, "alice"))
+    w = h.ask("alice", p.Hello("r", V, "alice"))
     assert [(c.conv, c.head_seq, c.last_read) for c in w.conversations] == [("all", 1, 1)]
 
 
@@ -279,7 +288,7 @@ def test_bye_ends_the_session_as_left(h: Harness) -> None:
 
 
 def test_presence_changes_of_one_batch_are_one_publish(h: Harness) -> None:
-    replies = h.batch(*[(f"user{i}", p.Hello("r", 1, f"user{i}")) for i in range(50)])
+    replies = h.batch(*[(f"user{i}", p.Hello("r", V, f"user{i}")) for i in range(50)])
     assert len(replies) == 50 and all(isinstance(r, p.Welcome) for _, r in replies)
     (topic, presence), = h.published(p.Presence)
     assert topic == p.TOPIC_PRESENCE and [c.name for c in presence.changes] == [f"user{i}" for i in range(50)]
@@ -322,7 +331,7 @@ def test_tick_beats_changed_conversations_once_they_go_quiet(h: Harness) -> None
 def test_a_failed_batch_is_answered_with_internal_errors_and_leaves_no_trace(h: Harness) -> None:
     h.join("alice")
     with pytest.raises(RuntimeError), h.store.transaction():
-        h.hub.handle(b"alice", "key-alice", p.encode(p.Send("r", "all", "lost", "c1")))
+        h.hub.handle(peer_of("alice"), "key-alice", p.encode(p.Send("r", "all", "lost", "c1")))
         assert h.hub.convs["all"].head == 1
         raise RuntimeError("the disk is full")
     h.hub.discard_output()
@@ -337,7 +346,7 @@ def test_heartbeats_after_a_failed_batch_cover_only_what_was_committed(h: Harnes
     h.join("alice")
     h.ask("alice", p.CreateGroup("r", "kept"))                  # committed, not yet announced by a heartbeat
     with pytest.raises(RuntimeError), h.store.transaction():
-        h.hub.handle(b"alice", "key-alice", p.encode(p.CreateGroup("r", "doomed")))
+        h.hub.handle(peer_of("alice"), "key-alice", p.encode(p.CreateGroup("r", "doomed")))
         raise RuntimeError("the disk is full")
     h.hub.discard_output()
     assert [r.code for _, r in h.output()] == [E.INTERNAL]
@@ -358,9 +367,9 @@ def test_an_unreadable_request_costs_one_error_reply_not_the_batch(h: Harness, f
 def test_a_hello_in_a_failed_batch_leaves_no_presence_behind(h: Harness) -> None:
     h.join("alice")
     with pytest.raises(RuntimeError), h.store.transaction():
-        h.hub.handle(b"bob", "key-bob", p.encode(p.Hello("r1", 1, "bob")))
+        h.hub.handle(peer_of("bob"), "key-bob", p.encode(p.Hello("r1", V, "bob")))
         raise RuntimeError("the disk is full")
     h.hub.discard_output()
     assert [r.code for _, r in h.output()] == [E.INTERNAL] and h.changes() == []
-    w = h.ask("bob", p.Hello("r2", 1, "bob"))
+    w = h.ask("bob", p.Hello("r2", V, "bob"))
     assert (w.resumed, h.changes()) == (False, [("bob", "joined")])

@@ -105,26 +105,34 @@ def test_ids_at_max_length_are_accepted() -> None:
 
 # ---------------------------------------------------------------- samples of every message type
 
-LIMITS = p.Limits(p.MAX_FRAME_BYTES, LIMIT, 200, 2000, 6000, 60000, 20, 5.0, p.NAME_MAX, p.NAME_RULE)
+LIMITS = p.Limits(p.MAX_FRAME_BYTES, LIMIT, 200, 2000, 6000, 60000, p.NAME_MAX, p.NAME_RULE, 500,
+                  {"everyone": p.RateLimit(5.0, 20), "history": p.RateLimit(50.0, 100)})
+KEY = p.KeyInfo("g:team", 3, "ab" * 32)
 MESSAGE = p.Message("g:team", 7, 1700000000.25, "Alice", "héllo 😀", "msg", "c-1")
 SAMPLES: dict[type, Any] = {
-    p.Hello: p.Hello("r1", 1, "Alice"),
+    p.Hello: p.Hello("r1", p.PROTOCOL_VERSION, "Alice"),
     p.Send: p.Send("r2", "dm:alice:bob", "hi \"there\"\n", "cmid-9"),
     p.CreateGroup: p.CreateGroup("r3", "team", True),
     p.JoinGroup: p.JoinGroup("r4", "team"),
     p.LeaveGroup: p.LeaveGroup("r5", "team"),
     p.Invite: p.Invite("r6", "team", "bob"),
-    p.ListGroups: p.ListGroups("r7"),
+    p.ListGroups: p.ListGroups("r7", after="ops"),
+    p.ListConversations: p.ListConversations("r13", after="dm:alice:bob"),
     p.Who: p.Who("r8", "g:team"),
     p.History: p.History("r9", "all", before=40, limit=10),
     p.MarkRead: p.MarkRead("r10", "all", 12),
     p.Ping: p.Ping("r11"),
     p.Bye: p.Bye("r12"),
-    p.Welcome: p.Welcome("r1", "Alice", 1, "tcp://127.0.0.1:5556", 1700000000.5, True, LIMITS, [
+    p.Welcome: p.Welcome("r1", "Alice", p.PROTOCOL_VERSION, "tcp://127.0.0.1:5556", 1700000000.5, True, LIMITS, [
         p.ConversationInfo("all", "everyone", "everyone", 10, 4),
-        p.ConversationInfo("g:team", "group", "team", 3, 3, True)], "5f2b8c0e9d1a4f6b7c3e2d1a0b9c8d7e"),
-    p.Ok: p.Ok("r2", "all", 11, 1700000001.0, True),
-    p.Groups: p.Groups("r7", [p.GroupInfo("team", False, 3, True), p.GroupInfo("ops", True, 1, False)]),
+        p.ConversationInfo("g:team", "group", "team", 3, 3, True)], "5f2b8c0e9d1a4f6b7c3e2d1a0b9c8d7e",
+        [p.KeyInfo("all", 1, "cd" * 32), KEY], True),
+    p.ConversationsPage: p.ConversationsPage("r13", [p.ConversationInfo("g:zoo", "group", "zoo", 0, 0)],
+                                             [replace(KEY, scope="g:zoo")], True),
+    p.Ok: p.Ok("r2", "g:team", 11, 1700000001.0, False, KEY),
+    p.Groups: p.Groups("r7", [p.GroupInfo("team", False, 3, True), p.GroupInfo("ops", True, 1, False)], False),
+    p.KeyChange: p.KeyChange("g:team", 4, "ef" * 32),
+    p.Resubscribe: p.Resubscribe(["g:team|", "u:alice|"]),
     p.Users: p.Users("r8", "all", [p.UserInfo("Alice", "online"), p.UserInfo("bob", "lost")], 3),
     p.HistoryPage: p.HistoryPage("r9", "g:team", [MESSAGE, replace(MESSAGE, seq=8, kind="event", text="joined",
                                                                    cmid=None)], 7, 8, 8, False),
@@ -195,7 +203,7 @@ def test_an_error_without_request_id_round_trips() -> None:
 
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_error_builder_derives_retryable_from_the_code(code: ErrorCode) -> None:
-    expected = code in {E.RATE_LIMITED, E.SERVER_FULL, E.INTERNAL}
+    expected = code in {E.RATE_LIMITED, E.SERVER_FULL, E.OVERLOADED, E.INTERNAL}
     assert p.decode_reply(p.encode(p.error("r", code, "m"))).retryable is expected
 
 

@@ -10,9 +10,11 @@ from typing import Callable
 
 import pytest
 
+from tests.hubkit import name_of, peer_of, record_keys
 from zchat import events as ev
+from zchat import protocol as p
 from zchat.commands import execute
-from zchat.hub import Hub, HubConfig
+from zchat.hub import DEFAULT_RATES, Hub, HubConfig
 from zchat.session import ClientSession
 from zchat.store import SQLiteStore
 
@@ -21,8 +23,9 @@ class Net:
     def __init__(self) -> None:
         self.now = [1000.0]
         self.store = SQLiteStore(":memory:")
-        self.hub = Hub(self.store, HubConfig(pub_endpoint="inproc://pub", rate_burst=3, rate_per_sec=1.0),
-                       clock=lambda: self.now[0])
+        rates = {**DEFAULT_RATES, p.RateKind.EVERYONE: p.RateLimit(1.0, 3)}
+        self.hub = Hub(self.store, HubConfig(pub_endpoint="inproc://pub", rates=rates), clock=lambda: self.now[0])
+        self.keys = record_keys(self.hub)
         self.sessions: dict[str, tuple[ClientSession, set[bytes], list[ev.Event]]] = {}
         self.drop: Callable[[bytes, bytes], bool] = lambda topic, payload: False
 
@@ -51,12 +54,12 @@ class Net:
                 frames, s.frames = s.frames, []
                 with self.store.transaction():
                     for f in frames:
-                        self.hub.handle(name.encode(), f"key-{name}", f)
+                        self.hub.handle(peer_of(name), f"key-{name}", f)
                 replies, pubs = self.hub.take_output()
                 for peer, payload in replies:
-                    self.sessions[peer.decode()][0].receive_reply(payload, self.now[0])
+                    self.sessions[name_of(peer)][0].receive_reply(payload, self.now[0])
                 for topic, payload in pubs:
-                    if self.drop(topic, payload):
+                    if self.drop(topic, self.keys.open(topic, payload)):
                         continue
                     for other, osubs, _ in self.sessions.values():
                         if topic in osubs:

@@ -12,7 +12,7 @@ import time
 
 import zmq
 
-from tests.conftest import BrokerProcess
+from tests.conftest import BULK, BrokerProcess
 from tests.rawclient import RawClient
 from zchat import protocol as p
 
@@ -104,7 +104,7 @@ def send_pipelined(alice: RawClient, conv: str, n: int, window: int) -> list[p.O
 
 
 def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, make_client, ctx):
-    broker = broker_factory("--pub-hwm", str(PUB_HWM))
+    broker = broker_factory("--pub-hwm", str(PUB_HWM), *BULK)
     alice = make_client(broker.connect, "alice")
     created = alice.call(p.CreateGroup, group="load")
     assert isinstance(created, p.Ok), created

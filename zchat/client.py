@@ -204,6 +204,7 @@ class _IOThread:
         """(Re)make the DEALER: a fresh connection is a fresh session on the broker's side."""
         self._close_sockets()
         self.dealer = self._socket(zmq.DEALER)
+        self.dealer.routing_id = p.new_routing_id()   # random: no other peer can guess it and take our replies
         self.dealer.immediate = True          # never queue requests for a link that is not up
         self.monitor = self.dealer.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
@@ -317,8 +318,13 @@ class _IOThread:
                 if t in self.topics:
                     self.topics.discard(t)
                     self.sub.unsubscribe(t)
+            for t in s.resubscribe:      # the broker skipped these: cancel our count of one, then ask again
+                if t in self.topics:
+                    self.sub.unsubscribe(t)
+                    self.sub.subscribe(t)
             s.subscribe.clear()
             s.unsubscribe.clear()
+            s.resubscribe.clear()
         sent = 0
         for frame in s.frames:
             try:

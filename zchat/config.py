@@ -6,6 +6,7 @@ are written with mode 0600 before any secret goes into them.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -36,3 +37,14 @@ def write_private(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def read_keypair(path: Path) -> tuple[bytes, bytes]:
+    """(public, secret) Z85 keys from a key file: a JSON object with "public" and "secret" (and maybe
+    more, such as the user's "name"). The one format of both the broker's and the users' key files."""
+    data = json.loads(path.read_text())
+    return data["public"].encode(), data["secret"].encode()
+
+
+def write_keypair(path: Path, public: bytes, secret: bytes, **extra: str) -> None:
+    write_private(path, json.dumps({**extra, "public": public.decode(), "secret": secret.decode()}) + "\n")

@@ -30,17 +30,20 @@ class ErrorCode(StrEnum):
     NAME_TAKEN = "name_taken"                    # the name is bound to another key
     KEY_IN_USE = "key_in_use"                    # this key already owns another name
     NOT_JOINED = "not_joined"                    # a request before a successful hello
+    BAD_ROUTING_ID = "bad_routing_id"            # hello from a DEALER without a random 16-byte routing id
     NO_SUCH_USER = "no_such_user"
     NO_SUCH_CONVERSATION = "no_such_conversation"
     GROUP_EXISTS = "group_exists"
     NOT_MEMBER = "not_member"
     NOT_INVITED = "not_invited"                  # a private group needs an invitation
+    LIMIT_REACHED = "limit_reached"              # e.g. in as many groups as the broker allows one user
     RATE_LIMITED = "rate_limited"
     SERVER_FULL = "server_full"
+    OVERLOADED = "overloaded"                    # replies were dropped: the connection did not read them
     INTERNAL = "internal"
 
 
-RETRYABLE = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.SERVER_FULL, ErrorCode.INTERNAL})
+RETRYABLE = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.SERVER_FULL, ErrorCode.OVERLOADED, ErrorCode.INTERNAL})
 
 
 class ProtocolError(ZchatError):

@@ -1,86 +1,86 @@
 """The broker's decisions, without sockets: who is who, who may read what, what gets stored,
-which replies and publishes follow.
+which replies, notices and (sealed) publishes follow.
 
 h11's rule applies: no I/O here. The loop in zchat.broker hands each request frame to
-:meth:`Hub.handle` with the peer's routing id and CURVE key, and after the batch's
-transaction commits it sends what :meth:`Hub.take_output` returns. The hub never trusts
-a claim in a request: the sender of every message is the name bound to the key the
-frame arrived with. State that must survive a restart goes through the store; the rest
-(sessions, presence, rate buckets) is rebuilt as clients come back.
+:meth:`Hub.handle` with the peer's routing id and the CURVE key that frame arrived with,
+and after the batch's transaction commits it sends what :meth:`Hub.take_output` returns.
+The hub never trusts a claim in a request, nor a routing id: the sender of every message
+is the name bound to the key of the frame, and a frame whose key is not its session's gets
+nothing of that session. State that must survive a restart goes through the store; the rest
+(sessions, presence, rate buckets, fan-out keys) is rebuilt as clients come back.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
 
+from zchat import paging
 from zchat import protocol as p
+from zchat.access import PUBLIC_SCOPE, Access, user_scope
 from zchat.errors import ErrorCode, ProtocolError
+from zchat.groups import GroupRequests
 from zchat.presence import Roster, Session
 
 if TYPE_CHECKING:
     from zchat.store import SQLiteStore
 
 log = logging.getLogger("zchat.hub")
+K = p.ConvKind
+RK = p.RateKind
+
+DEFAULT_RATES = {
+    RK.EVERYONE: p.RateLimit(5.0, 20),
+    RK.MESSAGE: p.RateLimit(20.0, 100),
+    RK.CREATE_GROUP: p.RateLimit(0.5, 10),
+    RK.INVITE: p.RateLimit(5.0, 50),
+    RK.HISTORY: p.RateLimit(50.0, 500),
+}
 
 
 @dataclass(frozen=True)
 class HubConfig:
     """Tunables the broker's command line sets; all of them are announced to clients in ``welcome``."""
     pub_endpoint: str = ""
-    max_clients: int = 1000
+    max_clients: int = 1000              # online sessions; lost ones do not hold a slot
     history_page_max: int = 200
     heartbeat_interval: float = 2.0      # seconds between heartbeats (and client pings)
     heartbeat_timeout: float = 6.0       # silence after which a session counts as lost
     grace: float = 60.0                  # a lost session times out after this
-    rate_burst: int = 20                 # messages to everyone: bucket size ...
-    rate_per_sec: float = 5.0            # ... and refill rate
+    rates: dict[str, p.RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATES))
     presence_interval: float = 0.0       # committed presence changes are published at most this often
+    max_groups: int = 500                # groups one user may be in
 
     def limits(self) -> p.Limits:
         return p.Limits(p.MAX_FRAME_BYTES, p.MAX_TEXT_BYTES, self.history_page_max,
                         int(self.heartbeat_interval * 1000), int(self.heartbeat_timeout * 1000),
-                        int(self.grace * 1000), self.rate_burst, self.rate_per_sec, p.NAME_MAX, p.NAME_RULE)
-
-
-FRAME_BUDGET = p.MAX_FRAME_BYTES - 1024   # room for the reply's own fields
-
-
-def _fit(items: list[Any], keep_first: bool) -> list[Any]:
-    """The longest run of ``items`` (from the front, or from the back) whose encoding fits one frame:
-    every frame zchat sends stays under MAX_FRAME_BYTES, so clients can enforce it too."""
-    total, n = 0, 0
-    for item in (items if keep_first else reversed(items)):
-        total += len(p.encode(item)) + 1
-        if total > FRAME_BUDGET:
-            break
-        n += 1
-    n = max(n, 1) if items else 0
-    return items[:n] if keep_first else items[len(items) - n:]
+                        int(self.grace * 1000), p.NAME_MAX, p.NAME_RULE, self.max_groups,
+                        {str(k): v for k, v in self.rates.items()})
 
 
 class Conversation:
-    __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics")
+    __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics", "stored")
 
-    def __init__(self, key: str, kind: str, private: bool, head: int) -> None:
-        self.key, self.kind, self.private, self.head = key, kind, private, head
+    def __init__(self, key: str, kind: str, private: bool, head: int, stored: bool = True) -> None:
+        self.key, self.kind, self.private, self.head, self.stored = key, kind, private, head, stored
         self.members: set[str] = set()
         self.invites: set[str] = set()
         # where its messages are published: a DM on both users' own topics, the rest on their own
-        self.topics = [p.user_topic(u) for u in key.split(":")[1:]] if kind == "dm" else [p.topic(key)]
+        self.topics = [p.user_topic(u) for u in p.dm_users(key)] if kind == K.DM else [p.topic(key)]
 
 
-class Hub:
+class Hub(GroupRequests):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.config, self.clock = store, config, clock
-        self.replies: list[tuple[bytes, bytes]] = []      # (routing id, payload)
-        self._answered: list[str | None] = []             # the request id of each reply, in step
-        self.publishes: list[tuple[bytes, bytes]] = []    # (topic, payload)
-        self.presence = Roster(config, self.publishes, clock)
+        self.replies: list[tuple[bytes, bytes]] = []      # (routing id, payload): replies and notices
+        self._answered: list[str | None] = []             # the request id of each reply (None: a notice)
+        self.publishes: list[tuple[bytes, bytes]] = []    # (topic, sealed payload)
+        self.access = Access(self._notify, self._readers)
+        self.presence = Roster(config, self._publish, clock, on_end=self._session_ended)
         self._limits = config.limits()
         self._dirty: set[str] = set()                     # conversations changed since their last heartbeat
         self._active: set[str] = set()                    # ... of which changed since the previous tick
@@ -96,7 +96,7 @@ class Hub:
             self.owner[row.pubkey] = p.canonical(row.name)
         self.pubkey_of = {u: k for k, u in self.owner.items()}
         with self.store.transaction():
-            self.store.add_conversation(p.EVERYONE, "everyone", False, None, self.clock())
+            self.store.add_conversation(p.EVERYONE, K.EVERYONE, False, None, self.clock())
         self.convs: dict[str, Conversation] = {}
         self.user_convs: dict[str, set[str]] = {}         # user key -> DMs and groups they are in
         for c in self.store.load_conversations():
@@ -108,47 +108,87 @@ class Hub:
         for key, invited in self.store.load_invites().items():
             self.convs[key].invites = invited
         for key, conv in self.convs.items():
-            if conv.kind == "dm":
-                for u in key.split(":")[1:]:
+            if conv.kind == K.DM:
+                for u in p.dm_users(key):
                     self.user_convs.setdefault(u, set()).add(key)
 
     def take_output(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
         """Hand over what to send; call only after the batch's transaction committed."""
         self.presence.flush()
+        self.access.batch_done()
         replies, pubs = self.replies, self.publishes
         self.replies, self.publishes = [], []
         self._answered.clear()
-        self.presence.out = self.publishes
         return replies, pubs
 
     def discard_output(self) -> None:
         """The batch's transaction failed: nothing of it may be acknowledged or published, but every
         request still gets its one reply: a retryable ``internal`` error."""
-        failed = [(peer, rid) for (peer, _), rid in zip(self.replies, self._answered)]
+        failed = [(peer, rid) for (peer, _), rid in zip(self.replies, self._answered) if rid is not None]
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
         self.presence.undo_batch()
         self.reload()
+        self.access.batch_failed()
         self._dirty &= self.convs.keys()   # earlier, committed changes still get their heartbeat
         self._active &= self._dirty
         for peer, rid in failed:
             self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker could not store this; try again"))
 
+    # ---------------------------------------------------------------- output
+    def _reply(self, peer: bytes, msg: p.Reply) -> None:
+        self.replies.append((peer, p.encode(msg)))
+        self._answered.append(msg.id)
+
+    def _publish(self, topic: bytes, payload: bytes) -> None:
+        self.publishes.append((topic, self.access.seal(topic, payload)))
+
+    def _notify(self, user: str, notice: bytes) -> None:
+        self._notice(self.presence.by_user.get(user), notice)
+
+    def _notice(self, s: Session | None, notice: bytes) -> None:
+        """A notice (no id, no request) to a live session, over the request socket, never published:
+        only to the routing id whose frames last carried the session's key."""
+        if s is not None and self.presence.by_peer.get(s.peer) is s:
+            self.replies.append((s.peer, notice))
+            self._answered.append(None)
+
+    def _readers(self, scope: str) -> Iterable[str]:
+        if scope == PUBLIC_SCOPE:
+            return list(self.presence.by_user)
+        if scope.startswith("u:"):
+            return [scope[2:]]
+        conv = self.convs.get(scope)
+        return sorted(conv.members) if conv is not None else []
+
+    def _session_ended(self, s: Session) -> None:
+        # whoever held the session's keys (a client that kept its SUB, a stolen subscription) reads
+        # nothing sent to the user from now on; the next session gets the new key in its welcome
+        self.access.rotate(user_scope(s.user))
+
     # ---------------------------------------------------------------- requests
-    def handle(self, peer: bytes, pubkey: str | None, data: bytes) -> None:
-        """One request frame from ``peer``. ``pubkey`` is the CURVE key it arrived with (None if the
-        caller knows the peer already has a session). Every request gets exactly one reply."""
+    def handle(self, peer: bytes, pubkey: str, data: bytes) -> None:
+        """One request frame from ``peer``, which arrived with CURVE key ``pubkey`` (its ZAP User-Id).
+        Every request gets exactly one reply."""
         rid = None
         try:
+            session = self.presence.by_peer.get(peer)
+            if session is not None and session.pubkey != pubkey:
+                # the routing id is another key's now (a client may choose its id): that connection
+                # gets nothing of the session, and the session gets nothing more through this id
+                log.warning("routing id %s of %s's session arrived with another key; unbound", peer.hex()[:16],
+                            session.name)
+                self.presence.unbind(session)
+                session = None
             req = p.decode_request(data)
             rid = req.id
             if type(req) is p.Hello:
                 self._reply(peer, self._hello(peer, pubkey, req))
                 return
-            session = self.presence.by_peer.get(peer)
             if session is None:
-                raise ProtocolError(ErrorCode.NOT_JOINED, "say hello with a name first")
+                raise ProtocolError(ErrorCode.NOT_JOINED, "this connection has no session: say hello first "
+                                    "(after a dropped link, a reconnected socket must say hello again)")
             self.presence.touch(session)
             self._reply(peer, getattr(self, "_on_" + req.TYPE)(session, req))
         except ProtocolError as exc:
@@ -160,17 +200,24 @@ class Hub:
     def bad_frames(self, peer: bytes, count: int) -> None:
         self._reply(peer, p.error(None, ErrorCode.BAD_FRAMES, f"a request is one frame, not {count}"))
 
-    def _reply(self, peer: bytes, msg: p.Reply) -> None:
-        self.replies.append((peer, p.encode(msg)))
-        self._answered.append(msg.id)
+    def ask_resubscribe(self, s: Session, topics: list[str]) -> None:
+        """The broker skipped these subscriptions of ``s`` (it could not tell whose they were): a notice
+        asks its client to send them again."""
+        self._notice(s, p.encode(p.Resubscribe(topics)))
 
-    def _hello(self, peer: bytes, pubkey: str | None, req: p.Hello) -> p.Welcome:
+    def link_closed(self, peer: bytes) -> None:
+        """The TCP connection behind ``peer`` closed: its session is lost now, not at its next silence."""
+        s = self.presence.by_peer.get(peer)
+        if s is not None:
+            self.presence.lose(s)
+
+    def _hello(self, peer: bytes, pubkey: str, req: p.Hello) -> p.Welcome:
         if not p.MIN_VERSION <= req.version <= p.PROTOCOL_VERSION:
             raise ProtocolError(ErrorCode.VERSION_UNSUPPORTED, f"protocol version {req.version} is not supported; "
                                 f"this broker speaks {p.MIN_VERSION} to {p.PROTOCOL_VERSION}", req.id)
-        if not pubkey:
-            session = self.presence.by_peer.get(peer)
-            pubkey = self.pubkey_of.get(session.user) if session else None
+        if not p.is_random_routing_id(peer):
+            raise ProtocolError(ErrorCode.BAD_ROUTING_ID, f"set ZMQ_ROUTING_ID on the DEALER to "
+                                f"{p.ROUTING_ID_BYTES} random bytes (the first not 0) before it connects", req.id)
         name, user = p.check_name(req.name), p.canonical(req.name)
         if not pubkey:
             raise ProtocolError(ErrorCode.INTERNAL, "no CURVE key on this connection", req.id)
@@ -179,7 +226,7 @@ class Hub:
             raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {self.names[user]!r} belongs to another key", req.id)
         if owner is not None and owner != user:
             raise ProtocolError(ErrorCode.KEY_IN_USE, f"this key already owns the name {self.names[owner]!r}", req.id)
-        if user not in self.presence.by_user and len(self.presence.by_user) >= self.config.max_clients:
+        if user not in self.presence.by_user and self.presence.online >= self.config.max_clients:
             raise ProtocolError(ErrorCode.SERVER_FULL, f"the broker is full ({self.config.max_clients} users "
                                 "connected); try again later", req.id)
         if user not in self.names:
@@ -187,36 +234,60 @@ class Hub:
             self.names[user], self.owner[pubkey], self.pubkey_of[user] = name, user, pubkey
             # a newcomer missed nothing: what was said to everyone before it existed is not "missed"
             self.store.set_read(user, p.EVERYONE, self.convs[p.EVERYONE].head)
-        resumed = self.presence.arrive(peer, user, self.names[user])
-        return p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
-                         resumed, self._limits, self._conversations_of(user), self.presence.by_user[user].sub_token)
+        resumed = self.presence.arrive(peer, user, self.names[user], pubkey)
+        base = [self.access.info(PUBLIC_SCOPE), self.access.info(user_scope(user))]
+        welcome = p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
+                            resumed, self._limits, [], self.presence.by_user[user].sub_token, base)
+        convs, keys, complete = self._conversations_page(user, None, paging.FRAME_BUDGET - len(p.encode(welcome)))
+        return p.Welcome(welcome.id, welcome.name, welcome.version, welcome.pub_endpoint, welcome.server_time,
+                         resumed, self._limits, convs, welcome.sub_token, base + keys, not complete)
 
-    def _conversations_of(self, user: str) -> list[p.ConversationInfo]:
+    def _on_conversations(self, s: Session, req: p.ListConversations) -> p.ConversationsPage:
+        convs, keys, complete = self._conversations_page(s.user, req.after, paging.FRAME_BUDGET)
+        return p.ConversationsPage(req.id, convs, keys, complete)
+
+    def _conversations_page(self, user: str, after: str | None,
+                            budget: int) -> tuple[list[p.ConversationInfo], list[p.KeyInfo], bool]:
+        """The user's conversations ("all" first, then by key) after ``after``, with the key of each
+        group among them, as many as fit ``budget``."""
         read = self.store.load_read(user)
-        out = [p.ConversationInfo(p.EVERYONE, "everyone", "everyone", self.convs[p.EVERYONE].head,
-                                  read.get(p.EVERYONE, 0))]
-        for key in sorted(self.user_convs.get(user, ())):
+        keys = sorted({p.EVERYONE, *self.user_convs.get(user, ())})    # "all" sorts before "dm:" and "g:"
+        pairs = []
+        for key in keys if after is None else [k for k in keys if k > after]:
             conv = self.convs[key]
-            out.append(p.ConversationInfo(key, conv.kind, self._title(conv, user), conv.head,
-                                          read.get(key, 0), conv.private))
-        return out
+            info = p.ConversationInfo(key, conv.kind, self._title(conv, user), conv.head, read.get(key, 0),
+                                      conv.private)
+            pairs.append((info, self.access.info(key) if conv.kind == K.GROUP else None))
+        chosen, complete = paging.page(pairs, key=lambda pair: pair[0].conv, after=None, budget=budget,
+                                       cost=lambda pair: sum(paging.size_of(x) for x in pair if x is not None))
+        return [i for i, _ in chosen], [k for _, k in chosen if k is not None], complete
+
+    def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation:
+        conv = self.convs[key] = Conversation(key, kind, private, 0)
+        return conv
 
     def _title(self, conv: Conversation, user: str) -> str:
         return p.conv_title(conv.key, user, lambda u: self.names.get(u, u))
 
+    def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None:
+        wait_ms = self.presence.take(s.user, kind, cmid)
+        if wait_ms:
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many {what}; slow down", req_id,
+                                retry_after_ms=wait_ms)
+
     def _on_send(self, s: Session, req: p.Send) -> p.Ok:
         conv = self._readable(s, req.conv, create_dm=True)
-        if conv.kind == "everyone":
-            wait_ms = self.presence.take_token(s)
-            if wait_ms:
-                stored = self.store.find(s.name, req.cmid)   # a retry of a stored send is no new message
-                if stored is None:
-                    raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages to everyone; slow down",
-                                        req.id, retry_after_ms=wait_ms)
-                return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
-        key, seq, ts, duplicate = self._append(conv, s, "msg", req.text, req.cmid)
-        if duplicate and conv.kind == "everyone":
-            self.presence.refund_token(s)
+        kind = RK.EVERYONE if conv.kind == K.EVERYONE else RK.MESSAGE
+        try:
+            self._limit(s, kind, req.id, "messages to everyone" if kind is RK.EVERYONE else "messages", req.cmid)
+        except ProtocolError:
+            stored = self.store.find(s.name, req.cmid)   # a retry of a stored send is no new message
+            if stored is None:
+                raise
+            return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
+        key, seq, ts, duplicate = self._append(conv, s, p.MessageKind.MSG, req.text, req.cmid)
+        if duplicate:
+            self.presence.refund(s.user, kind)
         return p.Ok(req.id, key, seq, ts, duplicate)
 
     def _append(self, conv: Conversation, s: Session, kind: str, text: str,
@@ -232,117 +303,54 @@ class Hub:
         self._active.add(conv.key)
         payload = p.encode(p.Message(conv.key, seq, ts, s.name, text, kind, cmid))
         for t in conv.topics:
-            self.publishes.append((t, payload))
+            self._publish(t, payload)
         return conv.key, seq, ts, False
 
     def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation:
         """The conversation ``key`` if ``s`` may read and write it; a first DM creates it."""
         conv = self.convs.get(key)
         if conv is None and key.startswith("dm:") and p.is_conversation_key(key):
-            a, b = key.split(":")[1:]
-            if key != p.dm_key(a, b) or a == b:
-                raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"{key!r} is not a DM key: two different "
-                                    "names, lowercased, in sorted order (dm:alice:bob)")
+            a, b = p.dm_users(key)
+            if a == b:
+                raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, "you cannot send a direct message to yourself")
+            if key != p.dm_key(a, b):
+                raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"{key!r} is not a DM key: the two names, "
+                                    f"lowercased, in sorted order ({p.dm_key(a, b)!r})")
             if s.user not in (a, b):
                 raise ProtocolError(ErrorCode.NOT_MEMBER, "a direct message must be between you and one other user")
             other = b if a == s.user else a
             if other not in self.names:
                 raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {other!r}")
             if not create_dm:   # reading a DM nobody has written to yet: empty, and nothing stored
-                return Conversation(key, "dm", True, 0)
-            self.store.add_conversation(key, "dm", True, s.user, self.clock())
-            conv = self.convs[key] = Conversation(key, "dm", True, 0)
+                return Conversation(key, K.DM, True, 0, stored=False)
+            self.store.add_conversation(key, K.DM, True, s.user, self.clock())
+            conv = self._new_conversation(key, K.DM, True)
             for u in (a, b):
                 self.user_convs.setdefault(u, set()).add(key)
         if conv is None:
             raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"no conversation {key!r}")
-        if conv.kind != "everyone" and key not in self.user_convs.get(s.user, ()):
+        if conv.kind != K.EVERYONE and key not in self.user_convs.get(s.user, ()):
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {self._title(conv, s.user)!r}")
         return conv
 
-    def _group(self, name: str) -> Conversation:
-        conv = self.convs.get(p.group_key(name))
-        if conv is None or conv.kind != "group":
-            raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"no group named {name!r}")
-        return conv
-
-    def _on_create_group(self, s: Session, req: p.CreateGroup) -> p.Ok:
-        key = p.group_key(p.check_name(req.group, "group name"))
-        if key in self.convs:
-            raise ProtocolError(ErrorCode.GROUP_EXISTS, f"a group named {req.group!r} exists already")
-        self.store.add_conversation(key, "group", req.private, s.user, self.clock())
-        conv = self.convs[key] = Conversation(key, "group", req.private, 0)
-        self._add_member(conv, s.user)
-        _, seq, ts, _ = self._append(conv, s, "event", "created")
-        return p.Ok(req.id, key, seq, ts)
-
-    def _add_member(self, conv: Conversation, user: str) -> None:
-        self.store.add_member(conv.key, user, self.clock())
-        conv.members.add(user)
-        self.user_convs.setdefault(user, set()).add(conv.key)
-        if user in conv.invites:
-            self.store.remove_invite(conv.key, user)
-            conv.invites.discard(user)
-
-    def _on_join_group(self, s: Session, req: p.JoinGroup) -> p.Ok:
-        conv = self._group(req.group)
-        if s.user in conv.members:
-            return p.Ok(req.id, conv.key, conv.head)
-        if conv.private and s.user not in conv.invites:
-            raise ProtocolError(ErrorCode.NOT_INVITED, f"{req.group!r} is private: a member must /invite you")
-        self._add_member(conv, s.user)
-        _, seq, ts, _ = self._append(conv, s, "event", "joined")
-        return p.Ok(req.id, conv.key, seq, ts)
-
-    def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
-        conv = self._group(req.group)
-        if s.user not in conv.members:
-            raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {req.group!r}")
-        _, seq, ts, _ = self._append(conv, s, "event", "left")
-        self.store.remove_member(conv.key, s.user)
-        conv.members.discard(s.user)
-        self.user_convs[s.user].discard(conv.key)
-        return p.Ok(req.id, conv.key, seq, ts)
-
-    def _on_invite(self, s: Session, req: p.Invite) -> p.Ok:
-        conv = self._group(req.group)
-        if s.user not in conv.members:
-            raise ProtocolError(ErrorCode.NOT_MEMBER, f"only members of {req.group!r} can invite")
-        user = p.canonical(req.name)
-        if user not in self.names:
-            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {req.name!r}")
-        if user in conv.members or user in conv.invites:
-            return p.Ok(req.id, conv.key, conv.head)
-        self.store.add_invite(conv.key, user)
-        conv.invites.add(user)
-        _, seq, ts, _ = self._append(conv, s, "event", f"invited {self.names[user]}")
-        self.publishes.append((p.user_topic(user), p.encode(p.Invited(self._title(conv, user), s.name))))
-        return p.Ok(req.id, conv.key, seq, ts)
-
-    def _on_groups(self, s: Session, req: p.ListGroups) -> p.Groups:
-        mine = self.user_convs.get(s.user, set())
-        return p.Groups(req.id, [
-            p.GroupInfo(c.key[2:], c.private, len(c.members), c.key in mine)
-            for c in sorted(self.convs.values(), key=lambda c: c.key)
-            if c.kind == "group" and (not c.private or c.key in mine or s.user in c.invites)])
-
     def _on_who(self, s: Session, req: p.Who) -> p.Users:
         conv = self._readable(s, req.conv)
-        if conv.kind == "everyone":
-            users = list(self.names)
-        elif conv.kind == "dm":
-            users = conv.key.split(":")[1:]
+        if conv.kind == K.EVERYONE:
+            users: Iterable[str] = self.names
+        elif conv.kind == K.DM:
+            users = p.dm_users(conv.key)
         else:
-            users = sorted(conv.members)
+            users = conv.members
         infos = sorted((p.UserInfo(self.names[u], self.presence.state_of(u)) for u in users),
-                       key=lambda i: (i.state == "away", i.name.lower()))
-        return p.Users(req.id, conv.key, _fit(infos, keep_first=True), len(infos))
+                       key=lambda i: (i.state == p.PresenceState.AWAY, i.name.lower()))
+        return p.Users(req.id, conv.key, paging.fit(infos, keep_first=True), len(infos))
 
     def _on_history(self, s: Session, req: p.History) -> p.HistoryPage:
         conv = self._readable(s, req.conv)
-        limit = min(req.limit or self.config.history_page_max, self.config.history_page_max)
         if req.after is not None and req.before is not None:
-            raise ProtocolError(ErrorCode.BAD_FIELD, "give 'after' or 'before', not both")
+            raise ProtocolError(ErrorCode.BAD_FIELD, "give 'after' or 'before', not both", req.id)
+        self._limit(s, RK.HISTORY, req.id, "history requests")
+        limit = min(req.limit or self.config.history_page_max, self.config.history_page_max)
         if req.after is not None:
             rows = self.store.after(conv.key, req.after, limit)
             complete = not rows or rows[-1].seq >= conv.head
@@ -351,7 +359,7 @@ class Hub:
             rows = self.store.before(conv.key, before, limit)
             complete = not rows or rows[0].seq <= 1
         messages = [p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid) for r in rows]
-        fitting = _fit(messages, keep_first=req.after is not None)
+        fitting = paging.fit(messages, keep_first=req.after is not None)
         if len(fitting) < len(messages):
             complete = False
             rows = rows[:len(fitting)] if req.after is not None else rows[-len(fitting):]
@@ -361,6 +369,8 @@ class Hub:
 
     def _on_mark_read(self, s: Session, req: p.MarkRead) -> p.Ok:
         conv = self._readable(s, req.conv)
+        if not conv.stored:       # a DM nobody has written to: nothing to mark, and nothing stored
+            return p.Ok(req.id, conv.key, 0)
         self.store.set_read(s.user, conv.key, min(req.seq, conv.head))
         return p.Ok(req.id, conv.key, self.store.load_read(s.user).get(conv.key, 0))
 
@@ -372,25 +382,22 @@ class Hub:
         return p.Ok(req.id)
 
     # ---------------------------------------------------------------- subscriptions and time
+    def session_of_token(self, sub_token: str | None) -> Session | None:
+        return self.presence.by_sub_token.get(sub_token) if sub_token else None
+
     def may_subscribe(self, sub_token: str | None, topic: bytes) -> bool:
         """XPUB_MANUAL asks this for every subscription: only what the user whose live session
         issued ``sub_token`` (in its welcome) may read."""
-        session = self.presence.by_sub_token.get(sub_token) if sub_token else None
-        if session is None:
-            return False
-        user = session.user
-        if topic in (p.TOPIC_PRESENCE, p.TOPIC_HEARTBEAT, b"all|") or topic == p.user_topic(user):
-            return True
-        if topic.startswith(b"g:") and topic.endswith(b"|"):
-            return topic[:-1].decode(errors="replace") in self.user_convs.get(user, ())
-        return False
+        session = self.session_of_token(sub_token)
+        return session is not None and Access.may_subscribe(
+            session.user, topic, lambda u: self.user_convs.get(u, ()))
 
     def tick(self) -> float:
         """Heartbeats and presence timeouts; returns seconds until the next call is due."""
         now = self.clock()
         if self.presence.sweep(now):
             heads = {p.EVERYONE: self.convs[p.EVERYONE].head}
-            self.publishes.append((p.TOPIC_HEARTBEAT, p.encode(p.Heartbeat(now, heads))))
+            self._publish(p.TOPIC_HEARTBEAT, p.encode(p.Heartbeat(now, heads)))
             # A lost message shows up as a head beyond what the client saw. While a conversation is
             # busy its next message reveals any gap, so only one that went quiet needs a beat: its
             # last message may be the lost one. (Beating every changed conversation at once made
@@ -399,7 +406,7 @@ class Hub:
                 conv = self.convs[key]
                 payload = p.encode(p.Heartbeat(now, {key: conv.head}))
                 for t in conv.topics:
-                    self.publishes.append((t, payload))
+                    self._publish(t, payload)
             self._dirty &= self._active
             self._active = set()
         return self.presence.next_due(now)

@@ -15,7 +15,7 @@ import zmq
 from zmq.utils import z85
 
 from zchat import protocol as p
-from zchat.config import default_data_dir, write_private
+from zchat.config import default_data_dir, read_keypair, write_keypair, write_private
 from zchat.errors import ZchatError
 
 
@@ -31,10 +31,9 @@ def user_keypair(config_dir: Path, name: str) -> tuple[bytes, bytes]:
     """(public, secret) Z85 keys of user ``name``, made on first use."""
     path = config_dir / "keys" / f"{p.canonical(name)}.key"
     if path.exists():
-        data = json.loads(path.read_text())
-        return data["public"].encode(), data["secret"].encode()
+        return read_keypair(path)
     public, secret = zmq.curve_keypair()
-    write_private(path, json.dumps({"name": name, "public": public.decode(), "secret": secret.decode()}) + "\n")
+    write_keypair(path, public, secret, name=name)
     return public, secret
 
 

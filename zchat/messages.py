@@ -38,6 +38,15 @@ class PresenceState(StrEnum):
     AWAY = "away"                # no session
 
 
+class RateKind(StrEnum):
+    """What a per-user rate limit counts (``Limits.rates``): each has its own token bucket."""
+    EVERYONE = "everyone"            # send to "all"
+    MESSAGE = "message"              # send to a DM or a group
+    CREATE_GROUP = "create_group"
+    INVITE = "invite"
+    HISTORY = "history"
+
+
 class PresenceReason(StrEnum):
     """Why a ``PresenceChange`` happened."""
     JOINED = "joined"
@@ -134,6 +143,15 @@ class Invite:
 class ListGroups:
     TYPE: ClassVar[str] = "groups"
     id: str
+    after: str | None = None     # the last group name of the previous page
+
+
+@dataclass(frozen=True, slots=True)
+class ListConversations:
+    """The welcome's conversations, continued: the next page after conversation key ``after``."""
+    TYPE: ClassVar[str] = "conversations"
+    id: str
+    after: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +191,15 @@ class Bye:
     id: str
 
 
-Request = Union[Hello, Send, CreateGroup, JoinGroup, LeaveGroup, Invite, ListGroups, Who, History,
-                MarkRead, Ping, Bye]
+Request = Union[Hello, Send, CreateGroup, JoinGroup, LeaveGroup, Invite, ListGroups, ListConversations, Who,
+                History, MarkRead, Ping, Bye]
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket per user: ``burst`` requests at once, refilled at ``per_sec``."""
+    per_sec: float
+    burst: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +210,18 @@ class Limits:
     heartbeat_interval_ms: int
     heartbeat_timeout_ms: int
     grace_ms: int
-    rate_burst: int              # messages to everyone: a token bucket of this size ...
-    rate_per_sec: float          # ... refilled at this rate
     name_max: int
     name_rule: str
+    max_groups: int              # groups one user may be in
+    rates: dict[str, RateLimit] = field(default_factory=dict)   # RateKind value -> its bucket
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A key of the sealed fan-out: ``scope`` ("all", "u:NAME" or "g:NAME"), its epoch, 32 bytes in hex."""
+    scope: str
+    epoch: int
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +244,19 @@ class Welcome:
     server_time: float
     resumed: bool                # True when this key's session was still alive (a reconnect)
     limits: Limits
-    conversations: list[ConversationInfo]
+    conversations: list[ConversationInfo]    # the first page: "all", then DMs and groups by key ...
     sub_token: str               # the session's SUB presents it in the handshake (SUB_TOKEN_PROPERTY)
+    keys: list[KeyInfo]          # "all", the user's own scope, and every group in ``conversations``
+    more: bool = False           # ... more pages follow: ask ``conversations`` after the last key
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationsPage:
+    TYPE: ClassVar[str] = "conversations"
+    id: str
+    conversations: list[ConversationInfo]
+    keys: list[KeyInfo]          # of the groups in this page
+    complete: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +267,7 @@ class Ok:
     seq: int | None = None       # for send: the stored message's seq ...
     ts: float | None = None      # ... and server timestamp (the same on a retry)
     duplicate: bool = False      # True when a retried send was already stored
+    key: KeyInfo | None = None   # create_group, join_group: the group's current key
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +282,8 @@ class GroupInfo:
 class Groups:
     TYPE: ClassVar[str] = "groups"
     id: str
-    groups: list[GroupInfo]
+    groups: list[GroupInfo]      # sorted by name; cut to fit one frame ...
+    complete: bool = True        # ... false: ask again with ``after`` = the last name
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +344,23 @@ class Error:
     retry_after_ms: int | None = None
 
 
-Reply = Union[Welcome, Ok, Groups, Users, HistoryPage, Pong, Error]
+@dataclass(frozen=True, slots=True)
+class KeyChange(KeyInfo):
+    """A notice (no ``id``, not a reply to anything): a scope's key changed because a reader lost
+    access; everything sealed for it from now on uses this epoch. Its fields are KeyInfo's."""
+    TYPE: ClassVar[str] = "key"
+
+
+@dataclass(frozen=True, slots=True)
+class Resubscribe:
+    """A notice: the broker could not tell which connection these subscriptions came from (another
+    peer broke the XPUB's framing) and installed none of them; send them again."""
+    TYPE: ClassVar[str] = "resubscribe"
+    topics: list[str]
+
+
+Reply = Union[Welcome, ConversationsPage, Ok, Groups, Users, HistoryPage, Pong, Error, KeyChange, Resubscribe]
+Notice = Union[KeyChange, Resubscribe]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,14 @@
-"""Who is connected, in what state, and how fast they may talk to everyone.
+"""Who is connected, in what state, and how fast each user may do what.
 
-Pure code for the hub: sessions by routing id and by user, the online -> lost ->
-timed-out life of a silent link, the per-user token bucket for messages to everyone, and
-presence changes batched into one publish per drained batch (a connect storm of N users
-costs N/batch publishes, not N). Nothing here survives a restart, and nothing needs to:
-clients say hello again.
+Pure code for the hub: sessions by routing id, by user and by token; the online -> lost ->
+timed-out life of a silent link; per-user token buckets; and presence changes batched into
+few publishes (a connect storm of N users costs N/500 publishes, not N).
+
+A session belongs to one CURVE key (``pubkey``); the hub checks every frame's key against
+it, so a routing id taken over by another key never speaks for the session. Rate buckets
+belong to the user, not to the session, so ``bye`` + ``hello`` does not refill them; idle
+full buckets are dropped. Nothing here survives a restart, and nothing needs to: clients
+say hello again.
 """
 from __future__ import annotations
 
@@ -18,44 +22,56 @@ if TYPE_CHECKING:
 
 ONLINE, LOST, AWAY = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.AWAY
 R = p.PresenceReason
+ORDER_HOLD = 10.0         # seconds a refused request keeps the ones after it waiting for its retry
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
 
 
 class Session:
     """One user's live session; ``peer`` is the ROUTER routing id of its current connection."""
-    __slots__ = ("user", "name", "peer", "state", "last_seen", "lost_at", "tokens", "tokens_at", "held_until",
-                 "sub_token")
+    __slots__ = ("user", "name", "pubkey", "peer", "state", "last_seen", "lost_at", "sub_token")
 
-    def __init__(self, user: str, name: str, peer: bytes, now: float, burst: int) -> None:
-        self.user, self.name, self.peer, self.state = user, name, peer, ONLINE
+    def __init__(self, user: str, name: str, pubkey: str, peer: bytes, now: float) -> None:
+        self.user, self.name, self.pubkey, self.peer, self.state = user, name, pubkey, peer, ONLINE
         self.sub_token = secrets.token_hex(16)     # lives as long as the session: a new session, a new token
-        self.last_seen = self.lost_at = self.tokens_at = now
-        self.tokens = float(burst)
+        self.last_seen = self.lost_at = now
+
+
+class Bucket:
+    __slots__ = ("tokens", "at", "first_refused", "held_until")
+
+    def __init__(self, burst: int, now: float) -> None:
+        self.tokens, self.at = float(burst), now
+        self.first_refused: str | None = None   # the request the others wait behind (see Roster.take)
         self.held_until = 0.0
 
 
 class Roster:
-    """Sessions and presence; changes go out as ``Presence`` publishes appended to ``out``."""
+    """Sessions, presence and rate buckets. Presence changes go out through ``publish(topic,
+    payload)``; ``on_end(session)`` is told when a session ends (the hub rotates its keys)."""
 
-    def __init__(self, config: HubConfig, out: list[tuple[bytes, bytes]], clock: Callable[[], float]) -> None:
-        self.config, self.out, self.clock = config, out, clock
+    def __init__(self, config: HubConfig, publish: Callable[[bytes, bytes], None], clock: Callable[[], float],
+                 on_end: Callable[[Session], None] = lambda s: None) -> None:
+        self.config, self.publish, self.clock, self.on_end = config, publish, clock, on_end
         self.by_peer: dict[bytes, Session] = {}
         self.by_user: dict[str, Session] = {}
         self.by_sub_token: dict[str, Session] = {}
+        self.online = 0                                  # sessions that hold a --max-clients slot
+        self.buckets: dict[tuple[str, str], Bucket] = {}
         self.changes: list[p.PresenceChange] = []
         self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
         self._next_flush = 0.0
 
-    def arrive(self, peer: bytes, user: str, name: str) -> bool:
+    def arrive(self, peer: bytes, user: str, name: str, pubkey: str) -> bool:
         """A hello succeeded; returns True when it resumes a session that was still alive."""
         now = self.clock()
         s = self.by_user.get(user)
         if s is None:
-            s = self.by_user[user] = Session(user, name, peer, now, self.config.rate_burst)
+            s = self.by_user[user] = Session(user, name, pubkey, peer, now)
             self.by_peer[peer] = s
             self.by_sub_token[s.sub_token] = s
+            self.online += 1
             self._arrived.append(s)
             self.changes.append(p.PresenceChange(name, ONLINE, R.JOINED))
             return False
@@ -70,39 +86,82 @@ class Roster:
         s.last_seen = self.clock()
         if s.state is LOST:
             s.state = ONLINE
+            self.online += 1
             self.changes.append(p.PresenceChange(s.name, ONLINE, R.BACK))
+
+    def lose(self, s: Session) -> None:
+        """The session's link is gone (its TCP connection closed, or its routing id now belongs to
+        another key): lost at once, and it no longer holds a --max-clients slot."""
+        if s.state is ONLINE:
+            s.state, s.lost_at = LOST, self.clock()
+            self.online -= 1
+            self.changes.append(p.PresenceChange(s.name, LOST, R.LOST))
+
+    def unbind(self, s: Session) -> None:
+        """Nothing more goes to the routing id ``s`` last used (another key holds it now)."""
+        if self.by_peer.get(s.peer) is s:
+            del self.by_peer[s.peer]
+        self.lose(s)
 
     def depart(self, s: Session, reason: p.PresenceReason) -> None:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
-        self.by_peer.pop(s.peer, None)
+        self._forget(s)
+        self.changes.append(p.PresenceChange(s.name, AWAY, reason))
+        self.on_end(s)
+
+    def _forget(self, s: Session) -> None:
+        if self.by_peer.get(s.peer) is s:
+            del self.by_peer[s.peer]
         self.by_user.pop(s.user, None)
         self.by_sub_token.pop(s.sub_token, None)
+        if s.state is ONLINE:
+            self.online -= 1
         s.state = AWAY
-        self.changes.append(p.PresenceChange(s.name, AWAY, reason))
 
     def state_of(self, user: str) -> str:
         s = self.by_user.get(user)
         return s.state if s else AWAY
 
-    def take_token(self, s: Session) -> int:
-        """Spend one token of the everyone-rate bucket; returns 0, or the milliseconds to wait."""
+    # ---------------------------------------------------------------- rate limits, per user
+    def take(self, user: str, kind: p.RateKind, request: str | None = None) -> int:
+        """Spend one token of ``user``'s ``kind`` bucket; returns 0, or the milliseconds to wait.
+
+        ``request`` names what is being sent (a cmid) when order matters: once one is refused, every
+        other request waits behind it until it comes again (or ORDER_HOLD seconds pass), so that a
+        client's pipelined sends are stored in the order it sent them, not in the order the bucket
+        happened to refill."""
+        limit = self.config.rates[kind]
         now = self.clock()
-        if now < s.held_until:      # once refused, refused until then: what was sent after it waits too,
-            return max(1, int((s.held_until - now) * 1000))   # so a client's retries keep their order
-        rate = self.config.rate_per_sec
-        s.tokens = min(float(self.config.rate_burst), s.tokens + (now - s.tokens_at) * rate)
-        s.tokens_at = now
-        if s.tokens >= 1.0:
-            s.tokens -= 1.0
+        b = self.buckets.get((user, kind))
+        if b is None:
+            b = self.buckets[(user, kind)] = Bucket(limit.burst, now)
+        b.tokens = min(float(limit.burst), b.tokens + (now - b.at) * limit.per_sec)
+        b.at = now
+        wait = max(0.05, (1.0 - b.tokens) / limit.per_sec) if b.tokens < 1.0 else 0.0
+        if b.first_refused is not None and now < b.held_until and request != b.first_refused:
+            return max(1, int(max(wait, 0.05) * 1000))
+        if not wait:
+            b.tokens -= 1.0
+            b.first_refused = None
             return 0
-        wait = max(0.05, (1.0 - s.tokens) / rate)
-        s.held_until = now + wait
+        if request is not None and (b.first_refused is None or now >= b.held_until):
+            b.first_refused, b.held_until = request, now + wait + ORDER_HOLD
         return max(1, int(wait * 1000))
 
-    def refund_token(self, s: Session) -> None:
-        """Give back the token of a send that turned out to be a retry of a stored one."""
-        s.tokens = min(float(self.config.rate_burst), s.tokens + 1.0)
+    def refund(self, user: str, kind: p.RateKind) -> None:
+        """Give back the token of a request that turned out to be a retry of a stored one."""
+        b = self.buckets.get((user, kind))
+        if b is not None:
+            b.tokens = min(float(self.config.rates[kind].burst), b.tokens + 1.0)
 
+    def _drop_full_buckets(self, now: float) -> None:
+        rates = self.config.rates
+        for k, b in list(self.buckets.items()):
+            limit = rates[k[1]]
+            if b.first_refused is None and b.tokens + (now - b.at) * limit.per_sec >= limit.burst:
+                del self.buckets[k]      # a fresh bucket would be the same: memory only for the busy
+
+    # ---------------------------------------------------------------- time
     def sweep(self, now: float) -> bool:
         """Once per heartbeat interval: silent sessions become lost, lost ones past the grace time out.
         Returns True when an interval has passed (so the caller sends its heartbeats too)."""
@@ -112,10 +171,10 @@ class Roster:
         timeout, grace = self.config.heartbeat_timeout, self.config.grace
         for s in list(self.by_user.values()):
             if s.state is ONLINE and now - s.last_seen > timeout:
-                s.state, s.lost_at = LOST, now
-                self.changes.append(p.PresenceChange(s.name, LOST, R.LOST))
+                self.lose(s)
             elif s.state is LOST and now - s.lost_at > grace:
                 self.depart(s, R.TIMED_OUT)
+        self._drop_full_buckets(now)
         return True
 
     def next_due(self, now: float) -> float:
@@ -127,9 +186,8 @@ class Roster:
     def undo_batch(self) -> None:
         """The batch failed: the sessions it started never happened, nor did its presence changes."""
         for s in self._arrived:
-            self.by_peer.pop(s.peer, None)
-            self.by_user.pop(s.user, None)
-            self.by_sub_token.pop(s.sub_token, None)
+            if s.state is not AWAY:
+                self._forget(s)
         self._arrived.clear()
         self.changes.clear()
 
@@ -147,4 +205,4 @@ class Roster:
         self._next_flush = now + self.config.presence_interval
         pending, self._pending = self._pending, []
         for k in range(0, len(pending), PRESENCE_CHUNK):
-            self.out.append((p.TOPIC_PRESENCE, p.encode(p.Presence(now, pending[k:k + PRESENCE_CHUNK]))))
+            self.publish(p.TOPIC_PRESENCE, p.encode(p.Presence(now, pending[k:k + PRESENCE_CHUNK])))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import typing
 from dataclasses import MISSING, fields, is_dataclass
@@ -22,8 +23,8 @@ from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
 from zchat.messages import Error, Published, Reply, Request, Send
 
-PROTOCOL_VERSION = 1
-MIN_VERSION = 1
+PROTOCOL_VERSION = 2             # 2: the fan-out is sealed (zchat.seal), keys in welcome, ok and notices
+MIN_VERSION = 2
 MAX_FRAME_BYTES = 64 * 1024      # the broker also sets ZMQ_MAXMSGSIZE just above this: bigger frames drop the link
 MAX_TEXT_BYTES = 16 * 1024       # UTF-8 bytes of one chat message
 MAX_ID_CHARS = 64                # request ids and client message ids
@@ -41,9 +42,27 @@ TOPIC_HEARTBEAT = b"hb|"         # idle heartbeats carrying the everyone head se
 SUB_TOKEN_PROPERTY = "X-Zchat-Token"
 
 
+ROUTING_ID_BYTES = 16            # a DEALER's ZMQ_ROUTING_ID: this many random bytes, the first not 0
+
+
 def sub_metadata(token: str) -> bytes:
     """The ZMQ_METADATA option value a SUB sets before it connects."""
     return f"{SUB_TOKEN_PROPERTY}:{token}".encode()
+
+
+def new_routing_id() -> bytes:
+    """A DEALER's routing id: random, so no other peer can guess it and take over its replies
+    (libzmq's own ids are a counter; ids starting with a 0 byte are libzmq's)."""
+    rid = os.urandom(ROUTING_ID_BYTES)
+    return bytes((rid[0] | 1,)) + rid[1:]
+
+
+def is_random_routing_id(peer: bytes) -> bool:
+    return len(peer) >= ROUTING_ID_BYTES and peer[0] != 0
+
+
+def key_info(scope: str, epoch: int, key: bytes) -> KeyInfo:
+    return KeyInfo(scope, epoch, key.hex())
 
 REQUEST_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Request)}
 REPLY_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Reply)}
@@ -107,7 +126,7 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
     return tuple(f.name for f in fields(cls)) if is_dataclass(cls) else None
 
 
-_LEAVES = frozenset({str, int, float, bool, dict, type(None)})
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
@@ -124,6 +143,8 @@ def _plain(value: Any) -> Any:
         return out
     if t is list:
         return [_plain(v) for v in value]
+    if t is dict:
+        return {k: v if type(v) in _LEAVES else _plain(v) for k, v in value.items()}
     return value
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from zchat import events as ev
 from zchat import protocol as p
+from zchat.seal import KeyChain
 
 PING_AFTER = 1.0        # fraction of the heartbeat interval of silence before a ping
 READ_DEBOUNCE = 0.5     # seconds between mark_read updates
@@ -49,6 +50,9 @@ class ClientSession:
         self.welcomed_before = False
         self.pub_endpoint = ""
         self.sub_token = ""                               # the SUB presents it (a new one: a new SUB)
+        self.keys = KeyChain()                            # the fan-out's keys, from welcome, oks and notices
+        self._first_welcome = True
+        self.resubscribe: list[bytes] = []                # topics the broker asked us to subscribe again
         self.limits: p.Limits | None = None
         self.convs: dict[str, ConvState] = {}
         self.current = p.EVERYONE
@@ -67,6 +71,7 @@ class ClientSession:
         self.leaving = False                              # bye sent: nothing may start the session again
         self.left_convs: set[str] = set()                 # groups left: their late lines are not news
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
+        self.history_paced: dict[str, float] = {}         # conv -> when a rate-limited catch-up may go again
 
     # ---------------------------------------------------------------- plumbing
     def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str:
@@ -122,6 +127,11 @@ class ClientSession:
             if now >= when:
                 del self.paced[conv]
                 self._resend(conv)
+        for key, when in list(self.history_paced.items()):
+            if now >= when:
+                del self.history_paced[key]
+                if key in self.convs:
+                    self._catch_up(self.convs[key])
         if now >= self._next_read:
             self._next_read = now + READ_DEBOUNCE
             self.flush_read_marks()
@@ -143,15 +153,29 @@ class ClientSession:
         except p.ProtocolError as exc:
             self._fail("protocol", f"the broker sent something this client cannot read ({exc.code})")
             return
+        if isinstance(reply, p.KeyChange):      # a notice: a scope's key changed
+            self._learn_keys([reply])
+            return
+        if isinstance(reply, p.Resubscribe):
+            self.resubscribe += [t.encode() for t in reply.topics]
+            return
         what, ctx = self.pending.pop(reply.id, ("unknown", None)) if reply.id else ("unknown", None)
         if isinstance(reply, p.Error):
             self._on_error(what, ctx, reply)
         elif isinstance(reply, p.Welcome):
             self._on_welcome(reply)
+        elif isinstance(reply, p.ConversationsPage):
+            if self._on_conversations(reply.conversations, reply.keys, reply.complete):
+                self._conv_list()
+                self._conversations_complete()
         elif isinstance(reply, p.HistoryPage):
             self._on_history(what, ctx, reply)
-        elif isinstance(reply, p.Groups):
-            self._event(ev.GroupsListed(groups=tuple((g.name, g.private, g.members, g.joined) for g in reply.groups)))
+        elif isinstance(reply, p.Groups):     # a page: the list goes out once it is complete
+            listed = (ctx or ()) + tuple((g.name, g.private, g.members, g.joined) for g in reply.groups)
+            if reply.complete or not reply.groups:
+                self._event(ev.GroupsListed(groups=listed))
+            else:
+                self._request("groups", p.ListGroups, listed, after=reply.groups[-1].name)
         elif isinstance(reply, p.Users):
             title = self.convs[reply.conv].title if reply.conv in self.convs else reply.conv
             self._event(ev.UsersListed(conv=reply.conv, title=title, total=reply.total,
@@ -160,23 +184,14 @@ class ClientSession:
             self._on_ok(what, ctx, reply)
 
     def _on_welcome(self, w: p.Welcome) -> None:
-        first = not self.welcomed_before
+        self._first_welcome = not self.welcomed_before
         self.joined, self.welcomed_before = True, True
         self.name, self.pub_endpoint, self.limits = w.name, w.pub_endpoint, w.limits
+        if w.sub_token != self.sub_token:   # a new session: new keys, and the old ones are no use
+            self.keys.clear()
         self.sub_token = w.sub_token
         self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
-        for info in w.conversations:
-            conv = self.convs.get(info.conv)
-            if conv is None:
-                conv = self.convs[info.conv] = ConvState(info.conv, info.kind, info.title, info.private)
-            if first:   # what this user had not read when it left is what it missed
-                conv.seen = conv.read_sent = info.last_read
-                conv.missed_upto = info.head_seq
-            conv.head = max(conv.head, info.head_seq)
-            if conv.kind == "group":
-                self.subscribe.append(p.topic(conv.conv))
-        # last: the SUB sends subscriptions in order, so the first heartbeat proves all are in
-        self.subscribe.append(p.TOPIC_HEARTBEAT)
+        complete = self._on_conversations(w.conversations, w.keys, not w.more)
         self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=tuple(c.public() for c in self.convs.values())))
         self._conv_list()
         for send in self.outbox.values():   # unacknowledged sends go again, with the same cmid
@@ -186,15 +201,48 @@ class ClientSession:
             if what != "send":
                 self.pending[msg.id] = (what, ctx)
                 self.frames.append(p.encode(msg))
+        if complete:
+            self._conversations_complete()
+
+    def _on_conversations(self, infos: list[p.ConversationInfo], keys: list[p.KeyInfo], complete: bool) -> bool:
+        """A page of the welcome's conversations (the welcome itself holds the first): their state, keys
+        and subscriptions; the next page is asked for until the list is complete. Returns ``complete``."""
+        self._learn_keys(keys)
+        for info in infos:
+            conv = self.convs.get(info.conv)
+            if conv is None:
+                conv = self.convs[info.conv] = ConvState(info.conv, info.kind, info.title, info.private)
+            if self._first_welcome:   # what this user had not read when it left is what it missed
+                conv.seen = conv.read_sent = info.last_read
+                conv.missed_upto = info.head_seq
+            conv.head = max(conv.head, info.head_seq)
+            if conv.kind == p.ConvKind.GROUP:
+                self.subscribe.append(p.topic(conv.conv))
+        if not complete and infos:
+            self._request("conversations", p.ListConversations, after=infos[-1].conv)
+            return False
+        return True
+
+    def _conversations_complete(self) -> None:
+        # last: the SUB sends subscriptions in order, so the first heartbeat proves all are in
+        self.subscribe.append(p.TOPIC_HEARTBEAT)
         for conv in self.convs.values():
             self._catch_up(conv)
         self._report_progress()
+
+    def _learn_keys(self, infos: list[p.KeyInfo]) -> None:
+        """Keep fan-out keys; frames that were waiting for one are delivered now, in arrival order."""
+        for info in infos:
+            for topic, payload in self.keys.add(info.scope, info.epoch, bytes.fromhex(info.key)):
+                self._published(topic, payload)
 
     def _on_ok(self, what: str, ctx: Any, ok: p.Ok) -> None:
         if what == "send":
             self.outbox.pop(ctx, None)
         elif what in ("create_group", "join_group") and ok.conv:
             self.left_convs.discard(ok.conv)
+            if ok.key is not None:
+                self._learn_keys([ok.key])
             conv = self.convs.get(ok.conv)
             if conv is None:
                 conv = self.convs[ok.conv] = ConvState(ok.conv, "group", ok.conv[2:], bool(ctx))
@@ -209,6 +257,7 @@ class ClientSession:
             self.convs.pop(ok.conv, None)
             self.left_convs.add(ok.conv)
             self.unsubscribe.append(p.topic(ok.conv))
+            self.keys.drop(ok.conv)
             if self.current == ok.conv:
                 self.current = p.EVERYONE
             self._event(ev.Info(text=f"left group {ok.conv[2:]}"))
@@ -224,6 +273,9 @@ class ClientSession:
             self._event(ev.JoinFailed(name=self.name, code=err.code, message=err.message))
         elif err.code == p.ErrorCode.NOT_JOINED and not self.leaving:   # the broker forgot us: start over
             self.connected(self.last_heard)
+        elif what == "history" and err.code == p.ErrorCode.RATE_LIMITED and ctx in self.convs:
+            self.convs[ctx].fetching = False     # catch up this conversation again a little later
+            self.history_paced[ctx] = self.last_heard + (err.retry_after_ms or 1000) / 1000
         elif what == "send" and err.retryable:     # stays in the outbox; later sends to it wait behind it
             conv = self.outbox[ctx].conv if ctx in self.outbox else p.EVERYONE
             if conv not in self.paced:
@@ -274,8 +326,14 @@ class ClientSession:
         self._catch_up(conv)
         self._report_progress()
 
-    def receive_published(self, topic: bytes, data: bytes, now: float) -> None:
+    def receive_published(self, topic: bytes, frame: bytes, now: float) -> None:
+        """A sealed frame from the SUB: opened with the scope's key (or kept until its key comes)."""
         self.last_heard = now
+        payload = self.keys.open_or_keep(topic, frame)
+        if payload is not None:
+            self._published(topic, payload)
+
+    def _published(self, topic: bytes, data: bytes) -> None:
         try:
             msg = p.decode_published(data)
         except p.ProtocolError:
@@ -383,7 +441,7 @@ class ClientSession:
         return self._request("invite", p.Invite, (name, group), group=group, name=name)
 
     def list_groups(self) -> str:
-        return self._request("groups", p.ListGroups)
+        return self._request("groups", p.ListGroups, ())
 
     def who(self, group: str | None = None) -> str:
         return self._request("who", p.Who, conv=p.group_key(group) if group else p.EVERYONE)

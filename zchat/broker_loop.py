@@ -1,0 +1,365 @@
+"""The broker's socket loop around zchat.hub (``python -m zchat.broker`` starts it: zchat.broker).
+
+One thread owns every socket: a ROUTER for requests and replies, an XPUB (with XPUB_MANUAL)
+for the sealed fan-out, the ZAP handler that gives each ROUTER connection its CURVE key as
+User-Id, and a monitor on each of the two that reports connections opening and closing.
+The XPUB lives in a context of its own, without ZAP: a SUB proves whose it is with the
+session token from its welcome (handshake metadata), and skipping ZAP there saves about
+10 KB of libzmq pipes per connection (docs/ARCHITECTURE.md). Each wake-up drains the ROUTER
+until EAGAIN, reading every frame's User-Id (identity is the key of *that* frame, never
+the routing id), hands the frames to the hub inside ONE store transaction, and only after
+the commit sends the replies and publishes. Decisions live in the hub; this module moves
+bytes and guards the sockets against peers that break the rules.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import zmq
+from zmq.utils import z85
+from zmq.utils.monitor import parse_monitor_message
+
+from zchat import protocol as p
+from zchat.broker_setup import (DataDirLock, StartupError, advertised, derive_pub_endpoint, load_server_key,
+                                prepare_data_dir)
+from zchat.conns import ROUTER, XPUB, ConnTable, cut
+from zchat.hub import Hub, HubConfig
+from zchat.store import Checkpointer, SQLiteStore, StoreError
+
+log = logging.getLogger("zchat.broker")
+BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
+SUB_BATCH = 500               # subscription frames per loop turn at most, so a flood cannot starve requests
+SUB_FRAME_MAX = 1024          # a subscription is a topic (under 40 bytes), the CURVE handshake's INITIATE
+                              # with its metadata a few hundred: bigger frames drop the link
+REPLY_QUEUE = 2000            # replies waiting for one connection to read them; beyond, it is "overloaded"
+HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake within this
+CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
+REPORT_EVERY = 60.0           # seconds between the info lines that sum up what was refused
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
+
+def _property(frame: zmq.Frame, name: str) -> str | None:
+    """A ZMTP metadata property of the connection ``frame`` came on, or None if it has none."""
+    try:
+        return frame.get(name)
+    except zmq.ZMQError:
+        return None
+
+class Broker:
+    """Owns the sockets; ``run()`` must be called on the thread that called ``bind()``."""
+
+    def __init__(self, args: argparse.Namespace, config: HubConfig) -> None:
+        self.args, self.config = args, config
+        self.data_dir = Path(args.data_dir)
+        self.ctx = zmq.Context()
+        self.pub_ctx = zmq.Context()     # no ZAP handler here: see the module docstring
+        self.stopping = False
+        self.store: SQLiteStore | None = None
+        self.lock: DataDirLock | None = None
+        self.conns = ConnTable(2 * config.max_clients + CONN_SLACK, args.login_timeout, time.monotonic)
+        self.desynced = False            # an upstream non-subscription frame was read: see _drain_subscriptions
+        self.resubscribe: dict[str, set[str]] = {}     # session token -> topics to ask it for again
+        self.congested: dict[bytes, int] = {}          # peer -> replies dropped since its queue filled
+        self.counts = dict.fromkeys(("refused_subscriptions", "desync_frames", "dropped_replies",
+                                     "connections_over_cap", "connections_reaped"), 0)
+        self.next_housekeeping = time.monotonic() + 1.0
+        self.next_report = time.monotonic() + REPORT_EVERY
+
+    def bind(self) -> str:
+        """Lock and open the data dir, make the sockets and bind them; returns the connect string."""
+        a = self.args
+        prepare_data_dir(self.data_dir)
+        self.lock = DataDirLock(self.data_dir)
+        try:
+            self.store = SQLiteStore(self.data_dir / "zchat.db", fsync=a.fsync)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from None
+        os.chmod(self.store.path, 0o600)
+        public, secret = load_server_key(self.data_dir)
+        self.zap = self.ctx.socket(zmq.REP)
+        self.zap.linger = 0
+        self.zap.bind(ZAP_ENDPOINT)
+        self.router = self._server_socket(self.ctx, zmq.ROUTER, public, secret)
+        self.router.zap_domain = b"zchat"
+        self.router.maxmsgsize = p.MAX_FRAME_BYTES + 1024
+        # a full reply queue is reported (EAGAIN), not silently dropped: see _flush
+        self.router.router_mandatory = 1
+        self.router.sndhwm = REPLY_QUEUE
+        self.xpub = self._server_socket(self.pub_ctx, zmq.XPUB, public, secret)
+        self.xpub.setsockopt(zmq.XPUB_MANUAL, 1)
+        self.xpub.sndhwm = a.pub_hwm
+        self.xpub.maxmsgsize = SUB_FRAME_MAX
+        self.router_mon = self.router.get_monitor_socket(MONITOR_EVENTS)
+        self.xpub_mon = self.xpub.get_monitor_socket(MONITOR_EVENTS)
+        router_ep = self._bind(self.router, a.bind)
+        pub_ep = self._bind(self.xpub, a.pub_bind or derive_pub_endpoint(a.bind))
+        self.hub = Hub(self.store, replace(self.config, pub_endpoint=advertised(pub_ep, a.advertise)))
+        self.checkpointer = Checkpointer(self.store.path, interval=1.0)
+        connect = p.format_connect_string(advertised(router_ep, a.advertise), z85.decode(public))
+        connect_file = self.data_dir / "connect"
+        connect_file.write_text(connect + "\n")
+        os.chmod(connect_file, 0o644)     # not secret: clients of this user on this machine read it
+        return connect
+
+    def _server_socket(self, ctx: zmq.Context, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
+        s = ctx.socket(kind)
+        s.linger = 1000                       # on shutdown, give queued replies a second to leave
+        s.curve_server = True
+        s.curve_publickey, s.curve_secretkey = public, secret
+        s.handshake_ivl = HANDSHAKE_MS
+        # Dead TCP links are torn down by TCP keepalive, and silent clients found by the hub's
+        # own pings. ZMTP heartbeats are opt-in (--zmtp-heartbeat): libzmq keeps per-link timers
+        # in one tree per I/O thread and cancels them by a linear walk, so with them on, 9,900
+        # idle clients kept the broker at 108 % CPU, even at a 30 s interval (bench P4; perf:
+        # std::_Rb_tree_increment). See docs/ARCHITECTURE.md.
+        s.tcp_keepalive, s.tcp_keepalive_idle, s.tcp_keepalive_intvl, s.tcp_keepalive_cnt = 1, 30, 10, 3
+        if self.args.zmtp_heartbeat:
+            hb = int(self.args.zmtp_heartbeat * 1000)
+            s.heartbeat_ivl, s.heartbeat_timeout, s.heartbeat_ttl = hb, hb * 3, hb * 3
+        s.setsockopt(zmq.BACKLOG, 1024)
+        return s
+
+    def _bind(self, sock: zmq.Socket, endpoint: str) -> str:
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            raise StartupError(f"cannot bind {endpoint}: {exc.strerror}") from None
+        return sock.last_endpoint.decode()
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, wake_fd: int | None = None) -> None:
+        """Serve until ``stopping`` is set (a byte on ``wake_fd`` wakes the poll for that)."""
+        poller = zmq.Poller()
+        for s in (self.router_mon, self.xpub_mon, self.router, self.xpub, self.zap):
+            poller.register(s, zmq.POLLIN)
+        if wake_fd is not None:
+            poller.register(wake_fd, zmq.POLLIN)
+        self.checkpointer.start()
+        hub = self.hub
+        router, xpub, zap = self.router, self.xpub, self.zap
+        more_subs = False
+        while not self.stopping:
+            try:
+                # drain only what poll found readable: a recv that ends in zmq.Again costs an exception,
+                # and at a light load (bench P3) the loop turns once per request
+                ready = dict(poller.poll(0 if more_subs else max(1, int(hub.tick() * 1000))))
+                if wake_fd in ready:
+                    try:
+                        os.read(wake_fd, 512)
+                    except BlockingIOError:
+                        pass
+                if self.router_mon in ready or self.xpub_mon in ready:
+                    self._drain_monitors()
+                if zap in ready:
+                    self._drain_zap()
+                if xpub in ready or more_subs:
+                    more_subs = self._drain_subscriptions()
+                if router in ready:
+                    while self._drain_requests() == BATCH:
+                        self._flush()
+                self._flush()
+                if time.monotonic() >= self.next_housekeeping:
+                    self._housekeeping()
+            except Exception:  # last resort: a bug costs the turn it happened in, not everyone's broker
+                log.exception("broker loop turn failed; serving on")
+
+    def _drain_requests(self) -> int:
+        """Receive up to BATCH requests and decide them in one transaction; returns how many."""
+        router, hub, conns, NOBLOCK = self.router, self.hub, self.conns, zmq.NOBLOCK
+        getsockopt, RCVMORE, SRCFD = router.getsockopt, zmq.RCVMORE, zmq.SRCFD   # attribute lookups cost ~1 us
+        by_peer, congested = hub.presence.by_peer, self.congested
+        n = 0
+        try:
+            with self.store.transaction():  # type: ignore[union-attr]
+                while n < BATCH:
+                    try:
+                        peer = router.recv(NOBLOCK)
+                    except zmq.Again:
+                        break
+                    n += 1
+                    frame = router.recv(NOBLOCK, copy=False)
+                    if getsockopt(RCVMORE):
+                        extra = 1
+                        while getsockopt(RCVMORE):
+                            router.recv(NOBLOCK)
+                            extra += 1
+                        hub.bad_frames(peer, extra)
+                        continue
+                    if peer in congested:      # it is not reading its replies: do nothing more for it
+                        congested[peer] += 1
+                        continue
+                    if peer not in by_peer:    # a connection without a session: learn which one it is
+                        conns.saw_peer(frame.get(SRCFD), peer)
+                    hub.handle(peer, frame.get("User-Id"), frame.bytes)
+        except Exception:
+            log.exception("a batch of %d requests failed and was rolled back; nothing of it was acknowledged", n)
+            hub.discard_output()
+        return n
+
+    def _flush(self) -> None:
+        replies, pubs = self.hub.take_output()
+        rsend, psend, MORE, NOBLOCK = self.router.send, self.xpub.send, zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
+        congested = self.congested
+        if congested:
+            self._tell_congested()
+        for peer, payload in replies:
+            if peer in congested:
+                congested[peer] += 1
+                continue
+            try:
+                rsend(peer, MORE)
+                rsend(payload, NOBLOCK)
+            except zmq.Again:       # REPLY_QUEUE replies wait unread: hold the rest, say so when it reads
+                congested[peer] = 1
+                self.counts["dropped_replies"] += 1
+            except zmq.ZMQError:    # EHOSTUNREACH: the peer is gone; it will ask again on a new link
+                pass
+        for t, payload in pubs:
+            try:
+                psend(t, MORE)
+                psend(payload, NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    def _tell_congested(self) -> None:
+        """A peer whose reply queue filled up gets, as soon as it has room again, one error that says
+        how many replies it lost (its requests were not carried out); then it is served again."""
+        for peer, dropped in list(self.congested.items()):
+            notice = p.encode(p.error(None, p.ErrorCode.OVERLOADED,
+                                      f"{REPLY_QUEUE} replies were waiting unread on this connection, so "
+                                      f"{dropped} requests or their replies were dropped; read your replies and "
+                                      "send again what got no answer"))
+            try:
+                self.router.send(peer, zmq.SNDMORE | zmq.NOBLOCK)
+                self.router.send(notice, zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            except zmq.ZMQError:
+                pass
+            self.counts["dropped_replies"] += dropped
+            del self.congested[peer]
+
+    def _drain_subscriptions(self) -> bool:
+        """XPUB_MANUAL: install a subscription only if the hub says the user whose session token the SUB
+        presented may read the topic. Returns True when SUB_BATCH frames were handled and more may wait.
+
+        libzmq 4.3.5 queues an upstream frame that is not a subscription without the pipe it came
+        from, so after reading one, every subscription read until the queue is empty would be
+        installed on the *next* subscriber's pipe (a stranger could take a victim's topics this way).
+        So after such a frame nothing is installed until a read finds the queue empty; the sender
+        is cut off, and the sessions whose subscriptions were skipped are asked to send them again."""
+        xpub, hub, conns = self.xpub, self.hub, self.conns
+        for _ in range(SUB_BATCH):
+            try:
+                frame = xpub.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                self.desynced = False
+                self._ask_resubscribe()
+                return False
+            body = frame.bytes
+            fd = frame.get(zmq.SRCFD)
+            if not body or body[0] not in (0, 1):
+                self.desynced = True
+                self.counts["desync_frames"] += 1
+                log.debug("cut an XPUB peer that sent a %d-byte frame that is not a subscription", len(body))
+                if fd in conns.conns:
+                    cut(fd)
+                continue
+            token = _property(frame, p.SUB_TOKEN_PROPERTY)
+            session = hub.session_of_token(token)
+            conns.saw_token(fd, token if session is not None else None)
+            topic = body[1:]
+            if self.desynced:
+                self.counts["refused_subscriptions"] += 1
+                if body[0] == 1 and session is not None:
+                    self.resubscribe.setdefault(session.sub_token, set()).add(topic.decode("ascii", "replace"))
+            elif body[0] == 0:
+                xpub.setsockopt(zmq.UNSUBSCRIBE, topic)
+            elif hub.may_subscribe(token, topic):
+                xpub.setsockopt(zmq.SUBSCRIBE, topic)
+            else:
+                self.counts["refused_subscriptions"] += 1
+                log.debug("refused subscription to %r", topic[:80])
+        return True
+
+    def _ask_resubscribe(self) -> None:
+        for token, topics in self.resubscribe.items():
+            session = self.hub.session_of_token(token)
+            if session is not None:
+                self.hub.ask_resubscribe(session, sorted(topics))
+        self.resubscribe.clear()
+
+    def _drain_monitors(self) -> None:
+        """Connections opened and closed: cut those over the cap; a closed ROUTER link makes its session lost."""
+        for mon, kind in ((self.router_mon, ROUTER), (self.xpub_mon, XPUB)):
+            while True:
+                try:
+                    event = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+                fd = event["value"]
+                if event["event"] == zmq.EVENT_ACCEPTED:
+                    if not self.conns.opened(fd, kind):
+                        self.counts["connections_over_cap"] += 1
+                        cut(fd)
+                else:
+                    conn = self.conns.closed(fd)
+                    if conn is not None and conn.peer is not None:
+                        self.hub.link_closed(conn.peer)
+
+    def _housekeeping(self) -> None:
+        """Once a second: cut connections that hold no live session; once a minute, sum up what was
+        refused in one info line (one line per refusal would let a flood fill the log)."""
+        now = time.monotonic()
+        self.next_housekeeping = now + 1.0
+        presence = self.hub.presence
+        for fd in list(self.conns.idle(lambda peer: peer in presence.by_peer,
+                                        lambda token: token in presence.by_sub_token)):
+            self.counts["connections_reaped"] += 1
+            cut(fd)
+        if now >= self.next_report:
+            self.next_report = now + REPORT_EVERY
+            noted = {k: v for k, v in self.counts.items() if v}
+            if noted:
+                log.info("in the last minute: %s; %d connections open",
+                         ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in noted.items()), len(self.conns))
+                self.counts = dict.fromkeys(self.counts, 0)
+
+    def _drain_zap(self) -> None:
+        """Accept every CURVE client and name it by its public key (z85): identity is the key."""
+        while True:
+            try:
+                msg = self.zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            version, request_id = msg[0], msg[1]
+            mechanism, credentials = msg[5], msg[6:]
+            if mechanism == b"CURVE" and credentials and len(credentials[0]) == 32:
+                user_id, status, text = z85.encode(credentials[0]), b"200", b"OK"
+            else:
+                user_id, status, text = b"", b"400", b"CURVE required"
+            self.zap.send_multipart([version, request_id, status, text, user_id, b""])
+
+    def close(self) -> None:
+        """Flush what is queued, stop the checkpointer, close the store (a final checkpoint)."""
+        if hasattr(self, "hub"):
+            self._flush()
+            self.checkpointer.stop()
+        for name in ("router", "xpub"):
+            if hasattr(self, name):
+                getattr(self, name).disable_monitor()
+        for name in ("router_mon", "xpub_mon", "router", "xpub", "zap"):
+            if hasattr(self, name):
+                getattr(self, name).close(0 if name.endswith("mon") else None)
+        self.ctx.term()
+        self.pub_ctx.term()
+        if self.store is not None:
+            self.store.close()
+        if self.lock is not None:
+            self.lock.release()
+

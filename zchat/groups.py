@@ -1,0 +1,120 @@
+"""The hub's group requests: create, join, leave, invite, and the paged list of groups.
+
+Part of the hub (a mixin of :class:`zchat.hub.Hub`, which owns the state named below); kept
+apart so each module stays small. Membership is what the fan-out keys follow: joining
+hands over the group's current key in the ``ok``, and leaving rotates it, so the member who
+left reads nothing the group says afterwards, even on a subscription it kept.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from zchat import paging
+from zchat import protocol as p
+from zchat.errors import ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from zchat.access import Access
+    from zchat.hub import Conversation, HubConfig
+    from zchat.presence import Roster, Session
+    from zchat.store import SQLiteStore
+
+K = p.ConvKind
+EV = p.MessageKind.EVENT
+
+
+class GroupRequests:
+    if TYPE_CHECKING:
+        store: SQLiteStore
+        config: HubConfig
+        clock: Callable[[], float]
+        convs: dict[str, Conversation]
+        user_convs: dict[str, set[str]]
+        names: dict[str, str]
+        access: Access
+        presence: Roster
+
+        def _append(self, conv: Conversation, s: Session, kind: str, text: str,
+                    cmid: str | None = None) -> tuple[str, int, float, bool]: ...
+        def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str) -> None: ...
+        def _title(self, conv: Conversation, user: str) -> str: ...
+        def _publish(self, topic: bytes, payload: bytes) -> None: ...
+        def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
+
+    def _group(self, name: str) -> Conversation:
+        conv = self.convs.get(p.group_key(name))
+        if conv is None or conv.kind != K.GROUP:
+            raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"no group named {name!r}")
+        return conv
+
+    def _room_for_one_more(self, s: Session, req_id: str) -> None:
+        groups = sum(1 for key in self.user_convs.get(s.user, ()) if key.startswith("g:"))
+        if groups >= self.config.max_groups:
+            raise ProtocolError(ErrorCode.LIMIT_REACHED, f"you are in {groups} groups, as many as this broker "
+                                "allows one user; leave one first", req_id)
+
+    def _on_create_group(self, s: Session, req: p.CreateGroup) -> p.Ok:
+        key = p.group_key(p.check_name(req.group, "group name"))
+        if key in self.convs:
+            raise ProtocolError(ErrorCode.GROUP_EXISTS, f"a group named {req.group!r} exists already")
+        self._room_for_one_more(s, req.id)
+        self._limit(s, p.RateKind.CREATE_GROUP, req.id, "new groups")
+        self.store.add_conversation(key, K.GROUP, req.private, s.user, self.clock())
+        conv = self._new_conversation(key, K.GROUP, req.private)
+        self._add_member(conv, s.user)
+        _, seq, ts, _ = self._append(conv, s, EV, "created")
+        return p.Ok(req.id, key, seq, ts, key=self.access.info(key))
+
+    def _add_member(self, conv: Conversation, user: str) -> None:
+        self.store.add_member(conv.key, user, self.clock())
+        conv.members.add(user)
+        self.user_convs.setdefault(user, set()).add(conv.key)
+        if user in conv.invites:
+            self.store.remove_invite(conv.key, user)
+            conv.invites.discard(user)
+
+    def _on_join_group(self, s: Session, req: p.JoinGroup) -> p.Ok:
+        conv = self._group(req.group)
+        if s.user in conv.members:
+            return p.Ok(req.id, conv.key, conv.head, key=self.access.info(conv.key))
+        if conv.private and s.user not in conv.invites:
+            raise ProtocolError(ErrorCode.NOT_INVITED, f"{req.group!r} is private: a member must /invite you")
+        self._room_for_one_more(s, req.id)
+        self._add_member(conv, s.user)
+        _, seq, ts, _ = self._append(conv, s, EV, "joined")
+        return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key))
+
+    def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
+        conv = self._group(req.group)
+        if s.user not in conv.members:
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {req.group!r}")
+        _, seq, ts, _ = self._append(conv, s, EV, "left")
+        self.store.remove_member(conv.key, s.user)
+        conv.members.discard(s.user)
+        self.user_convs[s.user].discard(conv.key)
+        self.access.rotate(conv.key)        # what the group says from now on is sealed with a key s lacks
+        return p.Ok(req.id, conv.key, seq, ts)
+
+    def _on_invite(self, s: Session, req: p.Invite) -> p.Ok:
+        conv = self._group(req.group)
+        if s.user not in conv.members:
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"only members of {req.group!r} can invite")
+        user = p.canonical(req.name)
+        if user not in self.names:
+            raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {req.name!r}")
+        if user in conv.members or user in conv.invites:
+            return p.Ok(req.id, conv.key, conv.head)
+        self._limit(s, p.RateKind.INVITE, req.id, "invitations")
+        self.store.add_invite(conv.key, user)
+        conv.invites.add(user)
+        _, seq, ts, _ = self._append(conv, s, EV, f"invited {self.names[user]}")
+        self._publish(p.user_topic(user), p.encode(p.Invited(self._title(conv, user), s.name)))
+        return p.Ok(req.id, conv.key, seq, ts)
+
+    def _on_groups(self, s: Session, req: p.ListGroups) -> p.Groups:
+        mine = self.user_convs.get(s.user, set())
+        visible = [p.GroupInfo(c.key[2:], c.private, len(c.members), c.key in mine)
+                   for c in sorted(self.convs.values(), key=lambda c: c.key)
+                   if c.kind == K.GROUP and (not c.private or c.key in mine or s.user in c.invites)]
+        groups, complete = paging.page(visible, key=lambda g: g.name, after=req.after)
+        return p.Groups(req.id, groups, complete)
