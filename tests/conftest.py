@@ -112,12 +112,13 @@ def ctx() -> Iterator[zmq.Context]:
 
 @pytest.fixture
 def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
-    """make(connect, name=None, keypair=None, subscribe=True): a RawClient, joined as ``name`` when given."""
+    """make(connect, name=None, keypair=None, subscribe=True, **dealer_options): a RawClient, joined as
+    ``name`` when given."""
     made: list[RawClient] = []
 
     def make(connect: str, name: str | None = None, keypair: tuple[bytes, bytes] | None = None,
-             subscribe: bool = True) -> RawClient:
-        c = RawClient(ctx, connect, keypair=keypair)
+             subscribe: bool = True, **options: int) -> RawClient:
+        c = RawClient(ctx, connect, keypair=keypair, **options)
         made.append(c)
         if name:
             welcome = c.hello(name, subscribe=subscribe)

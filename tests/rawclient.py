@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import zmq
 
+from tests.oskit import Monitored, local_port
 from zchat import protocol as p
 from zchat.seal import KeyChain, SealError
 
@@ -23,7 +24,8 @@ class RawClient:
     _ids = itertools.count(1)
 
     def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None,
-                 routing_id: bytes | None = None) -> None:
+                 routing_id: bytes | None = None, **options: int) -> None:
+        """``options``: DEALER socket options (such as rcvhwm) set before it connects."""
         self.endpoint, server_key = p.parse_connect_string(connect)
         self.public, self.secret = keypair or zmq.curve_keypair()
         self.ctx = ctx
@@ -31,7 +33,12 @@ class RawClient:
         self.routing_id = p.new_routing_id() if routing_id is None else routing_id
         if self.routing_id:
             self.dealer.routing_id = self.routing_id
+        for name, value in options.items():
+            setattr(self.dealer, name, value)
+        # the monitor starts before connect, so the connection's descriptor is never missed
+        self.watch = Monitored(self.dealer, zmq.EVENT_CONNECTED)
         self.dealer.connect(self.endpoint)
+        self._port: int | None = None
         self.keys = KeyChain()
         self.notices: list[Any] = []          # key and resubscribe notices, in arrival order
         self.early_replies: list[Any] = []    # replies read while looking for notices
@@ -197,7 +204,17 @@ class RawClient:
             return True
         return False
 
+    @property
+    def local_port(self) -> int:
+        """The DEALER's local TCP port (waits, bounded, for the connection)."""
+        if self._port is None:
+            self._port = local_port(self.watch.wait(zmq.EVENT_CONNECTED)["value"])
+        return self._port
+
     def close(self) -> None:
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = None
         for s in (self.dealer, self.sub):
             if s is not None:
                 s.close(0)

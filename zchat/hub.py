@@ -206,10 +206,12 @@ class Hub(GroupRequests):
         self._notice(s, p.encode(p.Resubscribe(topics)))
 
     def link_closed(self, peer: bytes) -> None:
-        """The TCP connection behind ``peer`` closed: its session is lost now, not at its next silence."""
+        """The TCP connection behind ``peer`` closed: its session is lost now, not at its next silence,
+        and nothing more goes to that routing id (another connection may take it); the client says
+        hello again on its new connection."""
         s = self.presence.by_peer.get(peer)
         if s is not None:
-            self.presence.lose(s)
+            self.presence.unbind(s)
 
     def _hello(self, peer: bytes, pubkey: str, req: p.Hello) -> p.Welcome:
         if not p.MIN_VERSION <= req.version <= p.PROTOCOL_VERSION:

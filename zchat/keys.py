@@ -3,13 +3,18 @@
 A user's key pair is made on first use and kept in ``CONFIG_DIR/keys/NAME.key`` (0600):
 it is the user's identity, since the broker binds a name to the first key that claims it.
 The broker's public key comes from its connect string (or, for the local default broker,
-from the connect file it writes) and is pinned per endpoint in ``CONFIG_DIR/servers.json``
-on first use: a different key later fails closed with :class:`ServerKeyChanged`.
+from the connect file it writes) and is pinned per host and port in ``CONFIG_DIR/servers.json``
+on first use: a different key later for the same host and port, or for another name of the same
+address (``localhost`` and ``127.0.0.1``), fails closed with :class:`ServerKeyChanged`.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import zmq
 from zmq.utils import z85
@@ -49,14 +54,43 @@ def resolve_server(server: str | None, config_dir: Path) -> tuple[str, bytes]:
     endpoint, raw_key = p.parse_connect_string(server)
     key = raw_key.hex()
     pins_path = config_dir / "servers.json"
-    pins = json.loads(pins_path.read_text()) if pins_path.exists() else {}
-    pinned = pins.get(endpoint)
-    if pinned is not None and pinned != key:
-        raise ServerKeyChanged(
-            f"the broker at {endpoint} now has key {key[:16]}..., but this client pinned {pinned[:16]}... on "
-            f"first use. Someone may be impersonating it. If its owner really made a new key, remove the "
-            f"{endpoint!r} entry from {pins_path} and connect again.")
-    if pinned is None:
-        pins[endpoint] = key
-        write_private(pins_path, json.dumps(pins, indent=1, sort_keys=True) + "\n")
+    pins = _load_pins(pins_path)
+    place = _place(endpoint)
+    for pin in pins:
+        if pin["port"] == place["port"] and pin["key"] != key and (
+                pin["host"] == place["host"] or set(pin["addresses"]) & set(place["addresses"])):
+            raise ServerKeyChanged(
+                f"the broker at {endpoint} now has key {key[:16]}..., but this client pinned {pin['key'][:16]}... "
+                f"for {pin['host']}:{pin['port']} on first use. Someone may be impersonating it. If its owner "
+                f"really made a new key, remove that entry from {pins_path} and connect again.")
+    if not any(pin["host"] == place["host"] and pin["port"] == place["port"] for pin in pins):
+        pins.append({**place, "key": key})
+        write_private(pins_path, json.dumps({"pins": pins}, indent=1, sort_keys=True) + "\n")
     return endpoint, z85.encode(raw_key)
+
+
+def _place(endpoint: str) -> dict[str, Any]:
+    """Where a broker is, as pins compare it: host name, port, and the addresses the name resolves to,
+    so that ``localhost`` and ``127.0.0.1`` are one broker and cannot pin two keys."""
+    if endpoint.startswith("ipc://"):
+        path = os.path.realpath(endpoint[len("ipc://"):])
+        return {"host": "ipc", "port": 0, "addresses": [path]}
+    parts = urlsplit(endpoint)
+    host, port = (parts.hostname or "").lower(), parts.port or 0
+    try:
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except OSError:         # cannot resolve now: compare by name only
+        addresses = []
+    if host in ("localhost", "127.0.0.1", "::1"):
+        addresses = sorted(set(addresses) | {"127.0.0.1", "::1"})
+    return {"host": host, "port": port, "addresses": addresses}
+
+
+def _load_pins(path: Path) -> list[dict[str, Any]]:
+    """The pins file: {"pins": [{host, port, addresses, key}]}; an older {endpoint: key} file is read too."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    if "pins" in data:
+        return list(data["pins"])
+    return [{**_place(endpoint), "key": key} for endpoint, key in data.items()]
