@@ -110,9 +110,21 @@ class TkUser:
             self.app.finish(0)
         try:
             self.root.update_idletasks()
+            park_pointer(self.root)
             self.root.destroy()
         except tk.TclError:
             pass
+
+
+def park_pointer(root: tk.Tk) -> None:
+    """Put the pointer inside ``root`` before it is destroyed. Tk 8.6.13 without a window manager
+    crashes (SIGSEGV in TkSetFocusWin) when a later Tk() in the same process takes the focus after
+    an earlier one was destroyed while the pointer was outside it; reproduced with plain tkinter
+    (two roots, no zchat code). One root per process, as the real program has, never meets it."""
+    x, y = root.winfo_rootx() + 5, root.winfo_rooty() + 5
+    xdo(root, "mousemove", str(x), str(y))
+    pump(root, lambda: root.winfo_pointerxy() == (x, y), 5)
+    root.update()
 
 
 class CliUser:

@@ -51,10 +51,10 @@ class ContextMenus:
         entries: list[tuple[str, Callable[[], object]]] = []
         if name.lower() != win.name.lower():
             entries.append((f"Write to {clean(name)}", lambda: win.open_dm(name)))
-            group = win.convs.get(win.current)
-            if group is not None and group.kind == ConvKind.GROUP and name not in win.members.get(win.current, {}):
-                entries.append((f"Invite {clean(name)} to #{clean(group.title)}",
-                                lambda: win.client.invite(name, group.title)))
+            for conv, c in sorted(win.convs.items()):   # the groups this user is in (the broker refuses a member)
+                if c.kind == ConvKind.GROUP and name not in win.members.get(conv, {}):
+                    entries.append((f"Invite {clean(name)} to #{clean(c.title)}",
+                                    lambda title=c.title: win.client.invite(name, title)))
         entries.append(("Copy name", lambda: win.copy(name)))
         self._post(entries, e)
 
