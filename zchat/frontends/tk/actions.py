@@ -68,6 +68,8 @@ class Actions(_Base):
             self.entry.insert(0, self.typed[self._recall])
 
     def _failed(self, e: ev.CommandFailed) -> None:
+        if e.command == "send" and e.code != "too_large":
+            return                                       # the line itself says so (SendStatus failed)
         self._info(f"✕ {e.message}", "error")
         if e.code == "too_large" and not self.entry.get() and self.typed:
             self.entry.insert(0, self.typed[-1])         # refused after all: the text comes back

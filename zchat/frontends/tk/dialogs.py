@@ -125,7 +125,7 @@ class HelpWindow(tk.Toplevel):
         self.columnconfigure(0, weight=1)
         commands = [(usage, what) for usage, what in COMMANDS.values()] + [(EXIT_WORD, "leave the chat")]
         self.tables: dict[str, ttk.Treeview] = {}
-        for row, (title, rows) in enumerate((("Keyboard and mouse", SHORTCUTS), ("Commands (type them in the entry)",
+        for row, (title, rows) in enumerate((("Keyboard, mouse and symbols", SHORTCUTS), ("Commands (type them in the entry)",
                                                                                   commands))):
             ttk.Label(body, text=title, style="Title.TLabel").grid(row=2 * row, column=0, sticky="w")
             self.tables[title] = self._table(body, rows)

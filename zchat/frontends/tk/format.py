@@ -34,6 +34,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Escape", "back to the message entry"),
     ("double-click a person", "write to them"),
     ("right-click", "a message, a person or a conversation: what you can do with it"),
+    ("● ◐ ○ ?", "people: online, lost connection, away, unknown (you are offline)"),
 )
 
 

@@ -94,8 +94,16 @@ class MemberList(ttk.Frame):
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.rowconfigure(1, weight=1)
         self.columnconfigure(0, weight=1)
+        self.tree.bind("<Configure>", self._fit)
         self.tree.bind("<Double-Button-1>", lambda e: self._call(self.on_open, e))
         self.tree.bind("<Button-3>", lambda e: self._call(self.on_menu, e, e))
+
+    def _fit(self, e: tk.Event) -> None:
+        """A narrow pane shows the state by its symbol and colour alone, so names are not cut."""
+        state = int(self.tree.column("state", "width"))
+        narrow = e.width < state + 110
+        self.tree.configure(displaycolumns=() if narrow else ("state",))
+        self.tree.column("#0", width=max(60, e.width - (0 if narrow else state) - 4))
 
     def _call(self, fn: Callable[..., None], e: tk.Event, *extra: object) -> str:
         name = self.tree.identify_row(e.y)
@@ -182,6 +190,18 @@ class StatusBar(ttk.Frame):
         self.who = ttk.Label(self, text="", style="Status.TLabel", anchor="e")
         self.who.grid(row=0, column=1, sticky="e", padx=(12, 0))
         self.columnconfigure(0, weight=1)
+        self._who = ("", "")
+        self.bind("<Configure>", lambda e: self._draw_who())
+
+    def set_who(self, name: str, endpoint: str) -> None:
+        self._who = (name, endpoint)
+        self._draw_who()
+
+    def _draw_who(self) -> None:
+        """The endpoint only where there is room: the connection state matters more."""
+        name, endpoint = self._who
+        wide = self.winfo_width() >= 900
+        self.who.configure(text=f"you are {name}" + (f" · {endpoint}" if wide and endpoint else ""))
 
     def set_state(self, text: str, level: str) -> None:
         self.state.configure(text=text, foreground=COLORS.get(level, "black"))

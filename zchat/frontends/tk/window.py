@@ -88,7 +88,7 @@ class ChatWindow(Actions, ttk.Frame):
         panes.grid(row=0, column=0, sticky="nsew")
         self.status = StatusBar(self)
         self.status.grid(row=1, column=0, sticky="ew")
-        self.status.who.configure(text=f"you are {self.name} · {self.client.endpoint}")
+        self.status.set_who(self.name, self.client.endpoint)
         self.conv_list = ConversationList(panes, self.pick, lambda conv, e: self.menus.conversation(conv, e))
         center = ttk.Frame(panes, padding=(2, 0))
         self.member_list = MemberList(panes, self.open_dm, lambda name, e: self.menus.person(name, e))
@@ -111,7 +111,7 @@ class ChatWindow(Actions, ttk.Frame):
                 ("join", "⇥", "Join a group (Ctrl+J)", self.ask_join),
                 ("leave", "⏏", "Leave this group, or close these direct messages (Ctrl+W)", self.close_current),
                 ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=1):
-            b = ttk.Button(head, text=icon, width=3, command=cmd, style="Icon.TButton")
+            b = ttk.Button(head, text=icon, width=2, command=cmd, style="Icon.TButton")
             b.grid(row=0, column=col, padx=1, pady=2)
             self.buttons[key] = b
             self.tooltips[key] = ToolTip(b, msg=tip, delay=0.4)
@@ -145,7 +145,7 @@ class ChatWindow(Actions, ttk.Frame):
         if not self._sashes_placed:
             self._sashes_placed = True
             left = min(max(int(width * 0.13), SIDE_MIN[0]), 240)
-            right = min(max(int(width * 0.17), SIDE_MIN[1]), 280)
+            right = min(max(int(width * 0.2), SIDE_MIN[1]), 280)
         spare = width - CENTER_MIN - left - right
         if spare < 0:                                  # too narrow: the side panes give way, down to their minimum
             left = max(SIDE_MIN[0], left + spare // 2)
@@ -207,7 +207,7 @@ class ChatWindow(Actions, ttk.Frame):
 
     def joined(self, e: ev.Joined) -> None:
         self.name, self.offline = e.name, False
-        self.status.who.configure(text=f"you are {e.name} · {self.client.endpoint}")
+        self.status.set_who(e.name, self.client.endpoint)
         for c in e.conversations:
             self.convs[c.conv] = c
         self.who()
