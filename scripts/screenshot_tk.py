@@ -1,12 +1,14 @@
-"""Make docs/screenshot-tk.png from the real Tk client, with a realistic conversation in it.
+"""Make docs/screenshot-tk.png (1280x800) and docs/screenshot-tk-small.png (800x480) from the real
+Tk client, with a realistic conversation in it.
 
-Starts Xvfb (when DISPLAY is unset), a broker in a temporary directory and three scripted
+Starts Xvfb (when DISPLAY is unset), a broker in a temporary directory and four scripted
 users (plain Clients). alice joins, creates #design and leaves; while she is away the
-others talk in everyone and #design and bob sends her a DM; dave drops off without a word
-(lost connection). Then the Tk app opens as alice: missed messages are marked, unread counts
-show, and she answers. The screen is saved with ImageMagick's ``import -window root``.
+others talk in everyone (a link, Chinese and emoji among it) and #design, bob sends her a
+DM, carol invites her to a private group, and dave drops off without a word (lost
+connection). Then the Tk app opens as alice: missed messages are marked, unread counts and
+the invitation show, and she answers. The screen is saved with ImageMagick's ``import``.
 
-    python scripts/screenshot_tk.py [OUT.png]     (needs Xvfb and ImageMagick)
+    python scripts/screenshot_tk.py [OUT.png [SMALL.png]]     (needs Xvfb and ImageMagick)
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SIZE = (980, 620)
+SIZE, SMALL = (1280, 800), (800, 480)
 
 
 def start_xvfb() -> subprocess.Popen[bytes] | None:
@@ -61,8 +63,18 @@ def until(client, cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
     sys.exit(f"timed out waiting on {client.name}")
 
 
+def shoot(root, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The whole window, menu bar included (it sits above the toplevel; there is no window manager frame)."""
+    root.update_idletasks()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    box = f"{root.winfo_rootx() + root.winfo_width()}x{root.winfo_rooty() + root.winfo_height()}+0+0"
+    subprocess.run(["import", "-window", "root", "-crop", box, "+repage", str(out)], check=True)
+    print(f"wrote {out}")
+
+
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshot-tk.png"
+    small = Path(sys.argv[2]) if len(sys.argv) > 2 else out.with_name(out.stem + "-small.png")
     if not shutil.which("import"):
         sys.exit("ImageMagick's `import` is needed: apt-get install imagemagick")
     xvfb = start_xvfb()
@@ -85,7 +97,7 @@ def main() -> int:
         until(c, lambda e: isinstance(e, ev.MessageReceived) and e.own and line.endswith(e.text))
 
     try:
-        alice, bob, carol, dave = (join(n) for n in ("alice", "bob", "carol", "dave"))
+        alice, bob, carol, dave, mei = (join(n) for n in ("alice", "bob", "carol", "dave", "mei"))
         say(alice, "morning all! I'll set up a room for the redesign")
         alice.create_group("design")
         until(alice, lambda e: isinstance(e, ev.Info) and "design" in e.text)
@@ -103,13 +115,17 @@ def main() -> int:
         alice.close()
         say(dave, "is the build broken for anyone else?")
         say(carol, "yes, the tests time out on the broker restart case")
-        say(bob, "fixed on main, pull again — the port was reused too early")
-        say(dave, "works now, thanks bob!")
+        say(bob, "fixed on main, pull again: the port was reused too early, see "
+                 "https://github.com/zeromq/pyzmq/issues/1234")
+        say(dave, "works now, thanks bob! 🎉")
+        say(mei, "大家好！the Shanghai office is online now 👋")
         carol.switch("#design")
         say(carol, "first mock-ups of the join screen are in the shared folder")
         bob.switch("#design")
         say(bob, "nice! can we keep the server field pre-filled?")
         say(carol, "yes, with the local broker by default")
+        carol.create_group("design-leads", private=True)
+        until(carol, lambda e: isinstance(e, ev.Info) and "design-leads" in e.text)
         bob.dm("alice", "can you review my reconnect patch when you're back?")
         until(bob, lambda e: isinstance(e, ev.MessageReceived) and e.own and e.conv.startswith("dm:"))
         bob.switch("all")
@@ -119,8 +135,8 @@ def main() -> int:
         import tkinter as tk
         from zchat.frontends.tk.app import TkApp
         root = tk.Tk()
-        root.geometry(f"{SIZE[0]}x{SIZE[1]}+0+0")
         app = TkApp(root, lambda s: Client(s, config_dir=cfg), name="alice", server=server)
+        root.geometry(f"{SIZE[0]}x{SIZE[1]}+0+0")
         app.join.submit()
 
         def pump(cond, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
@@ -134,23 +150,23 @@ def main() -> int:
         if not pump(lambda: app.window is not None and "where is everyone" in app.window.view.content()):
             sys.exit("the app did not show the conversation: " + app.join.error_text())
         win = app.window
-        pump(lambda: ("dave", "lost") in win.presence.items(), 20)
+        carol.invite("alice", "design-leads")          # invitations reach only those online
+        pump(lambda: ("dave", "lost") in win.presence.items() and win.invites.text(), 20)
         pump(lambda: False, 0.3)
         win.entry.insert(0, "hi! I'm here, having a look at it now")
         win.send_line()
-        pump(lambda: "alice: hi! I'm here" in win.view.content())
+        pump(lambda: "alice: hi! I'm here" in win.view.content() and "sending" not in win.view.content())
         win.entry.insert(0, "bob, I'll review it this afternoon")
         win.entry.icursor("end")
         win.entry.focus_force()
         pump(lambda: False, 0.5)
-        root.update_idletasks()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # the whole window, menu bar included (it sits above the toplevel; there is no window manager frame)
-        box = f"{root.winfo_rootx() + root.winfo_width()}x{root.winfo_rooty() + root.winfo_height()}+0+0"
-        subprocess.run(["import", "-window", "root", "-crop", box, "+repage", str(out)], check=True)
-        print(f"wrote {out}")
+        shoot(root, out)
+        root.geometry(f"{SMALL[0]}x{SMALL[1]}+0+0")
+        pump(lambda: root.winfo_width() == SMALL[0] and root.winfo_height() == SMALL[1], 5)
+        pump(lambda: False, 0.5)
+        shoot(root, small)
         app.finish(0)
-        for c in (bob, carol):
+        for c in (bob, carol, mei):
             c.close()
         return 0
     finally:

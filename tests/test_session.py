@@ -196,3 +196,20 @@ def test_a_silent_broker_is_noticed(net):
     s = net.connect("alice")
     assert s.tick(net.now[0] + 1)
     assert not s.tick(net.now[0] + 60)              # past the heartbeat timeout with nothing heard
+
+
+def test_send_status_follows_a_send_through_an_outage_and_a_refusal(net):
+    net.connect("alice"), net.connect("bob")
+    alice = net.sessions["alice"][0]
+    net.disconnect("alice")
+    net.do("alice", "while offline")                 # no link: it waits in the outbox
+    statuses = lambda: [(e.state, e.text, e.seq, e.reason) for e in net.seen("alice") if isinstance(e, ev.SendStatus)]
+    assert statuses() == [("sending", "while offline", 0, "")]
+    net.connect("alice", alice)                      # welcome -> the outbox goes -> ok
+    assert statuses()[1:] == [("sent", "while offline", 1, "")]
+    sent = [e for e in net.seen("alice") if isinstance(e, ev.SendStatus)]
+    assert sent[0].cmid == sent[1].cmid and sent[0].conv == "all"
+    net.do("alice", "/msg nobody hi")                # refused for good: failed, with the broker's reason
+    failed = [e for e in net.seen("alice") if isinstance(e, ev.SendStatus)][-1]
+    assert (failed.state, failed.conv, failed.text) == ("failed", "dm:alice:nobody", "hi")
+    assert "nobody" in failed.reason

@@ -5,21 +5,17 @@ xdotool is a failure, not a skip (CI must install them).
 """
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from tests.conftest import BrokerProcess
 from zchat import events as ev
-from zchat.client import Client
 
 try:
     import tkinter
@@ -29,61 +25,13 @@ except ImportError as exc:      # Python built without _tkinter (Debian's python
 
 needs_tk = pytest.mark.skipif(tkinter is None, reason=f"tkinter cannot be imported: {TK_ERROR}")
 if tkinter is not None:
-    from tests.tk_helpers import CliUser, TkUser, click, click_row, focus, pump, type_into, xdo
+    from tests.tk_helpers import (CliUser, click, click_row, display, focus, other, pump, tk_user,  # noqa: F401
+                                  type_into, wait_event, xdo)
 
 
-@pytest.fixture
-def display() -> None:
-    assert os.environ.get("DISPLAY"), "no DISPLAY: install Xvfb and pytest-xvfb (pip install pytest-xvfb)"
-    assert shutil.which("xdotool"), "xdotool is missing: apt-get install xdotool"
-
-
-@pytest.fixture
-def tk_user(display: None, tmp_path: Path) -> Iterator[Callable[..., TkUser]]:
-    made: list[TkUser] = []
-
-    def make(server: str, name: str | None = None, geometry: str = "760x520+0+0", config: str = "cfg") -> TkUser:
-        u = TkUser(server, tmp_path / config, geometry)
-        made.append(u)
-        if name:
-            type_into(u.app.join.name, name, "Return")
-            assert pump(u.root, lambda: u.app.window is not None, 15), u.app.join.error_text()
-        return u
-
-    yield make
-    for u in reversed(made):
-        u.close()
-
-
-@pytest.fixture
-def other(tmp_path: Path) -> Iterator[Callable[..., Client]]:
-    made: list[Client] = []
-
-    def make(server: str, name: str, config: str = "cfg") -> Client:
-        c = Client(server, config_dir=tmp_path / config)
-        c.join(name)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        c.close()
-
-
-def wait_event(root: object, client: Client, kind: type, cond: Callable[[object], bool] = lambda e: True,
-               seen: list | None = None, timeout: float = 10.0) -> object:
-    """Pump Tk while pulling ``client``'s events until one of ``kind`` matches ``cond``."""
-    found: list[object] = []
-
-    def check() -> bool:
-        for e in client.poll_events(100):
-            if seen is not None:
-                seen.append(e)
-            if isinstance(e, kind) and cond(e):
-                found.append(e)
-        return bool(found)
-    assert pump(root, check, timeout), f"no {kind.__name__} within {timeout} s"
-    return found[0]
+def open_dialog(user, key: str) -> bool:  # type: ignore[no-untyped-def]
+    d = user.win.dialogs.get(key)
+    return d is not None and bool(d.winfo_exists()) and bool(d.winfo_viewable())
 
 
 # ---------------------------------------------------------------- without a display
@@ -105,6 +53,8 @@ def test_format_lines() -> None:
     assert (line.style, line.sender, line.text) == ("msg", "bob", "hi[31m\n      there")
     assert fmt.status_text(ev.ConnectionChanged(state="catching_up", behind=7))[0] == "◌ catching up: 7 behind"
     assert fmt.conv_label("dm:a:b", "b") == "@ b" and fmt.conv_label("g:t", "t") == "# t"
+    assert fmt.split_links("see https://x.org/a?b=1, or http://y.io).") == [
+        ("see ", False), ("https://x.org/a?b=1", True), (", or ", False), ("http://y.io", True), (").", False)]
 
 
 # ---------------------------------------------------------------- the join screen
@@ -186,8 +136,9 @@ def test_a_direct_message_from_the_toolbar(broker: BrokerProcess, tk_user, other
     roots = [alice.root, bob.root]
     seen: list[object] = []
     wait_event(roots, eve, ev.Joined, seen=seen)
-    click(bob.win.buttons["dm"], roots=[alice.root])                   # ✉: "Direct message to:"
-    assert pump(roots, lambda: bob.win.prompt.open and bob.win.prompt.focus_get() == bob.win.prompt.entry, 5)
+    click(bob.win.buttons["dm"], roots=[alice.root])                   # ✉: the "New direct message" dialog
+    assert pump(roots, lambda: open_dialog(bob, "dm") and bob.root.focus_get() == bob.win.dialogs["dm"].fields[0], 5)
+    assert "alice" in bob.win.dialogs["dm"].fields[0].cget("values")   # the people it knows, to pick from
     xdo(roots, "type", "--delay", "20", "alice")
     xdo(roots, "key", "Return")
     assert pump(roots, lambda: bob.win.current == "dm:alice:bob", 10)
@@ -212,13 +163,13 @@ def test_create_join_talk_in_and_leave_a_group(broker: BrokerProcess, tk_user) -
     roots = [alice.root, bob.root]
     focus(alice.win.entry)
     xdo(roots, "key", "ctrl+g")                                        # create a group
-    assert pump(roots, lambda: alice.win.prompt.open, 5)
+    assert pump(roots, lambda: open_dialog(alice, "create"), 5)
     xdo(roots, "type", "--delay", "20", "team")
     xdo(roots, "key", "Return")
     assert pump(roots, lambda: alice.win.current == "g:team" and "alice created" in alice.text(), 10), (
         alice.win.current, alice.text())
     click(bob.win.buttons["join"], roots=[alice.root])                 # ⇥: join a group
-    assert pump(roots, lambda: bob.win.prompt.open, 5)
+    assert pump(roots, lambda: open_dialog(bob, "join") and "team" in bob.win.dialogs["join"].fields[0].cget("values"), 5)
     xdo(roots, "type", "--delay", "20", "team")
     xdo(roots, "key", "Return")
     assert pump(roots, lambda: bob.win.current == "g:team" and "bob joined" in bob.text(), 10)
@@ -226,7 +177,7 @@ def test_create_join_talk_in_and_leave_a_group(broker: BrokerProcess, tk_user) -
     assert alice.win.member_list.title.cget("text") == "Members of #team (2 online)"
     type_into(bob.win.entry, "hi team", "Return", roots=[alice.root])
     assert pump(roots, lambda: "bob: hi team" in alice.text(), 10)
-    assert "hi team" not in "".join(l.text for l in alice.win.transcripts.get("all", ()))
+    assert "hi team" not in "".join(line.text for line in alice.win.transcripts["all"])
     assert str(bob.win.buttons["leave"].state()) != "('disabled',)"
     click(bob.win.buttons["leave"], roots=[alice.root])                # ⏏: leave this group
     assert pump(roots, lambda: not bob.win.conv_list.tree.exists("g:team") and bob.win.current == "all", 10)
@@ -328,7 +279,7 @@ def test_a_flood_of_1000_messages_keeps_typing_responsive(broker_factory, tk_use
     sender.join()
     assert alice.win.entry.get() == "typing during the flood"
     assert pump(alice.root, lambda: "bob: flood 999" in alice.text(), 60), alice.text()[-300:]
-    assert sum(l.text.startswith("flood ") for l in alice.win.transcripts["all"]) == 1000
+    assert sum(line.text.startswith("flood ") for line in alice.win.transcripts["all"]) == 1000
     assert len(delays) == len("typing during the flood")
     delays.sort()
     print(f"keystroke wait during the flood: median {delays[len(delays) // 2]:.1f} ms, max {delays[-1]:.1f} ms; "
@@ -350,11 +301,9 @@ def test_every_icon_button_has_a_tooltip_and_keyboard_shortcuts_work(broker: Bro
         assert pump(alice.root, lambda: not tip.winfo_viewable(), 5), key
     focus(win.entry)
     xdo(alice.root, "key", "ctrl+n")
-    assert pump(alice.root, lambda: win.prompt.open and win.prompt.label.cget("text") == "Direct message to:", 5)
+    assert pump(alice.root, lambda: open_dialog(alice, "dm") and alice.win.dialogs["dm"].title() == "New direct message", 5)
     xdo(alice.root, "key", "Escape")
-    assert pump(alice.root, lambda: not win.prompt.open and win.focus_get() == win.entry, 5)
-    xdo(alice.root, "key", "F1")
-    assert pump(alice.root, lambda: "Keyboard shortcuts:" in alice.text(), 5)
+    assert pump(alice.root, lambda: not open_dialog(alice, "dm") and win.focus_get() == win.entry, 5)
     type_into(win.entry, "/create ops", "Return")
     assert pump(alice.root, lambda: win.current == "g:ops", 10)
     xdo(alice.root, "key", "alt+1")                                    # the first conversation: everyone

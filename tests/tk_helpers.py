@@ -6,14 +6,17 @@ deadline passes (TESTING-UI.md, pitfall 5).
 """
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
+import pytest
 import tkinter as tk
 
 from zchat.client import Client
@@ -81,12 +84,14 @@ def click_row(tree: tk.Misc, iid: str, roots: Iterable[tk.Misc] = ()) -> None:
 class TkUser:
     """One Tk client: its own root and TkApp, joined through the join screen."""
 
-    def __init__(self, server: str, config_dir: Path, geometry: str = "760x520+0+0") -> None:
+    def __init__(self, server: str, config_dir: Path, geometry: str | None = "760x520+0+0") -> None:
+        """``geometry`` None: the one the app restores from ``config_dir`` (or its default)."""
         self.root = tk.Tk()
-        self.root.geometry(geometry)
         self.exit_status: int | None = None
         self.app = TkApp(self.root, lambda s: Client(s, config_dir=config_dir), server=server,
-                         on_exit=self._exited)
+                         on_exit=self._exited, config_dir=config_dir)
+        if geometry:
+            self.root.geometry(geometry)
         pump(self.root, self.root.winfo_viewable, timeout=5)
 
     def _exited(self, status: int) -> None:
@@ -105,9 +110,21 @@ class TkUser:
             self.app.finish(0)
         try:
             self.root.update_idletasks()
+            park_pointer(self.root)
             self.root.destroy()
         except tk.TclError:
             pass
+
+
+def park_pointer(root: tk.Tk) -> None:
+    """Put the pointer inside ``root`` before it is destroyed. Tk 8.6.13 without a window manager
+    crashes (SIGSEGV in TkSetFocusWin) when a later Tk() in the same process takes the focus after
+    an earlier one was destroyed while the pointer was outside it; reproduced with plain tkinter
+    (two roots, no zchat code). One root per process, as the real program has, never meets it."""
+    x, y = root.winfo_rootx() + 5, root.winfo_rooty() + 5
+    xdo(root, "mousemove", str(x), str(y))
+    pump(root, lambda: root.winfo_pointerxy() == (x, y), 5)
+    root.update()
 
 
 class CliUser:
@@ -143,3 +160,77 @@ class CliUser:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+
+
+def inside(widget: tk.Misc, outer: tk.Misc | None = None) -> bool:
+    """``widget`` is mapped and lies wholly within ``outer`` (its toplevel by default), on screen."""
+    outer = outer or widget.winfo_toplevel()
+    x, y, w, h = widget.winfo_rootx(), widget.winfo_rooty(), widget.winfo_width(), widget.winfo_height()
+    ox, oy, ow, oh = outer.winfo_rootx(), outer.winfo_rooty(), outer.winfo_width(), outer.winfo_height()
+    return (bool(widget.winfo_ismapped()) and w > 1 and h > 1 and ox <= x and oy <= y
+            and x + w <= ox + ow and y + h <= oy + oh)
+
+
+def descendants(widget: tk.Misc) -> list[tk.Misc]:
+    out = []
+    for child in widget.winfo_children():
+        out += [child, *descendants(child)]
+    return out
+
+
+def wait_event(root: object, client: Client, kind: type, cond: Callable[[object], bool] = lambda e: True,
+               seen: list | None = None, timeout: float = 10.0) -> object:
+    """Pump Tk while pulling ``client``'s events until one of ``kind`` matches ``cond``."""
+    found: list[object] = []
+
+    def check() -> bool:
+        for e in client.poll_events(100):
+            if seen is not None:
+                seen.append(e)
+            if isinstance(e, kind) and cond(e):
+                found.append(e)
+        return bool(found)
+    assert pump(root, check, timeout), f"no {kind.__name__} within {timeout} s"  # type: ignore[arg-type]
+    return found[0]
+
+
+# ---------------------------------------------------------------- fixtures (import them into a test module)
+@pytest.fixture
+def display() -> None:
+    assert os.environ.get("DISPLAY"), "no DISPLAY: install Xvfb and pytest-xvfb (pip install pytest-xvfb)"
+    assert shutil.which("xdotool"), "xdotool is missing: apt-get install xdotool"
+
+
+@pytest.fixture
+def tk_user(display: None, tmp_path: Path) -> Iterator[Callable[..., TkUser]]:
+    """make(server, name=None, geometry="760x520+0+0", config="cfg"): a TkUser, joined when ``name`` is given."""
+    made: list[TkUser] = []
+
+    def make(server: str, name: str | None = None, geometry: str | None = "760x520+0+0",
+             config: str = "cfg") -> TkUser:
+        u = TkUser(server, tmp_path / config, geometry)
+        made.append(u)
+        if name:
+            type_into(u.app.join.name, name, "Return")
+            assert pump(u.root, lambda: u.app.window is not None, 15), u.app.join.error_text()
+        return u
+
+    yield make
+    for u in reversed(made):
+        u.close()
+
+
+@pytest.fixture
+def other(tmp_path: Path) -> Iterator[Callable[..., Client]]:
+    """make(server, name, config="cfg"): a plain Client, joined."""
+    made: list[Client] = []
+
+    def make(server: str, name: str, config: str = "cfg") -> Client:
+        c = Client(server, config_dir=tmp_path / config)
+        c.join(name)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

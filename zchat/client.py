@@ -49,7 +49,15 @@ class Client:
         self._wake_w.setblocking(False)
         self._wakeup: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
+        self._session: ClientSession | None = None    # read-only from here: max_text_bytes
         self._closed = False
+
+    @property
+    def max_text_bytes(self) -> int:
+        """The longest text (UTF-8 bytes) one message may carry: the broker's limit once joined, the
+        protocol's before. Longer sends are refused (CommandFailed "too_large"), so a frontend checks first."""
+        limits = self._session.limits if self._session is not None else None
+        return limits.max_text_bytes if limits is not None else p.MAX_TEXT_BYTES
 
     # ---------------------------------------------------------------- commands (any thread, never block)
     def join(self, name: str) -> None:
@@ -58,7 +66,9 @@ class Client:
             raise RuntimeError("join() was called already; make a new Client for another name")
         self.name = name
         keys = user_keypair(self.config_dir, name)
-        self._thread = threading.Thread(target=_IOThread(self, name, keys).run, name="zchat-io", daemon=True)
+        io = _IOThread(self, name, keys)
+        self._session = io.session
+        self._thread = threading.Thread(target=io.run, name="zchat-io", daemon=True)
         self._thread.start()
 
     def _do(self, action: Action) -> None:

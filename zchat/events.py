@@ -130,6 +130,25 @@ class CommandFailed:
     command: str = ""
 
 
+class SendState(StrEnum):
+    """``SendStatus.state``: where one of this user's own messages is."""
+    SENDING = "sending"     # kept in the outbox; it goes (again) whenever the link is up
+    SENT = "sent"           # the broker stored it (seq); the line itself arrives as MessageReceived
+    FAILED = "failed"       # refused for good (reason); sending the text again is a new message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendStatus:
+    """The fate of one message this client sent, so a frontend can mark its own line at once
+    (also while offline). ``cmid`` names the message across its states; ``text`` is what was sent."""
+    cmid: str
+    conv: str
+    text: str
+    state: SendState
+    reason: str = ""
+    seq: int = 0           # set once sent
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Left:
     """The session is over ([EXIT], /quit or close()); the frontend should exit."""
@@ -137,8 +156,9 @@ class Left:
 
 
 Event = (ConnectionChanged | Joined | JoinFailed | MessageReceived | PresenceChanged | ConversationsChanged
-         | GroupsListed | UsersListed | Invited | Info | CommandFailed | Left)
+         | GroupsListed | UsersListed | Invited | Info | CommandFailed | SendStatus | Left)
 
 __all__ = ["CONTROL_RE", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "MessageKind",
            "PresenceReason", "PresenceState", "conv_kind", "strip_controls", "Conversation", "ConversationsChanged", "Event", "GroupsListed",
-           "Info", "Invited", "JoinFailed", "Joined", "Left", "MessageReceived", "PresenceChanged", "UsersListed"]
+           "Info", "Invited", "JoinFailed", "Joined", "Left", "MessageReceived", "PresenceChanged", "SendState", "SendStatus",
+           "UsersListed"]

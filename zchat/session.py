@@ -238,7 +238,7 @@ class ClientSession:
 
     def _on_ok(self, what: str, ctx: Any, ok: p.Ok) -> None:
         if what == "send":
-            self.outbox.pop(ctx, None)
+            self._send_status(self.outbox.pop(ctx, None), ev.SendState.SENT, seq=ok.seq or 0)
         elif what in ("create_group", "join_group") and ok.conv:
             self.left_convs.discard(ok.conv)
             if ok.key is not None:
@@ -283,7 +283,7 @@ class ClientSession:
             self.paced[conv] = self.last_heard + (err.retry_after_ms or 1000) / 1000
         else:
             if what == "send":
-                self.outbox.pop(ctx, None)
+                self._send_status(self.outbox.pop(ctx, None), ev.SendState.FAILED, reason=err.message)
             elif what == "history" and ctx in self.convs:
                 self.convs[ctx].fetching = False
             self._fail(err.code, err.message, what)
@@ -405,9 +405,15 @@ class ClientSession:
         text = p.strip_controls(text)
         cmid = uuid.uuid4().hex
         self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
+        self._send_status(self.outbox[cmid], ev.SendState.SENDING)
         if conv in self.paced:          # keep order: it goes when the ones before it go
             return None
         return self._request("send", p.Send, cmid, conv=conv, text=text, cmid=cmid)
+
+    def _send_status(self, send: p.Send | None, state: ev.SendState, reason: str = "", seq: int = 0) -> None:
+        if send is not None:        # None: a duplicate answer for a send already settled
+            self._event(ev.SendStatus(cmid=send.cmid, conv=send.conv, text=send.text, state=state, reason=reason,
+                                      seq=seq))
 
     def _resend(self, conv: str) -> None:
         """Send again, in order, what the outbox holds for ``conv`` and is not in flight."""

@@ -40,7 +40,8 @@ class TkFrontend:
             return 2
         from zchat.frontends.tk.app import TkApp
         name = getattr(self.options, "name", None) or ""
-        app = TkApp(root, launch.client, name=name, server=getattr(self.options, "server", None) or "")
+        app = TkApp(root, launch.client, name=name, server=getattr(self.options, "server", None) or "",
+                    config_dir=getattr(self.options, "config_dir", None))
         if name:                                      # --name given: join at once; errors show in place
             root.after_idle(app.join.submit)
         try:

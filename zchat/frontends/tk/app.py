@@ -13,10 +13,13 @@ import os
 import sys
 import tkinter as tk
 import traceback
+from pathlib import Path
 from tkinter import ttk
 from typing import TYPE_CHECKING, Callable
 
 from zchat import events as ev
+from zchat.events import ConnState
+from zchat.frontends.tk import settings
 from zchat.frontends.tk.join import JoinScreen
 from zchat.frontends.tk.window import ChatWindow
 
@@ -48,15 +51,19 @@ def setup_styles(root: tk.Tk) -> None:
     style.configure("Icon.TButton", padding=(2, 1), font=("TkDefaultFont", 12))
     style.configure("Status.TFrame", background="#eaeef2")
     style.configure("Status.TLabel", background="#eaeef2")
+    style.configure("Invite.TFrame", background="#fff8c5")
+    style.configure("Invite.TLabel", background="#fff8c5")
 
 
 class TkApp:
     """Owns one Tk root's contents. ``make_client(server)`` builds an unjoined Client (raising
-    NoServer, ServerKeyChanged or ValueError); ``on_exit(status)`` runs when the session is over."""
+    NoServer, ServerKeyChanged or ValueError); ``on_exit(status)`` runs when the session is over.
+    ``config_dir``: where the window's geometry is remembered (None: nowhere)."""
 
     def __init__(self, root: tk.Tk, make_client: Callable[[str | None], Client], *, name: str = "",
-                 server: str = "", on_exit: Callable[[int], None] | None = None) -> None:
-        self.root, self.make_client = root, make_client
+                 server: str = "", on_exit: Callable[[int], None] | None = None,
+                 config_dir: Path | None = None) -> None:
+        self.root, self.make_client, self.config_dir = root, make_client, config_dir
         self.on_exit = on_exit or (lambda status: root.destroy())
         self.client: Client | None = None
         self.window: ChatWindow | None = None
@@ -75,10 +82,29 @@ class TkApp:
             self.wakeable = False
         setup_styles(root)
         root.title("zchat")
+        root.minsize(*settings.MIN_SIZE)
+        self._restore_geometry()
+        root.rowconfigure(0, weight=1)
+        root.columnconfigure(0, weight=1)
         root.protocol("WM_DELETE_WINDOW", self.request_exit)
         self.join = JoinScreen(root, self._join, name=name, server=server or default_server())
-        self.join.pack(fill="both", expand=True)
+        self.join.grid(row=0, column=0)                 # centred
         (self.join.name if not name else self.join.button).focus_force()
+
+    def _restore_geometry(self) -> None:
+        if self.config_dir is None:
+            return
+        saved = settings.fitting(settings.load(self.config_dir).get("geometry"),
+                                 (self.root.winfo_screenwidth(), self.root.winfo_screenheight()))
+        if not saved:                    # nothing saved (or it does not fit): a comfortable default
+            w, h = settings.DEFAULT_SIZE
+            saved = f"{min(w, self.root.winfo_screenwidth())}x{min(h, self.root.winfo_screenheight())}"
+        self.root.geometry(saved)
+
+    def _save_geometry(self) -> None:
+        if self.config_dir is not None:
+            self.root.update_idletasks()
+            settings.save(self.config_dir, geometry=self.root.geometry())
 
     # ---------------------------------------------------------------- joining
     def _join(self, name: str, server: str) -> None:
@@ -107,9 +133,9 @@ class TkApp:
 
     def _joined(self, e: ev.Joined) -> None:
         assert self.client is not None
-        self.join.pack_forget()
+        self.join.grid_remove()
         self.window = ChatWindow(self.root, self.client, on_quit=self.request_exit)
-        self.window.pack(fill="both", expand=True)
+        self.window.grid(row=0, column=0, sticky="nsew")
         self.root.title(f"zchat — {e.name}")
         self.window.joined(e)
 
@@ -168,10 +194,10 @@ class TkApp:
             self.join.name.focus_force()
             self.join.name.select_range(0, "end")
         elif isinstance(e, ev.ConnectionChanged):
-            if e.state == "failed":
+            if e.state == ConnState.FAILED:
                 self._drop_client()
                 self.join.show_error(e.detail)
-            elif e.state == "reconnecting":
+            elif e.state == ConnState.RECONNECTING:
                 self.join.show_status(f"{e.detail}; still trying… (change the server and press Join "
                                       f"to try another)")
             else:
@@ -195,6 +221,10 @@ class TkApp:
         if self.done:
             return
         self.done, self.status = True, status
+        try:
+            self._save_geometry()
+        except tk.TclError:            # the window is gone already
+            pass
         for job in (self._job, self._leave_job):
             if job is not None:
                 self.root.after_cancel(job)

@@ -5,6 +5,7 @@ join screen, the main window and the screenshot script.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -13,26 +14,73 @@ from zchat.frontends import text
 from zchat.frontends.text import STATE_WORDS
 
 MISSED_MARKER = "── messages you missed while away ──"
-STATE_ICON = {"online": "●", "lost": "◐", "away": "○"}
+STATE_ICON = {"online": "●", "lost": "◐", "away": "○", "unknown": "?"}
+COLORS = {"ok": "#1a7f37", "busy": "#9a6700", "bad": "#cf222e", "link": "#0969da", "dim": "#6e7781"}
+
+
+URL_RE = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+URL_TRAILING = ".,;:!?)]}'\""      # sentence punctuation after a link is not part of it
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Enter", "send the line (slash commands work too)"),
+    ("Up / Down", "recall lines you typed"),
+    ("Ctrl+N", "new direct message"),
+    ("Ctrl+G", "create a group"),
+    ("Ctrl+J", "join a group"),
+    ("Ctrl+W", "leave the current group, or close the current direct messages"),
+    ("Ctrl+PageUp / Ctrl+PageDown", "previous / next conversation"),
+    ("Alt+1 … Alt+9", "go to conversation 1 … 9"),
+    ("Ctrl+Q", "leave the chat (same as [EXIT])"),
+    ("F1", "this help"),
+    ("Escape", "back to the message entry"),
+    ("double-click a person", "write to them"),
+    ("right-click", "a message, a person or a conversation: what you can do with it"),
+    ("● ◐ ○ ?", "people: online, lost connection, away, unknown (you are offline)"),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One drawn line of a transcript. ``style``: msg, own, event, info, error, marker, history."""
+    """One drawn line of a transcript. ``style``: msg, own, event, info, error, marker, history.
+    ``cmid`` and ``status`` (sending, sent, failed with ``reason``) mark a line typed in this window."""
     style: str
     text: str
     ts: float | None = None
     sender: str = ""
     seq: int = 0
+    cmid: str = ""
+    status: str = ""
+    reason: str = ""
+
+
+def split_links(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, is_link) with every http(s) link on its own."""
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for m in URL_RE.finditer(text):
+        url = m.group().rstrip(URL_TRAILING)
+        if m.start() > pos:
+            out.append((text[pos:m.start()], False))
+        out.append((url, True))
+        pos = m.start() + len(url)
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
+
+
+def status_suffix(line: Line) -> str:
+    """What follows an own line: "sending…", a tick, or why it failed."""
+    if line.status == "sending":
+        return "  ◌ sending…"
+    if line.status == "sent":
+        return "  ✓"
+    if line.status == "failed":
+        return f"  ✕ not sent: {text.clean(line.reason) or 'refused'}  "
+    return ""
 
 
 def conv_label(conv: str, title: str) -> str:
     """"# everyone", "@ bob" for a DM, "# team" for a group."""
     return "# everyone" if conv == "all" else text.conv_label(conv, title, gap=" ")
-
-
-def conv_kind(conv: str) -> str:
-    return "dm" if conv.startswith("dm:") else "group" if conv.startswith("g:") else "everyone"
 
 
 def message_line(m: ev.MessageReceived) -> Line:
@@ -46,22 +94,29 @@ def presence_line(p: ev.PresenceChanged) -> Line:
     return Line("event", f"{text.clean(p.name)} {text.presence_phrase(p.reason)}", time.time())
 
 
+def own_line(s: ev.SendStatus, name: str) -> Line:
+    """The line drawn as soon as this user sends, before the broker has it."""
+    return Line("own", text.clean(s.text, indent=6), time.time(), text.clean(name), cmid=s.cmid, status=s.state,
+                reason=s.reason)
+
+
 def status_text(c: ev.ConnectionChanged) -> tuple[str, str]:
     """(text, level) for the status bar; level is ok, busy or bad."""
-    if c.state == "live":
+    S = ev.ConnState
+    if c.state == S.LIVE:
         return "● connected", "ok"
-    if c.state == "catching_up":
+    if c.state == S.CATCHING_UP:
         return f"◌ catching up: {c.behind} behind", "busy"
-    if c.state == "connected":
+    if c.state == S.CONNECTED:
         return "◌ connected, joining…", "busy"
-    if c.state == "connecting":
+    if c.state == S.CONNECTING:
         return f"◌ connecting to {c.detail}…", "busy"
-    if c.state == "reconnecting":
+    if c.state == S.RECONNECTING:
         retry = f" (retrying in {c.retry_in:.2g} s)" if c.retry_in is not None else ""
         return f"✕ offline: {c.detail or 'reconnecting'}{retry}", "bad"
-    if c.state == "failed":
+    if c.state == S.FAILED:
         return f"✕ failed: {c.detail}", "bad"
-    return c.state, "busy"
+    return str(c.state), "busy"
 
 
 def users_text(u: ev.UsersListed) -> str:

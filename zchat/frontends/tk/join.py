@@ -10,7 +10,7 @@ from typing import Callable
 
 from tktooltip import ToolTip
 
-from zchat.frontends.tk.widgets import COLORS
+from zchat.frontends.tk.format import COLORS
 
 
 class JoinScreen(ttk.Frame):

@@ -1,6 +1,7 @@
-"""The panes of the main window: conversation list, message view, member list, prompt bar,
-status bar. Each is a ttk.Frame that draws what it is given and reports clicks through
-callbacks; none of them knows about the client or the network.
+"""The panes of the main window: conversation list, member list, invitation bar, status bar.
+
+Each is a ttk widget that draws what it is given and reports clicks through callbacks; none
+of them knows about the client or the network. The message view is :mod:`.messageview`.
 """
 from __future__ import annotations
 
@@ -10,43 +11,45 @@ from tkinter import ttk
 from typing import Callable, Iterable
 
 from zchat import events as ev
-from zchat.frontends.text import STATE_WORDS, clean, clock
-from zchat.frontends.tk.format import STATE_ICON, Line, conv_label
+from zchat.frontends.text import STATE_WORDS, clean
+from zchat.frontends.tk.format import COLORS, STATE_ICON, conv_label
 
-MAX_VIEW_LINES = 1500      # lines kept in the Text widget; older ones are trimmed
-COLORS = {"ok": "#1a7f37", "busy": "#9a6700", "bad": "#cf222e"}
-SENDER_COLORS = ("#0550ae", "#8250df", "#953800", "#116329", "#a40e26", "#0a3069", "#6639ba")
+Menu = Callable[[str, tk.Event], None]
 
 
 class ConversationList(ttk.Frame):
-    """everyone, the DMs and the groups, each with its unread count; a click picks one."""
+    """everyone, the groups and the DMs, each with its unread count; a click picks one, a
+    right-click asks ``on_menu(conv, event)``."""
 
-    def __init__(self, master: tk.Misc, on_pick: Callable[[str], None]) -> None:
+    def __init__(self, master: tk.Misc, on_pick: Callable[[str], None], on_menu: Menu) -> None:
         super().__init__(master)
-        self.on_pick = on_pick
-        ttk.Label(self, text="Conversations", style="Pane.TLabel").pack(fill="x")
-        self.tree = ttk.Treeview(self, columns=("unread",), show="tree", selectmode="browse", height=12)
-        self.tree.column("#0", width=130, stretch=True)
-        self.tree.column("unread", width=34, anchor="e", stretch=False)
+        self.on_pick, self.on_menu = on_pick, on_menu
+        ttk.Label(self, text="Conversations", style="Pane.TLabel").grid(row=0, column=0, sticky="ew")
+        self.tree = ttk.Treeview(self, columns=("unread",), show="tree", selectmode="browse", height=4)
+        self.tree.column("#0", width=112, minwidth=60, stretch=True)
+        self.tree.column("unread", width=30, minwidth=24, anchor="e", stretch=False)
         bold = tkfont.nametofont("TkDefaultFont").copy()
         bold.configure(weight="bold")
         self._bold = bold
         self.tree.tag_configure("unread", font=bold)
-        self.tree.pack(fill="both", expand=True)
+        self.tree.grid(row=1, column=0, sticky="nsew")
+        self.rowconfigure(1, weight=1)
+        self.columnconfigure(0, weight=1)
         self.tree.bind("<<TreeviewSelect>>", self._picked)
+        self.tree.bind("<Button-3>", self._right_click)
         self._drawing = False
 
     def show(self, convs: Iterable[ev.Conversation], current: str) -> None:
         self._drawing = True
         try:
-            order = {"everyone": 0, "group": 1, "dm": 2}
+            order = {ev.ConvKind.EVERYONE: 0, ev.ConvKind.GROUP: 1, ev.ConvKind.DM: 2}
             items = sorted(convs, key=lambda c: (order.get(c.kind, 3), c.title.lower()))
             wanted = [c.conv for c in items]
             for iid in self.tree.get_children():
                 if iid not in wanted:
                     self.tree.delete(iid)
             for i, c in enumerate(items):
-                text = conv_label(c.conv, c.title) + (" (private)" if c.private and c.kind == "group" else "")
+                text = conv_label(c.conv, c.title) + (" (private)" if c.private and c.kind == ev.ConvKind.GROUP else "")
                 values = (str(c.unread) if c.unread else "",)
                 tags = ("unread",) if c.unread else ()
                 if self.tree.exists(c.conv):
@@ -65,161 +68,116 @@ class ConversationList(ttk.Frame):
         if sel and not self._drawing:
             self.on_pick(sel[0])
 
-
-class MessageView(ttk.Frame):
-    """The current conversation's lines: time, sender, text; a marker where missed ones begin."""
-
-    def __init__(self, master: tk.Misc) -> None:
-        super().__init__(master)
-        self.title = ttk.Label(self, text="everyone", style="Title.TLabel")
-        self.title.pack(fill="x")
-        body = ttk.Frame(self)
-        body.pack(fill="both", expand=True)
-        self.text = tk.Text(body, wrap="word", state="disabled", width=60, height=20, padx=6, pady=4,
-                            relief="flat", highlightthickness=0, background="white", cursor="arrow",
-                            font="TkDefaultFont")
-        bar = ttk.Scrollbar(body, orient="vertical", command=self.text.yview)
-        self.text.configure(yscrollcommand=bar.set)
-        bar.pack(side="right", fill="y")
-        self.text.pack(side="left", fill="both", expand=True)
-        base = tkfont.nametofont("TkDefaultFont")
-        bold, italic = base.copy(), base.copy()
-        bold.configure(weight="bold")
-        italic.configure(slant="italic")
-        self._fonts = (bold, italic)
-        t = self.text
-        t.tag_configure("time", foreground="#6e7781")
-        t.tag_configure("sender", font=bold)
-        t.tag_configure("own", font=bold, foreground="#57606a")
-        t.tag_configure("event", foreground="#6e7781", font=italic)
-        t.tag_configure("info", foreground="#0969da")
-        t.tag_configure("error", foreground=COLORS["bad"])
-        t.tag_configure("history", foreground="#57606a")
-        t.tag_configure("marker", foreground="#cf222e", justify="center", spacing1=4, spacing3=4)
-        for i, color in enumerate(SENDER_COLORS):
-            t.tag_configure(f"s{i}", foreground=color)
-        self._pinned = True
-
-    def _pieces(self, line: Line) -> list[object]:
-        if line.style == "marker":
-            return [line.text + "\n", ("marker",)]
-        stamp = [clock(line.ts) + "  ", ("time",)] if line.ts is not None else []
-        if line.style in ("msg", "own", "history"):
-            color = f"s{sum(map(ord, line.sender.lower())) % len(SENDER_COLORS)}"
-            who = ("own",) if line.style == "own" else ("sender", color)
-            body = ("history",) if line.style == "history" else ()
-            return [*stamp, line.sender, who, ": " + line.text + "\n", body]
-        return [*stamp, line.text + "\n", (line.style,)]
-
-    def begin(self) -> None:
-        """Before appending a batch: stay at the bottom only if the user was there."""
-        self._pinned = self.text.yview()[1] >= 0.999
-
-    def append(self, line: Line) -> None:
-        t = self.text
-        t.configure(state="normal")
-        t.insert("end-1c", *self._pieces(line))
-        t.configure(state="disabled")
-
-    def end(self) -> None:
-        """After a batch: trim old lines, follow the bottom."""
-        t = self.text
-        extra = int(t.index("end-1c").split(".")[0]) - MAX_VIEW_LINES
-        if extra > 0:
-            t.configure(state="normal")
-            t.delete("1.0", f"{extra + 1}.0")
-            t.configure(state="disabled")
-        if self._pinned:
-            t.see("end")
-
-    def show(self, title: str, lines: Iterable[Line]) -> None:
-        self.title.configure(text=title)
-        t = self.text
-        t.configure(state="normal")
-        t.delete("1.0", "end")
-        for line in lines:
-            t.insert("end-1c", *self._pieces(line))
-        t.configure(state="disabled")
-        t.see("end")
-
-    def content(self) -> str:
-        return self.text.get("1.0", "end-1c")
+    def _right_click(self, e: tk.Event) -> str:
+        conv = self.tree.identify_row(e.y)
+        if conv:
+            self.on_menu(conv, e)
+        return "break"
 
 
 class MemberList(ttk.Frame):
-    """Users of the current conversation, with online / lost connection / away."""
+    """Users of the current conversation, with online / lost connection / away ("unknown" while
+    this client is offline). Double-click: ``on_open(name)``; right-click: ``on_menu(name, event)``."""
 
-    def __init__(self, master: tk.Misc) -> None:
+    def __init__(self, master: tk.Misc, on_open: Callable[[str], None], on_menu: Menu) -> None:
         super().__init__(master)
+        self.on_open, self.on_menu = on_open, on_menu
         self.title = ttk.Label(self, text="People", style="Pane.TLabel")
-        self.title.pack(fill="x")
-        self.tree = ttk.Treeview(self, columns=("state",), show="tree", selectmode="none", height=12)
-        self.tree.column("#0", width=110, stretch=True)
-        self.tree.column("state", width=112, stretch=False)
-        for state, color in (("online", COLORS["ok"]), ("lost", COLORS["busy"]), ("away", "#8c959f")):
+        self.title.grid(row=0, column=0, sticky="ew")
+        self.tree = ttk.Treeview(self, columns=("state",), show="tree", selectmode="browse", height=4)
+        words = max(tkfont.nametofont("TkDefaultFont").measure(w) for w in STATE_WORDS.values())
+        self.tree.column("#0", width=80, minwidth=60, stretch=True)
+        self.tree.column("state", width=words + 10, minwidth=60, stretch=False)
+        for state, color in (("online", COLORS["ok"]), ("lost", COLORS["busy"]), ("away", "#8c959f"),
+                             ("unknown", "#8c959f")):
             self.tree.tag_configure(state, foreground=color)
-        self.tree.pack(fill="both", expand=True)
+        self.tree.grid(row=1, column=0, sticky="nsew")
+        self.rowconfigure(1, weight=1)
+        self.columnconfigure(0, weight=1)
+        self.tree.bind("<Configure>", self._fit)
+        self.tree.bind("<Double-Button-1>", lambda e: self._call(self.on_open, e))
+        self.tree.bind("<Button-3>", lambda e: self._call(self.on_menu, e, e))
 
-    def show(self, title: str, users: dict[str, str]) -> None:
+    def _fit(self, e: tk.Event) -> None:
+        """A narrow pane shows the state by its symbol and colour alone, so names are not cut."""
+        state = int(self.tree.column("state", "width"))
+        narrow = e.width < state + 110
+        self.tree.configure(displaycolumns=() if narrow else ("state",))
+        self.tree.column("#0", width=max(60, e.width - (0 if narrow else state) - 4))
+
+    def _call(self, fn: Callable[..., None], e: tk.Event, *extra: object) -> str:
+        name = self.tree.identify_row(e.y)
+        if name:
+            self.tree.selection_set(name)
+            fn(name, *extra)
+        return "break"
+
+    def show(self, title: str, users: dict[str, str], offline: bool = False) -> None:
+        """``offline``: nobody's state is known while this client is disconnected; say so."""
         self.title.configure(text=title)
         self.tree.delete(*self.tree.get_children())
         rank = {"online": 0, "lost": 1, "away": 2}
         for name, state in sorted(users.items(), key=lambda u: (rank.get(u[1], 3), u[0].lower())):
-            self.tree.insert("", "end", text=f"{STATE_ICON.get(state, '?')} {clean(name)}",
+            state = "unknown" if offline else state
+            self.tree.insert("", "end", iid=name, text=f"{STATE_ICON.get(state, '?')} {clean(name)}",
                              values=(STATE_WORDS.get(state, state),), tags=(state,))
 
     def rows(self) -> list[tuple[str, str]]:
-        return [(self.tree.item(i, "text")[2:], self.tree.item(i, "values")[0]) for i in self.tree.get_children()]
+        return [(i, self.tree.item(i, "values")[0]) for i in self.tree.get_children()]
 
 
-class PromptBar(ttk.Frame):
-    """An inline question above the entry ("Direct message to:"): Enter answers, Escape cancels."""
+class InviteBar(ttk.Frame):
+    """Invitations waiting for an answer, the oldest shown: "carol invited you to #design
+    [Accept] [Decline]". ``on_accept(group)`` joins; the bar hides when none is left."""
 
-    def __init__(self, master: tk.Misc, on_done: Callable[[], None]) -> None:
-        super().__init__(master, padding=(4, 2))
-        self.on_done = on_done
-        self.label = ttk.Label(self)
-        self.label.pack(side="left")
-        self.entry = ttk.Entry(self, width=24)
-        self.entry.pack(side="left", padx=4)
-        self.private = tk.BooleanVar(self, False)
-        self.check = ttk.Checkbutton(self, text="private (invite only)", variable=self.private)
-        self.ok = ttk.Button(self, text="OK", width=5, command=self._ok)
-        self.cancel = ttk.Button(self, text="Cancel", width=7, command=self.close)
-        self.cancel.pack(side="right")
-        self.ok.pack(side="right", padx=2)
-        self.entry.bind("<Return>", lambda e: self._ok() or "break")
-        self.entry.bind("<Escape>", lambda e: self.close() or "break")
-        self._answer: Callable[[str, bool], None] | None = None
+    def __init__(self, master: tk.Misc, on_accept: Callable[[str], None]) -> None:
+        super().__init__(master, padding=(6, 4), style="Invite.TFrame")
+        self.on_accept = on_accept
+        self.waiting: list[tuple[str, str]] = []           # (group, by)
+        self.label = ttk.Label(self, style="Invite.TLabel", wraplength=260)
+        self.label.grid(row=0, column=0, sticky="w")
+        self.accept = ttk.Button(self, text="Accept", width=7, command=self._accept)
+        self.decline = ttk.Button(self, text="Decline", width=7, command=self._decline)
+        self.accept.grid(row=0, column=1, padx=(6, 2))
+        self.decline.grid(row=0, column=2)
+        self.columnconfigure(0, weight=1)
+        self.bind("<Configure>", self._wrap)
 
-    def ask(self, question: str, answer: Callable[[str, bool], None], *, private_box: bool = False,
-            before: tk.Misc | None = None) -> None:
-        self.label.configure(text=question)
-        self.entry.delete(0, "end")
-        self.private.set(False)
-        if private_box:
-            self.check.pack(side="left", padx=4)
-        else:
-            self.check.pack_forget()
-        self._answer = answer
-        self.pack(fill="x", before=before) if before is not None else self.pack(fill="x")
-        self.entry.focus_force()
+    def _wrap(self, e: tk.Event) -> None:
+        buttons = self.accept.winfo_reqwidth() + self.decline.winfo_reqwidth()
+        self.label.configure(wraplength=max(100, e.width - buttons - 30))
 
-    def _ok(self) -> None:
-        text, answer = self.entry.get().strip(), self._answer
-        if not text or answer is None:
+    def push(self, group: str, by: str) -> None:
+        if group not in (g for g, _ in self.waiting):
+            self.waiting.append((group, by))
+        self._draw()
+
+    def drop(self, group: str) -> None:
+        """Forget an invitation that no longer needs an answer (the group was joined another way)."""
+        self.waiting = [(g, b) for g, b in self.waiting if g != group]
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.waiting:
+            self.grid_remove()
             return
-        self.close()
-        answer(text, self.private.get())
+        group, by = self.waiting[0]
+        more = f"   (+{len(self.waiting) - 1} more)" if len(self.waiting) > 1 else ""
+        self.label.configure(text=f"✉ {clean(by)} invited you to the private group #{clean(group)}{more}")
+        self.grid()
 
-    def close(self) -> None:
-        self._answer = None
-        self.pack_forget()
-        self.on_done()
+    def _accept(self) -> None:
+        if self.waiting:
+            group = self.waiting[0][0]
+            self.drop(group)
+            self.on_accept(group)
 
-    @property
-    def open(self) -> bool:
-        return self._answer is not None
+    def _decline(self) -> None:
+        if self.waiting:
+            self.drop(self.waiting[0][0])
+
+    def text(self) -> str:
+        return str(self.label.cget("text")) if self.waiting else ""
 
 
 class StatusBar(ttk.Frame):
@@ -228,9 +186,22 @@ class StatusBar(ttk.Frame):
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master, padding=(6, 2), style="Status.TFrame")
         self.state = ttk.Label(self, text="◌ connecting…", style="Status.TLabel")
-        self.state.pack(side="left")
-        self.who = ttk.Label(self, text="", style="Status.TLabel")
-        self.who.pack(side="right")
+        self.state.grid(row=0, column=0, sticky="w")
+        self.who = ttk.Label(self, text="", style="Status.TLabel", anchor="e")
+        self.who.grid(row=0, column=1, sticky="e", padx=(12, 0))
+        self.columnconfigure(0, weight=1)
+        self._who = ("", "")
+        self.bind("<Configure>", lambda e: self._draw_who())
+
+    def set_who(self, name: str, endpoint: str) -> None:
+        self._who = (name, endpoint)
+        self._draw_who()
+
+    def _draw_who(self) -> None:
+        """The endpoint only where there is room: the connection state matters more."""
+        name, endpoint = self._who
+        wide = self.winfo_width() >= 900
+        self.who.configure(text=f"you are {name}" + (f" · {endpoint}" if wide and endpoint else ""))
 
     def set_state(self, text: str, level: str) -> None:
         self.state.configure(text=text, foreground=COLORS.get(level, "black"))

@@ -1,62 +1,62 @@
 """The main window once joined: conversations, messages, people, the entry and the status bar.
 
-:meth:`ChatWindow.apply` draws one event and :meth:`ChatWindow.flush` finishes a batch (the
-conversation list, member list and status are redrawn once per batch, not once per event,
-so a flood stays cheap). Everything the user does becomes a call on the Client, which
-returns at once; nothing here waits for the network.
+Laid out with grid, so the entry and the Send button keep their row at any size down to the
+minimum (640x400): only the message view shrinks. :meth:`ChatWindow.apply` draws one event
+into the conversations' :class:`~.transcript.Transcript` and :meth:`ChatWindow.flush` ends a
+batch (lists redrawn once per batch, so a flood stays cheap). Everything the user does is a
+call on the Client, which returns at once; nothing here waits for the network.
 """
 from __future__ import annotations
 
 import time
 import tkinter as tk
-from collections import deque
 from tkinter import ttk
 from typing import TYPE_CHECKING, Callable
 
 from tktooltip import ToolTip
 
 from zchat import events as ev
-from zchat import commands
-from zchat.commands import HELP
-from zchat.protocol import group_key
-from zchat.frontends.tk import format as fmt
+from zchat.events import ConnState, ConvKind, PresenceState, SendState
 from zchat.frontends.text import clean
+from zchat.frontends.tk import format as fmt
+from zchat.frontends.tk.actions import Actions
 from zchat.frontends.tk.format import Line
-from zchat.frontends.tk.widgets import ConversationList, MemberList, MessageView, PromptBar, StatusBar
+from zchat.frontends.tk.menus import ContextMenus
+from zchat.frontends.tk.messageview import MessageView
+from zchat.frontends.tk.transcript import Edit, Transcript
+from zchat.frontends.tk.widgets import ConversationList, InviteBar, MemberList, StatusBar
 
 if TYPE_CHECKING:
     from zchat.client import Client
 
-TRANSCRIPT_MAX = 1000     # lines kept per conversation
-SHORTCUTS = """Keyboard shortcuts:
-  Enter            send the line (slash commands work: /help lists them)
-  Up / Down        recall lines you typed
-  Ctrl+N           new direct message          Ctrl+G   create a group
-  Ctrl+J           join a group                Ctrl+W   leave the current group
-  Ctrl+PageUp/Ctrl+PageDown  previous / next conversation
-  Alt+1 … Alt+9    go to conversation 1 … 9    Ctrl+Q   leave the chat (same as [EXIT])
-  F1               this help                   Escape   back to the message entry"""
+EVERYONE = "all"
+OFFLINE = (ConnState.CONNECTING, ConnState.RECONNECTING, ConnState.FAILED)
+SIDE_MIN = (140, 180)      # px: conversation list, member list
+CENTER_MIN = 300           # px: the messages, the entry and the Send button
 
 
-class ChatWindow(ttk.Frame):
+class ChatWindow(Actions, ttk.Frame):
     def __init__(self, master: tk.Misc, client: Client, on_quit: Callable[[], None]) -> None:
-        super().__init__(master)
+        ttk.Frame.__init__(self, master)
         self.client, self.on_quit = client, on_quit
         self.name = client.name or ""
-        self.current = "all"
-        self.convs: dict[str, ev.Conversation] = {"all": ev.Conversation(conv="all", kind="everyone", title="everyone")}
-        self.transcripts: dict[str, deque[Line]] = {}
-        self.marked: set[str] = set()                    # conversations whose missed marker is drawn
+        self.current = EVERYONE
+        self.convs: dict[str, ev.Conversation] = {EVERYONE: ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE,
+                                                                           title="everyone")}
+        self.transcripts: dict[str, Transcript] = {}
         self.presence: dict[str, str] = {}               # everyone: name -> online / lost / away
+        self.people_complete = False                     # presence lists every user (so a DM can be checked)
         self.members: dict[str, dict[str, str]] = {}     # group key -> its members
-        self.auto_who = 0                                # /who answers we asked for (not printed)
-        self.sent: list[str] = []                        # typed lines, for Up/Down
-        self._recall = 0
-        self.left_groups: set[str] = set()               # see apply(ConversationsChanged)
+        self.offline = False
+        self.sends: dict[str, tuple[str, str]] = {}      # cmid -> (conv, text) of lines typed here
+        self.closed: dict[str, ev.Conversation] = {}    # DMs closed here (see close_conversation)
         self._want: str | None = None                    # a switch we asked for and the core has not confirmed
         self._dirty: set[str] = {"convs", "members"}
         self._drawn = False
+        self._history = [0, 0, -1]                       # this batch: new /history lines, repeats, first row
+        self.init_actions()
         self._build()
+        self.menus = ContextMenus(self)
         self._bind_keys()
 
     # ---------------------------------------------------------------- layout
@@ -64,61 +64,97 @@ class ChatWindow(ttk.Frame):
         top = self.winfo_toplevel()
         menu = tk.Menu(top, tearoff=False)
         chat = tk.Menu(menu, tearoff=False)
-        chat.add_command(label="New direct message…", accelerator="Ctrl+N", command=self.ask_dm)
-        chat.add_command(label="Create group…", accelerator="Ctrl+G", command=self.ask_create)
-        chat.add_command(label="Join group…", accelerator="Ctrl+J", command=self.ask_join)
-        chat.add_command(label="Leave this group", accelerator="Ctrl+W", command=self.leave_group)
+        for label, key, cmd in (("New direct message…", "Ctrl+N", self.ask_dm),
+                                ("Create group…", "Ctrl+G", self.ask_create),
+                                ("Join group…", "Ctrl+J", self.ask_join),
+                                ("Invite someone to this group…", "", self.ask_invite),
+                                ("Leave this group / close this conversation", "Ctrl+W", self.close_current)):
+            chat.add_command(label=label, accelerator=key, command=cmd)
         chat.add_separator()
-        chat.add_command(label="Who is here", command=lambda: self.client.execute("/who"))
-        chat.add_command(label="List groups", command=lambda: self.client.execute("/groups"))
+        chat.add_command(label="Who is here", command=self.client.who)
+        chat.add_command(label="List groups", command=self.client.list_groups)
         chat.add_separator()
         chat.add_command(label="Leave the chat", accelerator="Ctrl+Q", command=self.on_quit)
         helpm = tk.Menu(menu, tearoff=False)
-        helpm.add_command(label="Commands", command=lambda: self._info(HELP))
-        helpm.add_command(label="Keyboard shortcuts", accelerator="F1", command=lambda: self._info(SHORTCUTS))
+        helpm.add_command(label="Shortcuts and commands", accelerator="F1", command=self.show_help)
         menu.add_cascade(label="Chat", menu=chat)
         menu.add_cascade(label="Help", menu=helpm)
         top.configure(menu=menu)
         self.menu, self.chat_menu = menu, chat
 
+        self.rowconfigure(0, weight=1)
+        self.columnconfigure(0, weight=1)
+        self.panes = panes = ttk.PanedWindow(self, orient="horizontal")
+        panes.grid(row=0, column=0, sticky="nsew")
         self.status = StatusBar(self)
-        self.status.pack(side="bottom", fill="x")
-        self.status.who.configure(text=f"you are {self.name} · {self.client.endpoint}")
-        panes = ttk.PanedWindow(self, orient="horizontal")
-        panes.pack(fill="both", expand=True)
-        self.conv_list = ConversationList(panes, self.pick)
-        center = ttk.Frame(panes)
-        self.member_list = MemberList(panes)
+        self.status.grid(row=1, column=0, sticky="ew")
+        self.status.set_who(self.name, self.client.endpoint)
+        self.conv_list = ConversationList(panes, self.pick, lambda conv, e: self.menus.conversation(conv, e))
+        center = ttk.Frame(panes, padding=(2, 0))
+        self.member_list = MemberList(panes, self.open_dm, lambda name, e: self.menus.person(name, e))
         panes.add(self.conv_list, weight=0)
         panes.add(center, weight=1)
         panes.add(self.member_list, weight=0)
+        panes.bind("<Configure>", self._place_sashes, add="+")
+        self._sashes_placed = False
 
-        tools = ttk.Frame(center, padding=(2, 2))
-        tools.pack(fill="x")
+        head = ttk.Frame(center)
+        head.grid(row=0, column=0, sticky="ew")
+        self.title = ttk.Label(head, text="# everyone", style="Title.TLabel")
+        self.title.grid(row=0, column=0, sticky="w")
+        head.columnconfigure(0, weight=1)
         self.buttons: dict[str, ttk.Button] = {}
         self.tooltips: dict[str, ToolTip] = {}
-        for key, icon, tip, cmd in (("dm", "✉", "New direct message (Ctrl+N)", self.ask_dm),
-                                    ("create", "✚", "Create a group (Ctrl+G)", self.ask_create),
-                                    ("join", "⇥", "Join a group (Ctrl+J)", self.ask_join),
-                                    ("leave", "⏏", "Leave this group (Ctrl+W)", self.leave_group),
-                                    ("help", "?", "Commands and keyboard shortcuts (F1)",
-                                     lambda: self._info(SHORTCUTS))):
-            b = ttk.Button(tools, text=icon, width=3, command=cmd, style="Icon.TButton")
-            b.pack(side="left", padx=1)
+        for col, (key, icon, tip, cmd) in enumerate((
+                ("dm", "✉", "New direct message (Ctrl+N)", self.ask_dm),
+                ("create", "✚", "Create a group (Ctrl+G)", self.ask_create),
+                ("join", "⇥", "Join a group (Ctrl+J)", self.ask_join),
+                ("leave", "⏏", "Leave this group, or close these direct messages (Ctrl+W)", self.close_current),
+                ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=1):
+            b = ttk.Button(head, text=icon, width=2, command=cmd, style="Icon.TButton")
+            b.grid(row=0, column=col, padx=1, pady=2)
             self.buttons[key] = b
             self.tooltips[key] = ToolTip(b, msg=tip, delay=0.4)
-        self.view = MessageView(center)
-        self.view.pack(fill="both", expand=True)
-        row = ttk.Frame(center, padding=(0, 4, 0, 0))
-        row.pack(fill="x", side="bottom")
+        self.invites = InviteBar(center, on_accept=self.client.join_group)
+        self.invites.grid(row=1, column=0, sticky="ew", pady=(0, 2))
+        self.invites.grid_remove()
+        self.view = MessageView(center, on_retry=self.retry, on_menu=self.menus_message)
+        self.view.grid(row=2, column=0, sticky="nsew")
+        self.notice = ttk.Label(center, text="", foreground=fmt.COLORS["bad"], wraplength=300, justify="left")
+        self.notice.grid(row=3, column=0, sticky="ew")
+        self.notice.grid_remove()
+        row = ttk.Frame(center, padding=(0, 4, 0, 4))
+        row.grid(row=4, column=0, sticky="ew")
         self.entry = ttk.Entry(row)
-        self.entry.pack(side="left", fill="x", expand=True)
-        send = ttk.Button(row, text="➤", width=3, command=self.send_line, style="Icon.TButton")
-        send.pack(side="right", padx=(4, 0))
+        self.entry.grid(row=0, column=0, sticky="ew")
+        send = ttk.Button(row, text="Send", width=6, command=self.send_line)
+        send.grid(row=0, column=1, padx=(4, 0))
+        row.columnconfigure(0, weight=1)
         self.buttons["send"] = send
         self.tooltips["send"] = ToolTip(send, msg="Send (Enter)", delay=0.4)
-        self.prompt = PromptBar(center, on_done=self.entry.focus_set)
-        self._prompt_before = row
+        center.rowconfigure(2, weight=1)
+        center.columnconfigure(0, weight=1)
+        center.bind("<Configure>", lambda e: self.notice.configure(wraplength=max(150, e.width - 12)))
+
+    def _place_sashes(self, e: tk.Event) -> None:
+        """The side panes get a share of a wide window, and never leave the middle less than CENTER_MIN."""
+        width = e.width
+        if width <= 1:
+            return
+        left, right = self.panes.sashpos(0), width - self.panes.sashpos(1)
+        if not self._sashes_placed:
+            self._sashes_placed = True
+            left = min(max(int(width * 0.13), SIDE_MIN[0]), 240)
+            right = min(max(int(width * 0.2), SIDE_MIN[1]), 280)
+        spare = width - CENTER_MIN - left - right
+        if spare < 0:                                  # too narrow: the side panes give way, down to their minimum
+            left = max(SIDE_MIN[0], left + spare // 2)
+            right = max(SIDE_MIN[1], width - CENTER_MIN - left)
+        self.panes.sashpos(0, left)
+        self.panes.sashpos(1, width - right)
+
+    def menus_message(self, line: Line | None, url: str, e: tk.Event) -> None:
+        self.menus.message(line, url, e)
 
     def _bind_keys(self) -> None:
         top = self.winfo_toplevel()
@@ -128,157 +164,112 @@ class ChatWindow(ttk.Frame):
         self.entry.bind("<Down>", lambda e: self._recall_line(1) or "break")
         keys: dict[str, Callable[[], object]] = {
             "<Control-n>": self.ask_dm, "<Control-g>": self.ask_create, "<Control-j>": self.ask_join,
-            "<Control-w>": self.leave_group, "<Control-q>": self.on_quit, "<F1>": lambda: self._info(SHORTCUTS),
+            "<Control-w>": self.close_current, "<Control-q>": self.on_quit, "<F1>": self.show_help,
             "<Control-Prior>": lambda: self.step(-1), "<Control-Next>": lambda: self.step(1),
-            "<Escape>": self._escape}
+            "<Escape>": self.entry.focus_set}
         for n in range(1, 10):
             keys[f"<Alt-Key-{n}>"] = lambda n=n: self.pick_index(n - 1)
         for seq, fn in keys.items():
             top.bind(seq, lambda e, fn=fn: fn() and None or "break")
 
-    # ---------------------------------------------------------------- user actions
-    def send_line(self) -> None:
-        line = self.entry.get()
-        if not line.strip():
-            return
-        self.entry.delete(0, "end")
-        self.sent.append(line)
-        self._recall = len(self.sent)
-        try:
-            cmd = commands.parse(line)
-        except commands.CommandError:
-            cmd = None
-        if isinstance(cmd, commands.Quit):
-            self.status.set_state("◌ leaving…", "busy")
-        elif isinstance(cmd, (commands.JoinGroup, commands.CreateGroup)):
-            self.left_groups.discard(group_key(cmd.group))
-        self.client.execute(line)
-
-    def _recall_line(self, step: int) -> None:
-        if not self.sent:
-            return
-        self._recall = max(0, min(len(self.sent), self._recall + step))
-        self.entry.delete(0, "end")
-        if self._recall < len(self.sent):
-            self.entry.insert(0, self.sent[self._recall])
-
-    def _escape(self) -> None:
-        if self.prompt.open:
-            self.prompt.close()
-        self.entry.focus_set()
-
-    def ask_dm(self) -> None:
-        self.prompt.ask("Direct message to:", lambda name, _p: self.client.switch("@" + name.lstrip("@")),
-                        before=self._prompt_before)
-
-    def ask_create(self) -> None:
-        self.prompt.ask("Create group:", lambda g, private: self._group(g, private, create=True),
-                        private_box=True, before=self._prompt_before)
-
-    def ask_join(self) -> None:
-        self.prompt.ask("Join group:", lambda g, _p: self._group(g),
-                        before=self._prompt_before)
-
-    def _group(self, group: str, private: bool = False, create: bool = False) -> None:
-        group = group.lstrip("#")
-        self.left_groups.discard(group_key(group))
-        if create:
-            self.client.create_group(group, private)
-        else:
-            self.client.join_group(group)
-
-    def leave_group(self) -> None:
-        conv = self.convs.get(self.current)
-        if conv is not None and conv.kind == "group":
-            self.client.leave_group(conv.title)
-
-    def pick(self, conv: str) -> None:
-        if conv != self.current:
-            self._want = conv
-            self.client.switch(conv)
-            self._show(conv)
-        self.entry.focus_set()
-
-    def ordered(self) -> list[str]:
-        return list(self.conv_list.tree.get_children())
-
-    def step(self, delta: int) -> None:
-        order = self.ordered()
-        if self.current in order:
-            self.pick(order[(order.index(self.current) + delta) % len(order)])
-
-    def pick_index(self, i: int) -> None:
-        order = self.ordered()
-        if i < len(order):
-            self.pick(order[i])
-
     # ---------------------------------------------------------------- drawing events
+    def transcript(self, conv: str) -> Transcript:
+        t = self.transcripts.get(conv)
+        if t is None:
+            t = self.transcripts[conv] = Transcript()
+        return t
+
+    def _edit(self, conv: str, edits: list[Edit]) -> None:
+        if conv != self.current or not edits:
+            return
+        if not self._drawn:
+            self.view.begin()
+            self._drawn = True
+        self.view.apply(edits)
+
     def _add(self, conv: str, line: Line) -> None:
-        lines = self.transcripts.get(conv)
-        if lines is None:
-            lines = self.transcripts[conv] = deque(maxlen=TRANSCRIPT_MAX)
-        lines.append(line)
-        if conv == self.current:
-            if not self._drawn:
-                self.view.begin()
-                self._drawn = True
-            self.view.append(line)
+        self._edit(conv, self.transcript(conv).append(line))
 
     def _info(self, text: str, style: str = "info") -> None:
         self._add(self.current, Line(style, text, None if "\n" in text else time.time()))
-        self.flush()
-
-    def _who(self, group: str | None = None) -> None:
-        self.auto_who += 1
-        self.client.execute(f"/who {group}" if group else "/who")
 
     def _show(self, conv: str) -> None:
         self.current = conv
         c = self.convs.get(conv)
         title = fmt.conv_label(conv, c.title if c else conv)
-        if conv.startswith("dm:"):
+        if ev.conv_kind(conv) == ConvKind.DM:
             title += "  (direct messages)"
-        self.view.show(title, self.transcripts.get(conv, ()))
-        if conv.startswith("g:") and c is not None:
-            self._who(c.title)
+        self.title.configure(text=title)
+        self.view.load(self.transcripts.get(conv, ()))
+        if ev.conv_kind(conv) == ConvKind.GROUP and c is not None:
+            self.who(c.title)
         self._dirty |= {"convs", "members"}
 
     def joined(self, e: ev.Joined) -> None:
-        self.name = e.name
-        self.status.who.configure(text=f"you are {e.name} · {self.client.endpoint}")
+        self.name, self.offline = e.name, False
+        self.status.set_who(e.name, self.client.endpoint)
         for c in e.conversations:
             self.convs[c.conv] = c
-        self._who()
-        if self.current.startswith("g:") and self.current in self.convs:
-            self._who(self.convs[self.current].title)
-        self._dirty |= {"convs", "members"}
+        self.who()
+        if ev.conv_kind(self.current) == ConvKind.GROUP and self.current in self.convs:
+            self.who(self.convs[self.current].title)
+        self._dirty |= {"convs", "members", "title"}
         self.entry.focus_force()
+
+    def _message(self, e: ev.MessageReceived) -> None:
+        if not e.history:
+            self._reopen(e.conv)                         # someone wrote: it is back in the list
+        if e.conv not in self.convs:
+            self.convs[e.conv] = ev.Conversation(conv=e.conv, kind=ev.conv_kind(e.conv), title=e.title)
+            self._dirty.add("convs")
+        t, line = self.transcript(e.conv), fmt.message_line(e)
+        if e.history:
+            edits = t.add_history(line)
+            self._history[0 if edits else 1] += 1
+            inserted = [edit[1] for edit in edits if edit[0] == "insert"]
+            if inserted and e.conv == self.current:
+                self._history[2] = min(inserted) if self._history[2] < 0 else min(self._history[2], *inserted)
+        else:
+            settled = t.settle_own(line) if e.own else None
+            edits = settled if settled is not None else t.add(line, e.missed)
+        self._edit(e.conv, edits)
+        if e.kind != "msg" and e.conv == self.current and ev.conv_kind(e.conv) == ConvKind.GROUP and not e.history:
+            self.who(e.title)                   # someone joined or left the group: refresh members
+
+    def _reopen(self, conv: str) -> None:
+        c = self.closed.pop(conv, None)
+        if c is not None:
+            self.convs.setdefault(conv, c)
+            self._dirty.add("convs")
+
+    def _send_status(self, e: ev.SendStatus) -> None:
+        self._reopen(e.conv)                             # written to again: listed again
+        t = self.transcript(e.conv)
+        if e.state == SendState.SENDING:
+            self.sends[e.cmid] = (e.conv, e.text)
+            self._edit(e.conv, t.append(fmt.own_line(e, self.name)))
+        else:
+            self._edit(e.conv, t.set_status(e.cmid, e.state, e.reason, e.seq))
+            if e.state == SendState.SENT:
+                self.sends.pop(e.cmid, None)
 
     def apply(self, e: ev.Event) -> None:
         match e:
             case ev.MessageReceived():
-                if e.conv in self.left_groups:
-                    return
-                if e.conv not in self.convs:
-                    self.convs[e.conv] = ev.Conversation(conv=e.conv, kind=fmt.conv_kind(e.conv), title=e.title)
-                    self._dirty.add("convs")
-                if e.missed and e.conv not in self.marked:
-                    self.marked.add(e.conv)
-                    self._add(e.conv, Line("marker", fmt.MISSED_MARKER))
-                self._add(e.conv, fmt.message_line(e))
-                if e.kind != "msg" and e.conv == self.current and e.conv.startswith("g:") and not e.history:
-                    self._who(e.title)                   # someone joined or left the group: refresh members
+                self._message(e)
+            case ev.SendStatus():
+                self._send_status(e)
             case ev.ConversationsChanged():
-                # The core re-lists a group when its "left" line arrives after the leave was confirmed
-                # (see the report): a group that vanished stays hidden until this user joins it again.
-                listed = {c.conv: c for c in e.conversations}
-                self.left_groups |= {k for k in self.convs if k.startswith("g:") and k not in listed}
-                self.convs = {k: c for k, c in listed.items() if k not in self.left_groups}
-                self.convs.setdefault("all", ev.Conversation(conv="all", kind="everyone", title="everyone"))
+                self.convs = {c.conv: c for c in e.conversations if c.conv not in self.closed}
+                self.convs.setdefault(EVERYONE, ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE, title="everyone"))
+                for c in e.conversations:
+                    if c.kind == ConvKind.GROUP:
+                        self.invites.drop(c.title)
                 if self._want is not None:           # older lists still name the previous one
                     if e.current == self._want:
                         self._want = None
                 elif e.current != self.current:
+                    self._reopen(e.current)              # made current (opened again): listed again
                     self._show(e.current)
                 self._dirty.add("convs")
             case ev.PresenceChanged():
@@ -286,55 +277,84 @@ class ChatWindow(ttk.Frame):
                 for users in self.members.values():
                     if e.name in users:
                         users[e.name] = e.state
-                self._add("all", fmt.presence_line(e))
+                self._add(EVERYONE, fmt.presence_line(e))
                 self._dirty.add("members")
             case ev.UsersListed():
-                if e.conv == "all":
-                    self.presence = dict(e.users)
-                else:
-                    self.members[e.conv] = dict(e.users)
-                self._dirty.add("members")
-                if self.auto_who > 0:
-                    self.auto_who -= 1
-                else:
-                    self._add(self.current, Line("info", fmt.users_text(e), time.time()))
+                self._users(e)
             case ev.ConnectionChanged():
                 self.status.set_state(*fmt.status_text(e))
-                if e.state == "failed":
+                offline = e.state in OFFLINE
+                if offline != self.offline:
+                    self.offline = offline
+                    self._dirty |= {"members", "title"}
+                if e.state == ConnState.FAILED:
                     self._add(self.current, Line("error", f"✕ {e.detail}", time.time()))
             case ev.GroupsListed():
-                self._add(self.current, Line("info", fmt.groups_text(e), time.time()))
+                self._groups(e)
             case ev.Invited():
-                self._add(self.current, Line("info", f"{clean(e.by)} invited you to #{clean(e.group)}: "
-                                                     f"use ⇥ (Ctrl+J) or /join {clean(e.group)} to accept",
-                                             time.time()))
+                self.invites.push(e.group, e.by)
             case ev.Info():
-                self._add(self.current, Line("info", e.text, None if "\n" in e.text else time.time()))
+                self._info(e.text)
             case ev.CommandFailed():
-                self._add(self.current, Line("error", f"✕ {e.message}", time.time()))
+                self._failed(e)
             case ev.JoinFailed():
                 self._add(self.current, Line("error", f"✕ could not join again as {e.name}: {e.message}", time.time()))
             case ev.Joined():
                 self.joined(e)
 
+    def _users(self, e: ev.UsersListed) -> None:
+        if e.conv == EVERYONE:
+            self.presence = dict(e.users)
+            self.people_complete = len(e.users) >= e.total
+        else:
+            self.members[e.conv] = dict(e.users)
+        self._dirty.add("members")
+        if self.auto["who"] > 0:
+            self.auto["who"] -= 1
+        else:
+            self._info(fmt.users_text(e))
+
+    def _groups(self, e: ev.GroupsListed) -> None:
+        if self.auto["groups"] > 0:
+            self.auto["groups"] -= 1
+            self.fill_join_choices(e)
+        else:
+            self._info(fmt.groups_text(e))
+
     def flush(self) -> None:
         """End of a batch: redraw what changed, once."""
+        new, repeats, first = self._history
+        if repeats and not new:
+            self._info("/history: those messages are all shown here already")
         if self._drawn:
             self.view.end()
             self._drawn = False
+        if first >= 0:
+            self.view.see_row(first)
+        self._history = [0, 0, -1]
         if "convs" in self._dirty:
             self.conv_list.show(self.convs.values(), self.current)
-            is_group = self.current.startswith("g:")
-            self.buttons["leave"].state(["!disabled"] if is_group else ["disabled"])
+            closable = ev.conv_kind(self.current) != ConvKind.EVERYONE
+            self.buttons["leave"].state(["!disabled"] if closable else ["disabled"])
+            self.chat_menu.entryconfigure(4, state="normal" if closable else "disabled")
+            is_group = ev.conv_kind(self.current) == ConvKind.GROUP
             self.chat_menu.entryconfigure(3, state="normal" if is_group else "disabled")
         if "members" in self._dirty:
-            c = self.convs.get(self.current)
-            if self.current.startswith("g:") and c is not None:
-                users = {n: self.presence.get(n, s) if s != "away" else s
-                         for n, s in self.members.get(self.current, {}).items()}
-                title = f"Members of #{clean(c.title)}"
-            else:
-                users, title = self.presence, "People"
-            online = sum(s == "online" for s in users.values())
-            self.member_list.show(f"{title} ({online} online)", users)
+            self._draw_members()
+        if "title" in self._dirty:
+            self.winfo_toplevel().title(f"zchat — {self.name}" + (" (offline)" if self.offline else ""))
         self._dirty.clear()
+
+    def _draw_members(self) -> None:
+        c = self.convs.get(self.current)
+        if ev.conv_kind(self.current) == ConvKind.GROUP and c is not None:
+            users = {n: self.presence.get(n, s) if s != PresenceState.AWAY else s
+                     for n, s in self.members.get(self.current, {}).items()}
+            title = f"Members of #{clean(c.title)}"
+        else:
+            users, title = self.presence, "People"
+        if self.offline:
+            title += " (you are offline)"
+        else:
+            title += f" ({sum(s == PresenceState.ONLINE for s in users.values())} online)"
+        self.member_list.show(title, users, offline=self.offline)

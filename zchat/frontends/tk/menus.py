@@ -1,0 +1,69 @@
+"""Right-click menus: on a message, on a person, on a conversation.
+
+One popup menu, refilled for what was clicked; every entry is a call on the window's own
+actions, so a menu never does anything the keyboard and the menu bar cannot.
+"""
+from __future__ import annotations
+
+import tkinter as tk
+from typing import TYPE_CHECKING, Callable
+
+from zchat.events import ConvKind, conv_kind
+from zchat.frontends.text import clean
+from zchat.frontends.tk.format import Line
+
+if TYPE_CHECKING:
+    from zchat.frontends.tk.window import ChatWindow
+
+
+class ContextMenus:
+    def __init__(self, win: ChatWindow) -> None:
+        self.win = win
+        self.popup = tk.Menu(win, tearoff=False)
+
+    def _post(self, entries: list[tuple[str, Callable[[], object]]], e: tk.Event) -> None:
+        if not entries:
+            return
+        self.popup.delete(0, "end")
+        for label, action in entries:
+            self.popup.add_command(label=label, command=action)
+        self.popup.tk_popup(e.x_root, e.y_root)
+
+    def labels(self) -> list[str]:
+        end = self.popup.index("end")
+        return [] if end is None else [self.popup.entrycget(i, "label") for i in range(end + 1)]
+
+    def message(self, line: Line | None, url: str, e: tk.Event) -> None:
+        win = self.win
+        entries: list[tuple[str, Callable[[], object]]] = []
+        if url:
+            entries += [("Open link", lambda: win.view.open_url(url)), ("Copy link", lambda: win.copy(url))]
+        if line is not None and line.style != "marker":
+            entries.append(("Copy text", lambda: win.copy(line.text)))
+            if line.sender and line.sender.lower() != win.name.lower():
+                entries.append((f"Reply to {line.sender} in a direct message", lambda: win.open_dm(line.sender)))
+            if line.status == "failed":
+                entries.append(("Retry sending", lambda: win.retry(line)))
+        self._post(entries, e)
+
+    def person(self, name: str, e: tk.Event) -> None:
+        win = self.win
+        entries: list[tuple[str, Callable[[], object]]] = []
+        if name.lower() != win.name.lower():
+            entries.append((f"Write to {clean(name)}", lambda: win.open_dm(name)))
+            for conv, c in sorted(win.convs.items()):   # the groups this user is in (the broker refuses a member)
+                if c.kind == ConvKind.GROUP and name not in win.members.get(conv, {}):
+                    entries.append((f"Invite {clean(name)} to #{clean(c.title)}",
+                                    lambda title=c.title: win.client.invite(name, title)))
+        entries.append(("Copy name", lambda: win.copy(name)))
+        self._post(entries, e)
+
+    def conversation(self, conv: str, e: tk.Event) -> None:
+        win = self.win
+        c = win.convs.get(conv)
+        title = clean(c.title) if c else conv
+        if conv_kind(conv) == ConvKind.GROUP:
+            self._post([(f"Invite someone to #{title}…", lambda: win.ask_invite(conv)),
+                        (f"Leave #{title}", lambda: win.close_conversation(conv))], e)
+        elif conv_kind(conv) == ConvKind.DM:
+            self._post([(f"Close the conversation with {title}", lambda: win.close_conversation(conv))], e)

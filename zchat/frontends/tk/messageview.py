@@ -1,0 +1,191 @@
+"""The message view: one conversation's lines in a read-only Text, mirroring a Transcript.
+
+Each transcript line is a row whose first Text line is remembered, so an edit (a /history
+line inserted above, a "sending…" line settled, a trim) touches only its row, and a click
+or right-click maps back to its row. Links are tagged and open in the web browser; a failed
+send offers "Retry" in place. It draws and reports; it never talks to the client.
+"""
+from __future__ import annotations
+
+import bisect
+import tkinter as tk
+import tkinter.font as tkfont
+import webbrowser
+from tkinter import ttk
+from typing import Callable, Iterable
+
+from zchat.frontends.text import clock
+from zchat.frontends.tk.format import COLORS, Line, split_links, status_suffix
+from zchat.frontends.tk.transcript import Edit
+
+SENDER_COLORS = ("#0550ae", "#8250df", "#953800", "#116329", "#a40e26", "#0a3069", "#6639ba")
+RETRY = "Retry"
+
+
+def sender_tag(name: str) -> str:
+    return f"s{sum(map(ord, name.lower())) % len(SENDER_COLORS)}"
+
+
+class MessageView(ttk.Frame):
+    """``on_retry(line)``: "Retry" clicked on a failed line; ``on_menu(line, url, event)``: a right-click
+    (``line`` None between rows, ``url`` the link under the pointer or "")."""
+
+    def __init__(self, master: tk.Misc, on_retry: Callable[[Line], None],
+                 on_menu: Callable[[Line | None, str, tk.Event], None]) -> None:
+        super().__init__(master)
+        self.on_retry, self.on_menu = on_retry, on_menu
+        self.open_url: Callable[[str], object] = webbrowser.open
+        self.text = t = tk.Text(self, wrap="word", state="disabled", width=40, height=5, padx=6, pady=4,
+                                relief="flat", highlightthickness=0, background="white", cursor="arrow",
+                                font="TkDefaultFont")
+        bar = ttk.Scrollbar(self, orient="vertical", command=t.yview)
+        t.configure(yscrollcommand=bar.set)
+        t.grid(row=0, column=0, sticky="nsew")
+        bar.grid(row=0, column=1, sticky="ns")
+        self.rowconfigure(0, weight=1)
+        self.columnconfigure(0, weight=1)
+        base = tkfont.nametofont("TkDefaultFont")
+        bold, italic = base.copy(), base.copy()
+        bold.configure(weight="bold")
+        italic.configure(slant="italic")
+        self._fonts = (bold, italic)
+        t.tag_configure("time", foreground=COLORS["dim"])
+        t.tag_configure("sender", font=bold)
+        t.tag_configure("own", font=bold, foreground="#57606a")
+        t.tag_configure("event", foreground=COLORS["dim"], font=italic)
+        t.tag_configure("info", foreground="#0969da")
+        t.tag_configure("error", foreground=COLORS["bad"])
+        t.tag_configure("history", foreground="#57606a")
+        t.tag_configure("marker", foreground=COLORS["bad"], justify="center", spacing1=4, spacing3=4)
+        t.tag_configure("status", foreground=COLORS["dim"])
+        t.tag_configure("failed", foreground=COLORS["bad"])
+        for tag in ("link", "retry"):
+            t.tag_configure(tag, foreground=COLORS["link"], underline=True)
+            t.tag_bind(tag, "<Enter>", lambda e: t.configure(cursor="hand2"))
+            t.tag_bind(tag, "<Leave>", lambda e: t.configure(cursor="arrow"))
+        t.tag_bind("link", "<Button-1>", self._link_clicked)
+        t.tag_bind("retry", "<Button-1>", self._retry_clicked)
+        t.bind("<Button-3>", self._right_click)
+        for i, color in enumerate(SENDER_COLORS):
+            t.tag_configure(f"s{i}", foreground=color)
+        self.rows: list[Line] = []
+        self.starts: list[int] = []       # the Text line each row begins on (1-based)
+        self._pinned = True
+
+    # ---------------------------------------------------------------- drawing
+    def _pieces(self, line: Line) -> list[object]:
+        if line.style == "marker":
+            return [line.text + "\n", ("marker",)]
+        out: list[object] = [clock(line.ts) + "  ", ("time",)] if line.ts is not None else []
+        if line.style in ("msg", "own", "history"):
+            out += [line.sender, ("own",) if line.style == "own" else ("sender", sender_tag(line.sender)), ": ", ()]
+            base: tuple[str, ...] = ("history",) if line.style == "history" else ()
+        else:
+            base = (line.style,)
+        for piece, is_link in split_links(line.text):
+            out += [piece, (*base, "link") if is_link else base]
+        if line.status:
+            out += [status_suffix(line), ("failed",) if line.status == "failed" else ("status",)]
+            if line.status == "failed":
+                out += [RETRY, ("retry",)]
+        return out + ["\n", base]
+
+    @staticmethod
+    def _height(pieces: list[object]) -> int:
+        return sum(p.count("\n") for p in pieces[::2])  # type: ignore[union-attr]
+
+    def _insert_row(self, i: int, line: Line) -> None:
+        pieces = self._pieces(line)
+        start = self.starts[i] if i < len(self.rows) else int(self.text.index("end-1c").split(".")[0])
+        self.text.insert(f"{start}.0", *pieces)
+        n = self._height(pieces)
+        for j in range(i, len(self.starts)):
+            self.starts[j] += n
+        self.rows.insert(i, line)
+        self.starts.insert(i, start)
+
+    def _delete_row(self, i: int) -> None:
+        start = self.starts[i]
+        end = self.starts[i + 1] if i + 1 < len(self.starts) else int(self.text.index("end-1c").split(".")[0])
+        self.text.delete(f"{start}.0", f"{end}.0")
+        del self.rows[i], self.starts[i]
+        for j in range(i, len(self.starts)):
+            self.starts[j] -= end - start
+
+    def load(self, lines: Iterable[Line]) -> None:
+        """Draw a whole conversation (on a switch), at the bottom."""
+        t = self.text
+        t.configure(state="normal")
+        t.delete("1.0", "end")
+        self.rows, self.starts = [], []
+        for line in lines:
+            self._insert_row(len(self.rows), line)
+        t.configure(state="disabled")
+        t.see("end")
+
+    def begin(self) -> None:
+        """Before a batch of edits: stay at the bottom only if the user was there."""
+        self._pinned = self.text.yview()[1] >= 0.999
+
+    def apply(self, edits: Iterable[Edit]) -> None:
+        t = self.text
+        t.configure(state="normal")
+        for edit in edits:
+            match edit:
+                case ("append", line):
+                    self._insert_row(len(self.rows), line)
+                case ("insert", i, line):
+                    self._insert_row(i, line)
+                case ("replace", i, line):
+                    self._delete_row(i)
+                    self._insert_row(i, line)
+                case ("delete", i):
+                    self._delete_row(i)
+                case ("trim", n):
+                    for _ in range(min(n, len(self.rows))):
+                        self._delete_row(0)
+        t.configure(state="disabled")
+
+    def end(self) -> None:
+        if self._pinned:
+            self.text.see("end")
+
+    def see_row(self, i: int) -> None:
+        if 0 <= i < len(self.starts):
+            self.text.see(f"{self.starts[i]}.0")
+
+    # ---------------------------------------------------------------- reading and clicks
+    def content(self) -> str:
+        return self.text.get("1.0", "end-1c")
+
+    def row_at(self, index: str) -> Line | None:
+        line_no = int(self.text.index(index).split(".")[0])
+        i = bisect.bisect_right(self.starts, line_no) - 1
+        return self.rows[i] if 0 <= i < len(self.rows) else None
+
+    def url_at(self, index: str) -> str:
+        if "link" not in self.text.tag_names(index):
+            return ""
+        start, end = self.text.tag_prevrange("link", f"{index} + 1c")
+        return self.text.get(start, end)
+
+    def links(self) -> list[str]:
+        ranges = self.text.tag_ranges("link")
+        return [self.text.get(a, b) for a, b in zip(ranges[::2], ranges[1::2])]
+
+    def _link_clicked(self, _e: tk.Event) -> str:
+        url = self.url_at("current")
+        if url:
+            self.open_url(url)
+        return "break"
+
+    def _retry_clicked(self, _e: tk.Event) -> str:
+        line = self.row_at("current")
+        if line is not None and line.status == "failed":
+            self.on_retry(line)
+        return "break"
+
+    def _right_click(self, e: tk.Event) -> str:
+        index = f"@{e.x},{e.y}"
+        self.on_menu(self.row_at(index), self.url_at(index), e)
+        return "break"
