@@ -117,8 +117,8 @@ def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
     made: list[RawClient] = []
 
     def make(connect: str, name: str | None = None, keypair: tuple[bytes, bytes] | None = None,
-             subscribe: bool = True, **options: int) -> RawClient:
-        c = RawClient(ctx, connect, keypair=keypair, **options)
+             subscribe: bool = True, monitor: bool = False, **options: int) -> RawClient:
+        c = RawClient(ctx, connect, keypair=keypair, monitor=monitor, **options)
         made.append(c)
         if name:
             welcome = c.hello(name, subscribe=subscribe)

@@ -24,8 +24,9 @@ class RawClient:
     _ids = itertools.count(1)
 
     def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None,
-                 routing_id: bytes | None = None, **options: int) -> None:
-        """``options``: DEALER socket options (such as rcvhwm) set before it connects."""
+                 routing_id: bytes | None = None, monitor: bool = False, **options: int) -> None:
+        """``options``: DEALER socket options (such as rcvhwm) set before it connects; ``monitor``: watch
+        the DEALER's connection from before it connects (for ``local_port``)."""
         self.endpoint, server_key = p.parse_connect_string(connect)
         self.public, self.secret = keypair or zmq.curve_keypair()
         self.ctx = ctx
@@ -36,7 +37,7 @@ class RawClient:
         for name, value in options.items():
             setattr(self.dealer, name, value)
         # the monitor starts before connect, so the connection's descriptor is never missed
-        self.watch = Monitored(self.dealer, zmq.EVENT_CONNECTED)
+        self.watch = Monitored(self.dealer, zmq.EVENT_CONNECTED) if monitor else None
         self.dealer.connect(self.endpoint)
         self._port: int | None = None
         self.keys = KeyChain()
@@ -207,6 +208,7 @@ class RawClient:
     @property
     def local_port(self) -> int:
         """The DEALER's local TCP port (waits, bounded, for the connection)."""
+        assert self.watch is not None, "make the RawClient with monitor=True"
         if self._port is None:
             self._port = local_port(self.watch.wait(zmq.EVENT_CONNECTED)["value"])
         return self._port

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import zmq
 
 from zchat import protocol as p
 
@@ -65,28 +66,44 @@ def test_group_create_join_and_talk(client):
     assert [(u.name, u.state) for u in who.users] == [("alice", "online"), ("bob", "online")]
 
 
-def test_outsider_reads_no_private_group_no_foreign_dm_and_nothing_via_empty_prefix(client):
+def test_outsider_reads_no_private_group_no_foreign_dm_and_nothing_via_empty_prefix(client, broker, ctx):
     alice, bob, mallory = client("alice"), client("bob"), client("mallory")
     alice.call(p.CreateGroup, group="secret", private=True)
     alice.subscribe(b"g:secret|")
     alice.call(p.Invite, group="secret", name="bob")
     bob.call(p.JoinGroup, group="secret")
     bob.subscribe(b"g:secret|")
-    # mallory asks for everything it should not have; each request is refused by the broker
-    mallory.subscribe(b"", b"u:", b"u:alice|", b"u:bob|", b"g:", b"g:secret|", b"dm:alice:bob|")
-    assert isinstance(mallory.call(p.JoinGroup, group="secret"), p.Error)
-    assert mallory.call(p.History, conv="g:secret").code == "not_member"
-    assert mallory.call(p.History, conv="dm:alice:bob").code == "not_member"
-    assert mallory.say("dm:alice:bob", "hi from mallory").code == "not_member"
+    # mallory asks, with her own session's token, for everything she should not have: each
+    # subscription is refused and the connection that asked is cut (libzmq keeps every topic asked for)
+    spy = ctx.socket(zmq.SUB)
+    spy.linger = 0
+    spy.curve_serverkey, spy.curve_publickey, spy.curve_secretkey = mallory.server_key, mallory.public, mallory.secret
+    spy.setsockopt(zmq.METADATA, p.sub_metadata(mallory.welcome.sub_token))
+    try:
+        spy.connect(mallory.welcome.pub_endpoint)
+        for t in (b"", b"u:", b"u:alice|", b"u:bob|", b"g:", b"g:secret|", b"dm:alice:bob|"):
+            spy.subscribe(t)
+        deadline = time.monotonic() + 10
+        while broker.output().count("refused subscription") < 7:
+            assert time.monotonic() < deadline, "the broker did not refuse the subscriptions in time"
+            time.sleep(0.02)          # polling a log the broker writes; no event to wait on
+        assert isinstance(mallory.call(p.JoinGroup, group="secret"), p.Error)
+        assert mallory.call(p.History, conv="g:secret").code == "not_member"
+        assert mallory.call(p.History, conv="dm:alice:bob").code == "not_member"
+        assert mallory.say("dm:alice:bob", "hi from mallory").code == "not_member"
 
-    alice.say("dm:alice:bob", "the dm")
-    alice.say("g:secret", "the secret")
-    alice.say("all", "public line")
-    # mallory's pipe preserves order: had anything leaked, it would come before the public line
-    first = mallory.wait_published(lambda t, m: isinstance(m, p.Message))
-    assert (first.conv, first.text) == ("all", "public line")
-    assert [m.text for m in bob.messages("dm:alice:bob", 1)] == ["the dm"]
-    assert [m.text for m in bob.messages("g:secret", 1)] == ["the secret"]
+        alice.say("dm:alice:bob", "the dm")
+        alice.say("g:secret", "the secret")
+        alice.say("all", "public line")
+        # mallory's own SUB preserves order: had anything leaked, it would come before the public line
+        first = mallory.wait_published(lambda t, m: isinstance(m, p.Message))
+        assert (first.conv, first.text) == ("all", "public line")
+        assert [m.text for m in bob.messages("dm:alice:bob", 1)] == ["the dm"]
+        assert [m.text for m in bob.messages("g:secret", 1)] == ["the secret"]
+        assert not spy.poll(500), "the spy's SUB got a frame"
+        assert mallory.unopened == []
+    finally:
+        spy.close(0)
 
 
 @pytest.mark.parametrize("token", ["", "0" * 32, "stale"])

@@ -157,3 +157,32 @@ def test_transcript_frames_decode(doc: str) -> None:
             pytest.fail(f"transcript line does not decode ({exc}): {ln}")
         seen.add(msg.TYPE)
     assert {"hello", "welcome", "send", "ok", "msg"} <= seen
+
+
+# ---------------------------------------------------------------- the sealed fan-out's worked example
+
+SEALED = re.compile(r"^<!-- sealed -->\n```\w*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_sealing_example_is_what_the_broker_makes(doc: str) -> None:
+    """An implementer checks their AEAD call against §6.3: every byte of it is zchat.seal's."""
+    from zchat import seal
+    m = SEALED.search(doc)
+    assert m, "no <!-- sealed --> block"
+    fields = dict(line.split(":", 1) for line in m.group(1).splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    topic, epoch = fields["topic"].encode(), int(fields["epoch"])
+    key, nonce, payload = bytes.fromhex(fields["key"]), bytes.fromhex(fields["nonce"]), fields["payload"].encode()
+    frame = seal.seal(topic, epoch, key, payload, nonce)
+    assert frame.hex() == fields["frame"]
+    assert (topic + frame[:5]).hex() == fields["ad"]
+    assert seal.open_frame(topic, frame, key) == payload
+    assert isinstance(p.decode_published(payload), p.Message)
+    ring = seal.KeyChain()
+    ring.add(seal.scope_of(topic), epoch, key)
+    assert ring.open(topic, frame) == payload
+
+
+def test_keys_in_the_examples_are_64_hex_digits(doc: str) -> None:
+    keys = [k for _, _, text in tagged_examples(doc) for k in re.findall(r'"key":\s*"([^"]*)"', text)]
+    assert keys and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys), keys

@@ -35,7 +35,7 @@ DEFAULT_RATES = {
     RK.MESSAGE: p.RateLimit(20.0, 100),
     RK.CREATE_GROUP: p.RateLimit(0.5, 10),
     RK.INVITE: p.RateLimit(5.0, 50),
-    RK.HISTORY: p.RateLimit(50.0, 500),
+    RK.HISTORY: p.RateLimit(50.0, 100),        # 100 pages of up to 64 KB: what waits unread stays small
 }
 
 
