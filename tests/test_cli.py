@@ -295,7 +295,7 @@ def test_other_events() -> None:
 def test_completion() -> None:
     pytest.importorskip("prompt_toolkit")
     from prompt_toolkit.document import Document
-    from zchat.frontends.cli_prompt import ChatCompleter
+    from zchat.frontends.cli_complete import ChatCompleter
 
     v = View()
     v.users.update({"bob", "Bella"})
