@@ -121,7 +121,7 @@ def test_each_conversation_has_its_own_buffer_and_the_activity_list_counts_what_
     carol.say("dev line two")
     activity(alice, "[2:#dev(1) 3:@bob(1!)]")
 
-    alice.keys("M-3")
+    alice.keys("M-a")                                       # Alt+A: the hotlist's first, lines naming you first
     screen = showing(alice, 3, "@bob", "bob │ dm line one")
     assert "everyone line" not in body(screen) and "dev line" not in body(screen)
     activity(alice, "[2:#dev(1)]")
@@ -335,6 +335,13 @@ def test_tab_completes_commands_and_names(terminal, other) -> None:
     alice.keys("Enter")
     showing(alice, 2, "@bob", "alice │ completed dm")
     alice.wait_for(lambda lines: lines[-1] == "@bob>")
+    alice.keys("M-w")                     # Alt+W: the core's "/close @bob" (on branch core, not on main yet)
+    alice.wait_for(lambda lines: title(lines).startswith(" 1:everyone ")
+                   or "unknown command /close; /help lists the commands" in body(lines))
+    alice.keys("M-1")
+    showing(alice, 1, "everyone")
+    alice.keys("M-w")
+    alice.wait_text("Alt+W closes a direct-message buffer; /leave GROUP leaves a group")
 
 
 def test_the_name_is_asked_and_ctrl_d_leaves_telling_the_others(terminal, other) -> None:
@@ -345,6 +352,10 @@ def test_the_name_is_asked_and_ctrl_d_leaves_telling_the_others(terminal, other)
     live(carol, "carol")
     bob = other("bob")
     carol.wait_text("bob is here")
+    carol.type("not this")
+    carol.wait_for(lambda lines: lines[-1] == "everyone> not this")
+    carol.keys("C-c")                                       # with text typed: clears it
+    carol.wait_for(lambda lines: lines[-1] == "everyone>")
     n = len(bob.lines)
     carol.keys("C-d")
     bob.wait_line(lambda line: line.endswith("* carol left"), start=n)

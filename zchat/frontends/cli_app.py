@@ -139,8 +139,14 @@ class FullScreen:
         def _close(event: KeyPressEvent) -> None:
             self._close_dm()
 
-        @kb.add("c-c")
-        @kb.add("c-d", filter=Condition(lambda: not self.input.text))
+        empty = Condition(lambda: not self.input.text)
+
+        @kb.add("c-c", filter=~empty)
+        def _clear(event: KeyPressEvent) -> None:
+            self.input.reset()
+
+        @kb.add("c-c", filter=empty)
+        @kb.add("c-d", filter=empty)
         def _quit(event: KeyPressEvent) -> None:
             self._leave()
 

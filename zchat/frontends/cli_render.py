@@ -7,7 +7,7 @@ run), your own name in bold, a line that names you marked in yellow, joins and p
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.styles import Style
@@ -15,10 +15,8 @@ from prompt_toolkit.utils import get_cwidth
 
 from zchat import events as ev
 from zchat.frontends.cli_buffers import Buffer, Hot, Line, LineKind, hot_entry
+from zchat.frontends.cli_model import ChatModel, Link
 from zchat.frontends.text import clock, nick_colour
-
-if TYPE_CHECKING:
-    from zchat.frontends.cli_model import ChatModel
 
 # no red (errors) and no yellow (lines that name you) among the names' colours
 PALETTE = ("ansicyan", "ansimagenta", "ansigreen", "ansiblue", "ansibrightcyan", "ansibrightmagenta",
@@ -129,7 +127,7 @@ def visible_rows(model: ChatModel, buf: Buffer, width: int, height: int) -> list
     return out[-height:]
 
 
-def rows_of(model: ChatModel, buf: Buffer, width: int):  # type: ignore[no-untyped-def]
+def rows_of(model: ChatModel, buf: Buffer, width: int) -> Callable[[Line], int]:
     """``line -> rows it takes`` at ``width`` (0 if hidden), for scrolling."""
     names = name_width(buf)
     return lambda line: len(line_rows(line, width, names, model.name)) if model.shows(line) else 0
@@ -159,7 +157,7 @@ def status_bar(model: ChatModel, leaving: bool = False) -> StyleAndTextTuples:
     buffers, view = model.buffers, model.view
     buf = buffers.shown
     state = "leaving" if leaving else view.state
-    down = not model.live and view.joined
+    down = model.link in (Link.DOWN, Link.FAILED)
     out: StyleAndTextTuples = [("", f" [{view.name or 'not joined'}] "),
                                ("class:bar.buffer", f"{buffers.number(buf.conv)}:{buf.label}"), ("", " "),
                                ("class:bar.down" if down else "", f"[{state}]")]
