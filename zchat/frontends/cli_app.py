@@ -158,6 +158,8 @@ class FullScreen:
             self.client.switch(conv)
 
     def _close_dm(self) -> None:
+        """Alt+W: close the DM on screen through the core's /close (its buffer goes when the core's
+        conversation list drops it); other buffers are not closed by a key."""
         buf = self.model.buffers.shown
         if buf.kind != ev.ConvKind.DM:
             self.model.note(["Alt+W closes a direct-message buffer; /leave GROUP leaves a group"])

@@ -119,24 +119,27 @@ class Buffer:
         ``height``-row screen, the bottom goes back to following the newest line."""
         if not self.lines:
             return
-        bottom = len(self.lines) - 1 if self.anchor is None else self.anchor
+        start = bottom = len(self.lines) - 1 if self.anchor is None else self.anchor
+        moved = 0
         if rows < 0:
-            above = sum(rows_of(line) for line in self.lines[:bottom + 1])
-            if above <= height:
-                return
-            moved = 0
             while bottom > 0 and moved < -rows:
-                step = rows_of(self.lines[bottom])
-                if above - moved - step < height:      # the first line is at the top already
-                    break
-                moved += step
+                moved += rows_of(self.lines[bottom])
                 bottom -= 1
+            bottom = max(bottom, min(self._first_full(height, rows_of), start))   # the top stays filled
         else:
-            moved = 0
             while bottom < len(self.lines) - 1 and moved < rows:
                 bottom += 1
                 moved += rows_of(self.lines[bottom])
         self.anchor = bottom if bottom < len(self.lines) - 1 else None
+
+    def _first_full(self, height: int, rows_of: Callable[[Line], int]) -> int:
+        """The first line that, with those above it, fills a ``height``-row screen (the last if none does)."""
+        total = 0
+        for i, line in enumerate(self.lines):
+            total += rows_of(line)
+            if total >= height:
+                return i
+        return len(self.lines) - 1
 
     def below(self, shown: Callable[[Line], bool]) -> int:
         """How many shown lines are below the view (WeeChat's -MORE(n)-)."""
@@ -173,9 +176,9 @@ class Buffers:
             self.order.append(conv)
         return buf
 
-    def sync(self, conversations: Iterable[ev.Conversation], current: str | None = None) -> bool:
+    def sync(self, conversations: Iterable[ev.Conversation], current: str | None = None) -> None:
         """Follow the core's conversation list: new ones open, closed ones go (everyone stays), and
-        ``current`` is shown (its unread count clears). True if the buffer on screen changed."""
+        ``current`` is shown (its unread count clears)."""
         listed = {c.conv: c for c in conversations}
         for c in listed.values():
             buf = self.get(c.conv, c.title)
@@ -183,10 +186,11 @@ class Buffers:
         for conv in [c for c in self.order if c not in listed and c != EVERYONE]:
             self.order.remove(conv)
             del self.by_conv[conv]
-        target = current if current in self.by_conv else self.current if self.current in self.by_conv else EVERYONE
-        changed, self.current = target != self.current, target
+        if current in self.by_conv:
+            self.current = current
+        elif self.current not in self.by_conv:
+            self.current = EVERYONE
         self.shown.unread = self.shown.highlights = 0
-        return changed
 
     def add(self, conv: str, line: Line, title: str = "") -> bool:
         """Add a line to ``conv``'s buffer; a chat line from someone else counts as unread there if that
