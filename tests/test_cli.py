@@ -1,5 +1,6 @@
 """The terminal client in plain line mode (stdin and stdout are pipes), end to end against a real
-broker, plus its formatting and completion in-process.
+broker, plus in-process: its formatting, completion, and the full-screen client's buffers,
+activity list, connection lines and rendering (no terminal needed).
 
 Each user is ``python -m zchat --ui cli`` as a subprocess; a reader thread collects its output
 and every wait is bounded by a deadline on that output.
@@ -18,7 +19,10 @@ import pytest
 
 from tests.conftest import BrokerProcess
 from zchat import events as ev
+from zchat.frontends.cli_buffers import Buffer, Line, LineKind, hotlist_text
+from zchat.frontends.cli_model import HISTORY_FILL, ChatModel
 from zchat.frontends.cli_view import MISSED_HEADER, View, clean
+from zchat.frontends.text import mentions, nick_colour
 
 
 class User:
@@ -295,7 +299,7 @@ def test_other_events() -> None:
 def test_completion() -> None:
     pytest.importorskip("prompt_toolkit")
     from prompt_toolkit.document import Document
-    from zchat.frontends.cli_prompt import ChatCompleter
+    from zchat.frontends.cli_complete import ChatCompleter
 
     v = View()
     v.users.update({"bob", "Bella"})
@@ -311,5 +315,189 @@ def test_completion() -> None:
     assert complete("/join t") == ["team "]
     assert complete("/invite bob t") == ["team "]
     assert complete("/switch #") == ["#team "]
+    assert complete("/close @") == ["@Bella ", "@bob "]
     assert complete("hello @bo") == ["@bob "]
     assert complete("hello") == []
+
+
+# ---------------------------------------------------------------- the full-screen client's model, in-process
+EVERYONE = ev.Conversation(conv="all", kind=ev.ConvKind.EVERYONE, title="everyone")
+DEV = ev.Conversation(conv="g:dev", kind=ev.ConvKind.GROUP, title="dev")
+BOB = ev.Conversation(conv="dm:alice:bob", kind=ev.ConvKind.DM, title="bob")
+C = ev.ConnState
+
+
+def three_buffers(current: str = "all") -> ChatModel:
+    m = ChatModel()
+    m.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE, DEV)))
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current=current))
+    return m
+
+
+def texts(buf: Buffer) -> list[str]:
+    return [line.text for line in buf.lines]
+
+
+def test_lines_count_as_unread_only_where_they_arrived_unseen_and_clear_when_shown() -> None:
+    m = three_buffers()
+    m.apply(msg(seq=1, text="on screen"))
+    m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden"))
+    m.apply(msg(conv="g:dev", title="dev", seq=2, text="hey Alice, look"))            # names alice
+    m.apply(msg(conv="g:dev", title="dev", seq=3, text="alicebot is someone else"))
+    m.apply(msg(conv="g:dev", title="dev", seq=4, sender="alice", own=True, text="mine"))
+    m.apply(msg(conv="g:dev", title="dev", seq=5, kind="event", text="joined"))
+    m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden", history=True))       # the same seq again
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))                # a DM is for you
+    m.apply(ev.PresenceChanged(name="carol", state="online", reason="joined"))
+    assert hotlist_text(m.buffers.hotlist()) == "[2:#dev(3!) 3:@bob(1!)]"
+    assert texts(m.buffers.by_conv["g:dev"]).count("hidden") == 1
+    assert m.buffers.hottest() == "g:dev"
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current="g:dev"))
+    assert hotlist_text(m.buffers.hotlist()) == "[3:@bob(1!)]"
+    m.apply(msg(seq=2, text="while you look elsewhere"))
+    m.apply(msg(conv="g:dev", title="dev", seq=6, text="on screen now"))
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
+    assert m.buffers.hottest() == "dm:alice:bob"
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, BOB), current="all"))   # left the group
+    assert m.buffers.order == ["all", "dm:alice:bob"] and hotlist_text(m.buffers.hotlist()) == "[2:@bob(1!)]"
+    assert (m.buffers.at(2), m.buffers.at(3), m.buffers.neighbour(1), m.buffers.neighbour(-1)) == (
+        "dm:alice:bob", None, "dm:alice:bob", "dm:alice:bob")
+
+
+def test_a_buffer_keeps_seq_order_each_seq_once_with_history_above_this_runs_lines() -> None:
+    b = Buffer("all", ev.ConvKind.EVERYONE, "everyone")
+    b.add(Line(LineKind.INFO, "joined as alice"))
+    assert b.add(Line(LineKind.MSG, "seven", sender="bob", seq=7, missed=True))
+    assert b.add(Line(LineKind.MSG, "eight", sender="bob", seq=8, missed=True))
+    assert b.add(Line(LineKind.MSG, "nine", sender="bob", seq=9))
+    for seq in (5, 6, 7):
+        b.add(Line(LineKind.MSG, f"history {seq}", sender="bob", seq=seq, history=True))
+    assert texts(b) == ["history 5", "history 6", "joined as alice", "messages you missed while away",
+                        "seven", "eight", "nine"]
+    assert [line.kind for line in b.lines].count(LineKind.MARKER) == 1 and b.messages() == 5
+
+
+def test_scrolling_moves_by_screen_rows_stops_at_the_top_and_follows_again_at_the_bottom() -> None:
+    b = Buffer("all", ev.ConvKind.EVERYONE, "everyone")
+    for k in range(30):
+        b.add(Line(LineKind.MSG, f"line {k}", sender="bob", seq=k + 1))
+    one_row = lambda line: 1                                           # noqa: E731
+    b.scroll(-8, 10, one_row)
+    assert (b.anchor, b.below(lambda line: True)) == (21, 8)
+    b.scroll(-100, 10, one_row)                                        # the first line at the top, no further
+    assert b.anchor == 9
+    b.add(Line(LineKind.MSG, "arrives while scrolled up", sender="bob", seq=31))
+    assert b.anchor == 9 and b.below(lambda line: True) == 21
+    b.scroll(5, 10, lambda line: 2)                                    # two rows a line: three lines down
+    assert b.anchor == 12
+    b.scroll(100, 10, one_row)
+    assert b.anchor is None and b.below(lambda line: True) == 0
+
+
+def test_the_connection_makes_one_line_per_change_and_none_per_retry_or_catch_up() -> None:
+    m = ChatModel()
+    retry = ev.ConnectionChanged(state=C.RECONNECTING, retry_in=0.5, detail="no broker at tcp://h:1")
+    lost = ev.ConnectionChanged(state=C.RECONNECTING, retry_in=0.25, detail="lost the link to the broker")
+    joined = ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,))
+    for event in [ev.ConnectionChanged(state=C.CONNECTING, detail="tcp://h:1"), retry, retry, retry,
+                  ev.ConnectionChanged(state=C.CONNECTED), joined, ev.ConnectionChanged(state=C.CATCHING_UP, behind=9),
+                  ev.ConnectionChanged(state=C.CATCHING_UP, behind=2), ev.ConnectionChanged(state=C.LIVE),
+                  lost, ev.ConnectionChanged(state=C.CONNECTING, detail="tcp://h:1"), retry, retry]:
+        m.apply(event)
+    assert m.view.state == "reconnecting in 0.5 s" and not m.live
+    for event in [ev.ConnectionChanged(state=C.CONNECTED), joined, ev.ConnectionChanged(state=C.CATCHING_UP, behind=1),
+                  ev.ConnectionChanged(state=C.LIVE), ev.ConnectionChanged(state=C.FAILED, detail="bad key")]:
+        m.apply(event)
+    assert texts(m.buffers.shown) == ["connecting to tcp://h:1", "no broker at tcp://h:1; retrying", "joined as alice",
+                                      "connection lost (lost the link to the broker); reconnecting", "reconnected",
+                                      "connection failed: bad key"]
+    assert m.buffers.shown.lines[-1].kind == LineKind.ERROR
+
+
+def test_history_is_asked_for_a_buffer_shown_with_little_in_it_once_when_live() -> None:
+    m = three_buffers()
+    assert m.wants_history() is None                                   # not live yet
+    m.apply(ev.ConnectionChanged(state=C.LIVE))
+    assert m.wants_history() == "all"
+    assert m.wants_history() is None                                   # once
+    for k in range(HISTORY_FILL):
+        m.apply(msg(conv="g:dev", title="dev", seq=k + 2, text=f"{k}"))
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="the first there is"))
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current="g:dev"))
+    assert m.wants_history() is None                                   # full enough
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current="dm:alice:bob"))
+    assert m.wants_history() is None                                   # it holds seq 1: nothing older
+    m.apply(ev.ConnectionChanged(state=C.RECONNECTING, retry_in=0.25))
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB, ev.Conversation(
+        conv="g:ops", kind=ev.ConvKind.GROUP, title="ops")), current="g:ops"))
+    assert m.wants_history() is None                                   # not while the link is down...
+    m.apply(ev.ConnectionChanged(state=C.LIVE))
+    assert m.wants_history() == "g:ops"                                # ...but once it is back
+
+
+def test_notices_go_to_the_buffer_on_screen_and_presence_to_everyone_and_the_dm() -> None:
+    m = three_buffers(current="g:dev")
+    m.apply(ev.CommandFailed(code="usage", message="usage: /msg NAME TEXT"))
+    m.apply(ev.UsersListed(conv="g:dev", title="dev", users=(("bob", "online"),), total=1))
+    m.apply(ev.PresenceChanged(name="Bob", state="lost", reason="lost"))
+    m.apply(ev.Invited(group="ops", by="carol"))
+    dev, every, dm = (m.buffers.by_conv[c] for c in ("g:dev", "all", "dm:alice:bob"))
+    assert texts(dev) == ["usage: /msg NAME TEXT", "users in #dev: 1", "    bob (online)",
+                          "carol invited you to #ops: /join ops"]
+    assert dev.lines[0].kind == LineKind.ERROR and dev.lines[-1].mention
+    assert texts(every) == ["joined as alice", "Bob lost connection"] and texts(dm) == ["Bob lost connection"]
+    assert every.lines[-1].arrow == "<--" and every.lines[-1].kind == LineKind.PRESENCE
+    assert not m.buffers.hotlist()                                     # none of that is unread chat
+    m.apply(ev.Left(reason="left"))
+    assert m.left == "left"
+
+
+def test_rows_wrap_under_the_text_column_within_the_width() -> None:
+    from prompt_toolkit.utils import get_cwidth
+    from zchat.frontends.cli_render import line_rows, wrap
+
+    text = "word " * 30 + "unbreakable" * 8
+    rows = ["".join(t for _, t in row) for row in line_rows(Line(LineKind.MSG, text, sender="bob", seq=1), 40, 5, "al")]
+    assert rows[0].startswith("   bob │ word", 5) and all(get_cwidth(row) <= 40 for row in rows)
+    assert all(row.startswith(" " * 12 + "│ ") for row in rows[1:])
+    assert "".join(row.split("│ ", 1)[1] + " " for row in rows).replace(" ", "") == text.replace(" ", "")
+    assert all(get_cwidth(row) <= 7 for row in wrap("你好" * 20 + "😀", 7, 7))
+    assert wrap("two\nlines", 20, 20) == ["two", "lines"]
+
+
+def test_names_get_stable_colours_and_your_name_and_mentions_stand_out() -> None:
+    from zchat.frontends.cli_render import PALETTE, line_rows
+
+    def name_style(line: Line) -> str:
+        return line_rows(line, 80, 6, "alice")[0][1][0]
+
+    assert nick_colour("bob", PALETTE) == "#d7875f" == nick_colour("BOB", PALETTE)   # the same in every run
+    assert len({nick_colour(n, PALETTE) for n in ("bob", "carol", "dave", "erin", "frank")}) > 2
+    assert name_style(Line(LineKind.MSG, "x", sender="bob")).startswith("#d7875f")
+    assert name_style(Line(LineKind.MSG, "x", sender="alice", own=True)) == "class:own"
+    assert name_style(Line(LineKind.MSG, "hi alice", sender="bob", mention=True)) == "class:hl.nick"
+    assert name_style(Line(LineKind.PRESENCE, "bob joined", arrow="-->")) == "class:dim"
+    assert mentions("hi @Alice: look", "alice") and mentions("alice", "ALICE")
+    assert not mentions("alicebot", "alice") and not mentions("mal-alice", "alice") and not mentions("x", None)
+
+
+def test_the_status_bar_shows_you_the_buffer_the_link_the_activity_list_and_more() -> None:
+    from zchat.frontends.cli_render import status_bar, title_bar
+
+    m = three_buffers()
+    m.apply(ev.ConnectionChanged(state=C.LIVE))
+    for k in range(1, 4):
+        m.apply(msg(conv="g:dev", title="dev", seq=k, text=f"line {k}"))
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))
+
+    def bar() -> str:
+        return "".join(text for _, text in status_bar(m))
+
+    assert bar() == " [alice] 1:everyone [live] [2:#dev(3) 3:@bob(1!)]"
+    m.hide_joins = True
+    m.buffers.shown.add(Line(LineKind.INFO, "a"))
+    m.buffers.shown.add(Line(LineKind.INFO, "b"))
+    m.buffers.shown.scroll(-1, 1, lambda line: 1)
+    assert bar().endswith("[2:#dev(3) 3:@bob(1!)] [joins hidden] -MORE(1)-")
+    assert "".join(t for _, t in title_bar(m, 200)).startswith(" 1:everyone  everyone in the chat  ")
+    assert "".join(t for _, t in title_bar(m, 30)) == " 1:everyone  everyone in the chat"

@@ -1,10 +1,10 @@
 """The terminal client: ``python -m zchat --ui cli``.
 
-In a terminal it runs a prompt_toolkit prompt (:mod:`zchat.frontends.cli_prompt`): incoming
-lines print above what the user is typing, with completion and a status line. When stdin or
-stdout is not a terminal it runs in plain line mode (here): one input line is one chat line
-or command, one event is one flushed output line, so scripts can drive it. Both modes write
-events with the same :class:`~zchat.frontends.cli_view.View`.
+In a terminal it runs a full-screen application (:mod:`zchat.frontends.cli_app`): a buffer per
+conversation with its own scrollback, a status bar with the activity list, keys to switch.
+When stdin or stdout is not a terminal it runs in plain line mode (here): one input line is one
+chat line or command, one event is one flushed output line (written by
+:class:`~zchat.frontends.cli_view.View`), so scripts can drive it.
 """
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 LEAVE_WAIT = 6.0     # seconds to wait for Left after leaving (the core gives up after 3)
 EOF_JOIN_WAIT = 15.0  # stdin ended before the join finished: how long the join may still take
+
+
+@hookimpl
+def zchat_addoption(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("terminal client (--ui cli)")
+    group.add_argument("--hide-joins", action="store_true",
+                       help="do not show who joined, left or lost the connection (Alt+J toggles it)")
 
 
 @hookimpl
@@ -56,7 +63,7 @@ class CliFrontend:
     def run(self, launch: Any) -> int:
         try:
             if is_terminal():
-                from zchat.frontends.cli_prompt import run_interactive   # imports prompt_toolkit
+                from zchat.frontends.cli_app import run_interactive   # imports prompt_toolkit
                 return run_interactive(launch, self.options)
             return PlainMode(launch, self.options).run()
         except Fatal as exc:
@@ -153,7 +160,7 @@ class PlainMode:
                         return "refused"
                     elif isinstance(event, ev.Left):
                         return 0
-                    elif isinstance(event, ev.ConnectionChanged) and event.state == "failed":
+                    elif isinstance(event, ev.ConnectionChanged) and event.state == ev.ConnState.FAILED:
                         return 1
             elif not joined:
                 self.backlog.append(item)        # typed before the join ended: keep it for later

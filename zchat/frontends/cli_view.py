@@ -6,11 +6,43 @@ to print: ``HH:MM [conversation] sender: text``. Pure code: no terminal, no prom
 """
 from __future__ import annotations
 
-
 from zchat import events as ev
 from zchat.frontends.text import clean, clock, conv_label, presence_phrase
 
-MISSED_HEADER = "-- messages you missed while away --"
+MISSED_WORDS = "messages you missed while away"
+MISSED_HEADER = f"-- {MISSED_WORDS} --"
+
+
+def notice(event: ev.Event) -> list[str]:
+    """The words of an event that is not a chat line (an error, a list, a command's outcome), one
+    string per line, without the marks each mode puts in front; [] for other events."""
+    match event:
+        case ev.JoinFailed(name=name, message=message):
+            return [f"cannot join as {clean(name)}: {clean(message)}"]
+        case ev.CommandFailed(message=message):
+            return [clean(message)]
+        case ev.Info(text=text):
+            return text.splitlines() or [""]
+        case ev.GroupsListed(groups=groups):
+            if not groups:
+                return ["no groups yet: /create GROUP makes one"]
+            return [f"groups ({len(groups)}):"] + [
+                f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
+                f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
+                for name, private, members, joined in groups]
+        case ev.UsersListed(conv=conv, title=title, users=users, total=total):
+            more = f" (showing {len(users)})" if total > len(users) else ""
+            return [f"users in {conv_label(conv, title)}: {total}{more}"] + [
+                f"    {clean(name)} ({state})" for name, state in users]
+        case ev.Invited(group=group, by=by):
+            return [f"{clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
+        case ev.Left(reason=reason):
+            return [clean(reason)]
+    return []
+
+
+def _starred(lines: list[str]) -> list[str]:
+    return [f"* {lines[0]}", *lines[1:]]
 
 
 def _seconds(value: float | None) -> str:
@@ -63,9 +95,9 @@ class View:
                 self.convs = {c.conv: c for c in convs}
                 self.current = current
                 for c in convs:
-                    if c.kind == "group":
+                    if c.kind == ev.ConvKind.GROUP:
                         self.groups.add(c.title)
-                    elif c.kind == "dm":
+                    elif c.kind == ev.ConvKind.DM:
                         self._saw_user(c.title)
                 return [f"* talking in {self.current_label()}"] if changed and self.joined else []
             case ev.ConnectionChanged():
@@ -73,34 +105,26 @@ class View:
             case ev.Joined(name=name, resumed=resumed, conversations=convs):
                 self.name, self.joined = name, True
                 self.convs = {c.conv: c for c in convs}
-                self.groups.update(c.title for c in convs if c.kind == "group")
+                self.groups.update(c.title for c in convs if c.kind == ev.ConvKind.GROUP)
                 return [f"* joined as {clean(name)}" + (" (resumed)" if resumed else "")]
-            case ev.JoinFailed(name=name, message=message):
-                return [f"! cannot join as {clean(name)}: {clean(message)}"]
-            case ev.CommandFailed(message=message):
-                return [f"! {clean(message)}"]
-            case ev.Info(text=text):
-                return text.splitlines() or [""]
+            case ev.JoinFailed() | ev.CommandFailed():
+                first, *rest = notice(event)
+                return [f"! {first}", *rest]
+            case ev.Info():
+                return notice(event)
             case ev.GroupsListed(groups=groups):
                 self.groups.update(g[0] for g in groups)
-                if not groups:
-                    return ["* no groups yet: /create GROUP makes one"]
-                return [f"* groups ({len(groups)}):"] + [
-                    f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
-                    f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
-                    for name, private, members, joined in groups]
-            case ev.UsersListed(conv=conv, title=title, users=users, total=total):
+                return _starred(notice(event))
+            case ev.UsersListed(users=users):
                 for name, _ in users:
                     self._saw_user(name)
-                more = f" (showing {len(users)})" if total > len(users) else ""
-                return [f"* users in {conv_label(conv, title)}: {total}{more}"] + [
-                    f"    {clean(name)} ({state})" for name, state in users]
-            case ev.Invited(group=group, by=by):
+                return _starred(notice(event))
+            case ev.Invited(group=group):
                 self.groups.add(group)
-                return [f"{clock()} * {clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
-            case ev.Left(reason=reason):
+                return [f"{clock()} * {notice(event)[0]}"]
+            case ev.Left():
                 self.joined = False
-                return [f"* {clean(reason)}"]
+                return _starred(notice(event))
         return []
 
     def _message(self, m: ev.MessageReceived) -> list[str]:
@@ -111,7 +135,7 @@ class View:
         self.in_missed = m.missed
         mark = "(missed) " if m.missed else "(history) " if m.history else ""
         where = f"{clock(m.ts)} [{conv_label(m.conv, m.title)}]"
-        if m.kind == "event":
+        if m.kind == ev.MessageKind.EVENT:
             lines.append(f"{mark}{where} * {clean(m.sender)} {clean(m.text)}")
         else:
             lines.append(f"{mark}{where} {clean(m.sender)}: {clean(m.text)}")
@@ -119,25 +143,25 @@ class View:
 
     def _connection(self, c: ev.ConnectionChanged) -> list[str]:
         match c.state:
-            case "connecting":
+            case ev.ConnState.CONNECTING:
                 self.state = "connecting"
                 return [f"* connecting to {clean(c.detail)}" if c.detail else "* connecting"]
-            case "connected":
+            case ev.ConnState.CONNECTED:
                 self.state, self.ever_connected = "connected", True
                 return []       # "joined as" or "live" follows at once
-            case "reconnecting":
+            case ev.ConnState.RECONNECTING:
                 self.state = f"reconnecting in {_seconds(c.retry_in)}"
                 cause = clean(c.detail) if c.detail else "connection lost"
                 if self.ever_connected:
                     cause = "connection lost" + (f" ({cause})" if c.detail else "")
                 return [f"* {cause}; reconnecting in {_seconds(c.retry_in)}"]
-            case "catching_up":
+            case ev.ConnState.CATCHING_UP:
                 self.state = f"catching up: {c.behind} behind"
                 return [f"* catching up: {c.behind} behind"]
-            case "live":
+            case ev.ConnState.LIVE:
                 self.state = "live"
                 return ["* live"]
-            case "failed":
+            case ev.ConnState.FAILED:
                 self.state = "failed"
                 return [f"! connection failed: {clean(c.detail)}"]
         self.state = c.state

@@ -5,9 +5,14 @@ the same way; no terminal or toolkit imports here.
 """
 from __future__ import annotations
 
+import re
 import time
+import zlib
+from typing import Sequence, TypeVar
 
 from zchat.events import CONTROL_RE
+
+T = TypeVar("T")
 
 PRESENCE_WORDS = {"joined": "joined", "back": "is back", "lost": "lost connection", "left": "left",
                   "timed_out": "timed out"}
@@ -42,3 +47,16 @@ def conv_label(conv: str, title: str, gap: str = "") -> str:
 
 def presence_phrase(reason: str) -> str:
     return PRESENCE_WORDS.get(reason, f"is {reason}")
+
+
+def nick_colour(name: str, palette: Sequence[T]) -> T:
+    """The colour of ``name``: the same in every run and every frontend (a CRC of the name without
+    case, not ``hash()``, which changes per process), so people can be told apart at a glance."""
+    return palette[zlib.crc32(name.lower().encode("utf-8")) % len(palette)]
+
+
+def mentions(text: str, name: str | None) -> bool:
+    """Whether ``text`` names ``name`` as a word ("bob", "@Bob:", not "bobby"), without regard to case."""
+    if not name:
+        return False
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None

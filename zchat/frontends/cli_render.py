@@ -1,0 +1,179 @@
+"""How the full-screen terminal client draws: buffer lines as wrapped, coloured screen rows, and
+the title and status bars. Produces prompt_toolkit formatted text (lists of (style, text)).
+
+Lines are laid out as WeeChat does: ``HH:MM  name │ text``, names right-aligned in a column,
+wrapped text indented under the text column, each name in its own colour (the same in every
+run), your own name in bold, a line that names you marked in yellow, joins and presence dimmed.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import get_cwidth
+
+from zchat import events as ev
+from zchat.frontends.cli_buffers import Buffer, Hot, Line, LineKind, hot_entry
+from zchat.frontends.cli_model import ChatModel, Link
+from zchat.frontends.text import clock, nick_colour
+
+# no red (errors) and no yellow (lines that name you) among the names' colours
+PALETTE = ("ansicyan", "ansimagenta", "ansigreen", "ansiblue", "ansibrightcyan", "ansibrightmagenta",
+           "ansibrightgreen", "ansibrightblue", "#d7875f", "#af87d7", "#5fafaf", "#87af5f")
+NAME_MIN, NAME_MAX = 4, 12      # the name column's width grows with the names, within these
+TIME_WIDTH = len("HH:MM ")
+MARK = {LineKind.MEMBERSHIP: "--", LineKind.INFO: "--", LineKind.ERROR: "!"}
+
+STYLE = Style.from_dict({
+    "time": "ansibrightblack",
+    "sep": "ansibrightblack",
+    "own": "bold",
+    "hl.nick": "bg:ansiyellow ansiblack bold",
+    "hl.text": "ansiyellow bold",
+    "dim": "ansibrightblack",
+    "info": "ansibrightblack",
+    "error": "ansired bold",
+    "marker": "ansiyellow",
+    "bar": "bg:ansiblue ansiwhite",
+    "bar.buffer": "bold",
+    "bar.hot": "bold",
+    "bar.highlight": "ansibrightyellow bold",
+    "bar.more": "ansibrightyellow bold",
+    "bar.down": "ansibrightred bold",
+    "prompt": "bold",
+})
+
+
+def name_width(buf: Buffer) -> int:
+    return min(NAME_MAX, max(NAME_MIN, buf.widest))
+
+
+def fit(name: str, width: int) -> str:
+    """``name`` right-aligned in ``width`` columns, cut with a "+" if longer (as WeeChat does)."""
+    return name.rjust(width) if len(name) <= width else name[:width - 1] + "+"
+
+
+def wrap(text: str, first: int, rest: int) -> list[str]:
+    """``text`` in rows of at most ``first`` columns, then ``rest`` columns: at a space when one is
+    in the second half of the row, else mid-word; wide characters count double."""
+    rows: list[str] = []
+    for para in text.split("\n"):
+        while True:
+            width = max(1, first if not rows else rest)
+            if get_cwidth(para) <= width:
+                rows.append(para)
+                break
+            cut, used = 0, 0
+            while cut < len(para) and used + get_cwidth(para[cut]) <= width:
+                used += get_cwidth(para[cut])
+                cut += 1
+            cut = max(cut, 1)
+            space = para.rfind(" ", 0, cut + 1)
+            if space > cut // 2:
+                rows.append(para[:space])
+                para = para[space + 1:]
+            else:
+                rows.append(para[:cut])
+                para = para[cut:]
+    return rows
+
+
+def line_rows(line: Line, width: int, names: int, me: str | None) -> list[StyleAndTextTuples]:
+    """One buffer line as screen rows of ``width`` columns, the name column ``names`` wide."""
+    if line.kind == LineKind.MARKER:
+        words = f" {line.text} "
+        side = max(0, width - get_cwidth(words)) // 2
+        return [[("class:marker", "─" * side + words + "─" * side)]]
+    indent = TIME_WIDTH + names + 3
+    text_width = width - indent
+    if text_width < 10:                            # too narrow for the column: wrap under the name
+        indent, text_width = 2, width - 2
+    if line.kind == LineKind.MSG:
+        head_style = ("class:hl.nick" if line.mention else "class:own" if line.own
+                      else f"{nick_colour(line.sender, PALETTE)} bold")
+        head, text, text_style = line.sender, line.text, "class:hl.text" if line.mention else ""
+    elif line.kind == LineKind.MEMBERSHIP:
+        head, head_style = "--", "class:dim"
+        text, text_style = f"{line.sender} {line.text}", "class:dim"
+    elif line.kind == LineKind.PRESENCE:
+        head, head_style, text, text_style = line.arrow, "class:dim", line.text, "class:dim"
+    else:
+        style = "class:hl.text" if line.mention else f"class:{line.kind}"
+        head, head_style, text, text_style = MARK[line.kind], style, line.text, style
+    rows = wrap(text, width - TIME_WIDTH - names - 3, text_width)
+    first: StyleAndTextTuples = [("class:time", clock(line.ts) + " "), (head_style, fit(head, names)),
+                                 ("class:sep", " │ "), (text_style, rows[0])]
+    gap = " " * (indent - 2) if indent > 2 else ""
+    more: list[StyleAndTextTuples] = [[("", gap), ("class:sep", "│ " if indent > 2 else "  "), (text_style, row)]
+                                      for row in rows[1:]]
+    return [first, *more]
+
+
+def visible_rows(model: ChatModel, buf: Buffer, width: int, height: int) -> list[StyleAndTextTuples]:
+    """The rows to show: the buffer's lines up to its scroll position, the last ``height`` rows of them."""
+    names = name_width(buf)
+    end = len(buf.lines) if buf.anchor is None else buf.anchor + 1
+    chunks: list[list[StyleAndTextTuples]] = []
+    count, i = 0, end
+    while count < height and i > 0:
+        i -= 1
+        line = buf.lines[i]
+        if model.shows(line):
+            rows = line_rows(line, width, names, model.name)
+            chunks.append(rows)
+            count += len(rows)
+    out = [row for rows in reversed(chunks) for row in rows]
+    return out[-height:]
+
+
+def rows_of(model: ChatModel, buf: Buffer, width: int) -> Callable[[Line], int]:
+    """``line -> rows it takes`` at ``width`` (0 if hidden), for scrolling."""
+    names = name_width(buf)
+    return lambda line: len(line_rows(line, width, names, model.name)) if model.shows(line) else 0
+
+
+# ---------------------------------------------------------------- the bars
+def buffer_name(buf: Buffer) -> str:
+    return {ev.ConvKind.EVERYONE: "everyone in the chat",
+            ev.ConvKind.DM: f"direct messages with {buf.title}"}.get(
+        buf.kind, f"{'private ' if buf.private else ''}group {buf.title}")
+
+
+HINTS = "Alt+1-9 Alt+←/→: switch  PgUp/PgDn: scroll  /help "
+
+
+def title_bar(model: ChatModel, width: int) -> StyleAndTextTuples:
+    """`` 2:#dev  group dev`` and, when there is room, the keys to know on the right."""
+    buf = model.buffers.shown
+    left: StyleAndTextTuples = [("class:bar.buffer", f" {model.buffers.number(buf.conv)}:{buf.label}"),
+                                ("", f"  {buffer_name(buf)}")]
+    room = width - sum(get_cwidth(text) for _, text in left) - get_cwidth(HINTS)
+    return left + [("", " " * room + HINTS)] if room >= 2 else left
+
+
+def status_bar(model: ChatModel, leaving: bool = False) -> StyleAndTextTuples:
+    """``[alice] 2:#design [live] [3:@bob(1!) 4:#ops(2)] -MORE(4)-``"""
+    buffers, view = model.buffers, model.view
+    buf = buffers.shown
+    state = "leaving" if leaving else view.state
+    down = model.link in (Link.DOWN, Link.FAILED)
+    out: StyleAndTextTuples = [("", f" [{view.name or 'not joined'}] "),
+                               ("class:bar.buffer", f"{buffers.number(buf.conv)}:{buf.label}"), ("", " "),
+                               ("class:bar.down" if down else "", f"[{state}]")]
+    hot = buffers.hotlist()
+    if hot:
+        out.append(("", " ["))
+        for k, h in enumerate(hot):
+            out += [("", " " if k else ""), (_hot_style(h), hot_entry(h))]
+        out.append(("", "]"))
+    if model.hide_joins:
+        out.append(("", " [joins hidden]"))
+    more = buf.below(model.shows)
+    if buf.anchor is not None:
+        out.append(("class:bar.more", f" -MORE({more})-"))
+    return out
+
+
+def _hot_style(h: Hot) -> str:
+    return "class:bar.highlight" if h.highlight else "class:bar.hot"
