@@ -637,7 +637,7 @@ def test_bye_is_left_and_name_stays_with_key(broker_factory, make_client):
 
 # ---------------------------------------------------------------- rate limit
 
-def test_everyone_is_rate_limited_groups_are_not(broker_factory, make_client):
+def test_everyone_has_its_own_rate_limit_apart_from_groups(broker_factory, make_client):
     broker = broker_factory("--rate", "1", "--rate-burst", "3")
     alice = make_client(broker.connect, "alice", subscribe=False)
     bob = make_client(broker.connect, "bob")
@@ -651,7 +651,7 @@ def test_everyone_is_rate_limited_groups_are_not(broker_factory, make_client):
     limited = replies[3]
     assert isinstance(limited, p.Error) and limited.code == "rate_limited", limited
     assert limited.retryable is True and 0 < limited.retry_after_ms <= 1000, limited
-    # groups are not limited, even with the everyone bucket empty
+    # groups draw on another bucket ("message", 20/s, burst 100): the empty everyone bucket does not stop them
     assert isinstance(alice.call(p.CreateGroup, group="team"), p.Ok)
     for i in range(10):
         ok = alice.say(p.group_key("team"), f"team {i}")

@@ -177,10 +177,17 @@ def settle(broker: BrokerProcess, healthy: RawClient, greedy: RawClient, timeout
         steady, last = (steady + 1 if now == last else 0), now
 
 
-def read_all(c: RawClient) -> list[p.Reply]:
+def unread_history(broker: BrokerProcess, healthy: RawClient, greedy: RawClient, count: int) -> list[p.Reply]:
+    """``greedy`` pipelines ``count`` history requests and reads nothing until the broker has worked
+    through them; the broker's memory must not have grown; then every reply it gets, in order."""
+    start = rss_bytes(broker.proc.pid)
+    for i in range(count):
+        greedy.send(p.History(id=f"h{i}", conv="all", after=0))
+    settle(broker, healthy, greedy)
+    assert rss_bytes(broker.proc.pid) - start < RSS_SLACK
     out = []
-    while c.dealer.poll(2000):
-        out.append(p.decode_reply(c.dealer.recv()))
+    while greedy.dealer.poll(2000):
+        out.append(p.decode_reply(greedy.dealer.recv()))
     return out
 
 
@@ -191,12 +198,7 @@ def test_thousands_of_unread_history_replies_are_bounded_by_the_rate_limit(broke
     greedy, healthy = client("greedy", monitor=True), client("healthy")
     for i in range(40):
         healthy.say("all", "y" * 1000 + str(i)) if i % 2 else greedy.say("all", "x" * 1000 + str(i))
-    start = rss_bytes(broker.proc.pid)
-    for i in range(6000):
-        greedy.send(p.History(id=f"h{i}", conv="all", after=0))
-    settle(broker, healthy, greedy)
-    assert rss_bytes(broker.proc.pid) - start < RSS_SLACK
-    replies = read_all(greedy)
+    replies = unread_history(broker, healthy, greedy, 6000)
     pages = [r for r in replies if isinstance(r, p.HistoryPage)]
     errors = {r.code for r in replies if isinstance(r, p.Error)}
     assert 100 <= len(pages) < 1000 and errors <= {"rate_limited", "overloaded"}, (len(pages), errors)
@@ -210,12 +212,7 @@ def test_a_connection_that_never_reads_is_held_then_told_once(broker: BrokerProc
     one 'overloaded' error with no id, then is served again."""
     greedy, healthy = client("greedy", monitor=True, rcvhwm=10), client("healthy")
     healthy.say("all", "z" * 1000)
-    start = rss_bytes(broker.proc.pid)
-    for i in range(20000):
-        greedy.send(p.History(id=f"h{i}", conv="all", after=0))
-    settle(broker, healthy, greedy)
-    assert rss_bytes(broker.proc.pid) - start < RSS_SLACK
-    replies = read_all(greedy)
+    replies = unread_history(broker, healthy, greedy, 20000)
     overloaded = [r for r in replies if isinstance(r, p.Error) and r.code == "overloaded"]
     assert len(replies) < 20000 and len(overloaded) == 1 and overloaded[0].id is None, len(replies)
     assert overloaded[0].retryable and "read your replies" in overloaded[0].message
