@@ -311,9 +311,10 @@ class Hub(GroupRequests):
     def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation:
         """The conversation ``key`` if ``s`` may read and write it; a first DM creates it."""
         conv = self.convs.get(key)
-        if conv is None and key.startswith("dm:") and p.is_conversation_key(key):
+        if conv is None and key.startswith("dm:") and key.count(":") == 2 and all(
+                p.is_valid_name(n) for n in key.split(":")[1:]):
             a, b = p.dm_users(key)
-            if a == b:
+            if a.lower() == b.lower():
                 raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, "you cannot send a direct message to yourself")
             if key != p.dm_key(a, b):
                 raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"{key!r} is not a DM key: the two names, "
