@@ -74,7 +74,7 @@ class RawClient:
             left = max(0, int((deadline - time.monotonic()) * 1000))
             assert self.dealer.poll(left), "no reply from the broker in time"
             reply = p.decode_reply(self.dealer.recv())
-            if isinstance(reply, (p.KeyChange, p.Resubscribe)):
+            if isinstance(reply, p.NOTICE_TYPES):
                 self._notice(reply)
                 continue
             self._learn(reply)
@@ -97,7 +97,7 @@ class RawClient:
         """Apply the notices waiting on the DEALER; a reply found among them waits for recv_reply."""
         while self.dealer.poll(int(timeout * 1000)):
             reply = p.decode_reply(self.dealer.recv())
-            if isinstance(reply, (p.KeyChange, p.Resubscribe)):
+            if isinstance(reply, p.NOTICE_TYPES):
                 self._notice(reply)
             else:
                 self._learn(reply)
@@ -112,8 +112,11 @@ class RawClient:
         assert reply.id == rid, f"reply {reply} is not for request {rid}"
         return reply
 
-    def hello(self, name: str, subscribe: bool = True) -> Any:
-        reply = self.call(p.Hello, version=p.PROTOCOL_VERSION, name=name)
+    def hello(self, name: str, subscribe: bool = True, resume: str | None = None, **fields: Any) -> Any:
+        """Say hello, resuming ``resume`` (a session token) or, by default, this client's own last session."""
+        if resume is None and self.welcome is not None:
+            resume = self.welcome.sub_token
+        reply = self.call(p.Hello, version=p.PROTOCOL_VERSION, name=name, resume=resume, **fields)
         if isinstance(reply, p.Welcome):
             self.welcome = reply
             if subscribe:

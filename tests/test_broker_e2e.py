@@ -194,7 +194,7 @@ def test_clients_past_max_clients_are_refused_clearly(broker_factory, ctx):
         assert isinstance(clients[1].hello("two", subscribe=False), p.Welcome)
         refused = clients[2].hello("three", subscribe=False)
         assert (refused.code, refused.retryable) == ("server_full", True)
-        assert "2 users" in refused.message
+        assert "2 sessions" in refused.message
         assert isinstance(clients[1].call(p.Bye), p.Ok)              # a place frees up ...
         assert isinstance(clients[2].hello("three", subscribe=False), p.Welcome)   # ... and is taken
     finally:

@@ -600,12 +600,12 @@ def test_client_back_before_grace_resumes(broker_factory, make_client):
     broker = broker_factory("--grace", "30")
     bob = make_client(broker.connect, "bob")
     alice = make_client(broker.connect, "alice", subscribe=False)
-    keypair = (alice.public, alice.secret)
+    keypair, token = (alice.public, alice.secret), alice.welcome.sub_token
     wait_presence(bob, "alice", "joined")
     wait_presence(bob, "alice", "lost", timeout=5)
     alice.close()                                                 # the old link is dead
-    back = make_client(broker.connect, keypair=keypair)           # a new DEALER, the same key
-    welcome = back.hello("alice", subscribe=False)
+    back = make_client(broker.connect, keypair=keypair)           # a new DEALER, the same key ...
+    welcome = back.hello("alice", subscribe=False, resume=token)  # ... resuming its session
     assert isinstance(welcome, p.Welcome) and welcome.resumed is True, welcome
     change = wait_presence(bob, "alice", "back")
     assert change.state == "online"

@@ -42,8 +42,8 @@ class Harness:
         replies, pubs = self.hub.take_output()
         self.pubs = [(t, p.decode_published(self.keys.open(t, d))) for t, d in pubs]
         decoded = [(name_of(peer).encode(), p.decode_reply(d)) for peer, d in replies]
-        self.notices = [(peer, r) for peer, r in decoded if isinstance(r, (p.KeyChange, p.Resubscribe))]
-        return [(peer, r) for peer, r in decoded if not isinstance(r, (p.KeyChange, p.Resubscribe))]
+        self.notices = [(peer, r) for peer, r in decoded if isinstance(r, p.NOTICE_TYPES)]
+        return [(peer, r) for peer, r in decoded if not isinstance(r, p.NOTICE_TYPES)]
 
     def ask(self, user: str, msg: Any) -> Any:
         replies = self.batch((user, msg))
@@ -107,14 +107,35 @@ def test_hello_with_an_invalid_or_reserved_name_is_refused(h: Harness, name: str
 def test_a_name_belongs_to_the_key_that_claimed_it(h: Harness) -> None:
     h.join("alice")
     h.fails("ALICE", p.Hello("r2", V, "ALICE"), E.NAME_TAKEN)    # another peer with another key: key-ALICE
-    with h.store.transaction():
-        h.hub.handle(peer_of("new-peer"), "key-alice", p.encode(p.Hello("r3", V, "Alice")))
+    token = h.hub.presence.by_peer[peer_of("alice")].sub_token
+    with h.store.transaction():                                  # the same key, resuming its session
+        h.hub.handle(peer_of("new-peer"), "key-alice", p.encode(p.Hello("r3", V, "Alice", resume=token)))
     (peer, w), = h.output()
-    assert (peer, w.name, w.resumed) == (b"new-peer", "alice", True) and h.changes() == []
-    h.fails("alice", p.Ping("r4"), E.NOT_JOINED)                 # the old connection no longer speaks for alice
+    assert (peer, w.name, w.resumed, w.sub_token) == (b"new-peer", "alice", True, token) and h.changes() == []
+    h.fails("alice", p.Ping("r4"), E.NOT_JOINED)                 # the old connection no longer speaks for it
     with h.store.transaction():                                  # and the key cannot claim a second name
         h.hub.handle(peer_of("p2"), "key-alice", p.encode(p.Hello("r5", V, "alicia")))
     assert [(peer, r.code) for peer, r in h.output()] == [(b"p2", E.KEY_IN_USE)]
+
+
+def test_the_same_key_twice_is_two_sessions_of_one_account(h: Harness) -> None:
+    """The same config dir started twice: both clients work, each its own session; nobody sees alice
+    come or go while either is online."""
+    h.join("alice", "bob")
+    with h.store.transaction():
+        h.hub.handle(peer_of("alice-2"), "key-alice", p.encode(p.Hello("r", V, "alice")))
+    (peer, w), = h.output()
+    assert w.resumed is False and h.changes() == []
+    first, second = (h.hub.presence.by_peer[peer_of(x)] for x in ("alice", "alice-2"))
+    assert first is not second and first.sub_token != second.sub_token
+    with h.store.transaction():
+        h.hub.handle(peer_of("alice-2"), "key-alice", p.encode(p.Ping("p")))
+        h.hub.handle(peer_of("alice"), "key-alice", p.encode(p.Ping("p")))
+        h.hub.handle(peer_of("alice-2"), "key-alice", p.encode(p.Bye("b")))
+    assert [type(r).__name__ for _, r in h.output()] == ["Pong", "Pong", "Ok"]
+    assert h.changes() == [] and h.hub.presence.state_of("alice") == "online"
+    h.ask("alice", p.Bye("b"))
+    assert h.changes() == [("alice", "left")]
 
 
 def test_server_full_is_retryable_and_lets_known_sessions_back() -> None:

@@ -57,7 +57,7 @@ def test_vanished_sessions_free_their_slots_and_their_owners_still_come_back(cli
     for i in range(4):
         c = RawClient(ctx, broker.connect)
         assert isinstance(c.hello(f"ghost{i}", subscribe=False), p.Welcome)
-        vanished.append((c.public, c.secret))
+        vanished.append((c.public, c.secret, c.welcome.sub_token))
         c.close()
     lost: set[str] = set()
 
@@ -70,9 +70,9 @@ def test_vanished_sessions_free_their_slots_and_their_owners_still_come_back(cli
     extra = RawClient(ctx, broker.connect)
     try:
         assert extra.hello("one-more", subscribe=False).code == "server_full"
-        back = RawClient(ctx, broker.connect, keypair=vanished[0])     # the grace keeps ghost0's name ...
+        back = RawClient(ctx, broker.connect, keypair=vanished[0][:2])  # the grace keeps ghost0's session ...
         try:
-            welcome = back.hello("ghost0", subscribe=False)
+            welcome = back.hello("ghost0", subscribe=False, resume=vanished[0][2])
             assert isinstance(welcome, p.Welcome) and welcome.resumed  # ... and lets its owner back in
         finally:
             back.close()

@@ -46,7 +46,7 @@ def test_a_second_key_on_a_victims_routing_id_gets_nothing_of_hers(broker: Broke
     assert isinstance(bob.say(dm, "for alice only"), p.Ok)
     assert isinstance(alice.call(p.CreateGroup, group="plans"), p.Ok)
     assert isinstance(carol.call(p.JoinGroup, group="plans"), p.Ok)
-    rid, alice_keys = alice.routing_id, (alice.public, alice.secret)
+    rid, alice_keys, token = alice.routing_id, (alice.public, alice.secret), alice.welcome.sub_token
     alice.close()                                    # her link drops: the session is lost, in its grace
     bob.wait_published(presence_of("alice", "lost"))
 
@@ -74,7 +74,7 @@ def test_a_second_key_on_a_victims_routing_id_gets_nothing_of_hers(broker: Broke
     assert all(m.sender != "alice" for m in page.messages)
     back = RawClient(ctx, broker.connect, keypair=alice_keys)
     try:
-        welcome = back.hello("alice", subscribe=False)
+        welcome = back.hello("alice", subscribe=False, resume=token)
         assert isinstance(welcome, p.Welcome) and welcome.resumed
         assert [m.text for m in back.call(p.History, conv=dm).messages] == ["for alice only"]
         assert back.keys.has("g:plans")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zchat.store import (SCHEMA_VERSION, Checkpointer, ConversationRow, MessageRow, SQLiteStore,
+from zchat.store import (SCHEMA_VERSION, Checkpointer, ConversationRow, DeviceRow, MessageRow, SQLiteStore,
                          StoreError, UserRow)
 
 
@@ -62,29 +62,34 @@ def test_schema_version_recorded_and_newer_refused(db: Path) -> None:
 
 
 def test_users_persist_across_reopen(store: SQLiteStore, db: Path) -> None:
-    store.add_user("Alice", "KEY-A", 10.0)
-    store.add_user("bob", "KEY-B", 11.0)
+    store.add_user("Alice", 10.0)
+    store.add_user("bob", 11.0)
     store.close()
     with SQLiteStore(db) as again:
         assert again.load_users() == [
-            UserRow("Alice", "KEY-A", 10.0), UserRow("bob", "KEY-B", 11.0)]
+            UserRow("Alice", 10.0, False), UserRow("bob", 11.0, False)]
 
 
 def test_name_uniqueness_is_case_insensitive_and_keys_unique(store: SQLiteStore) -> None:
-    store.add_user("alice", "KEY-A", 1.0)
+    store.add_user("alice", 1.0)
+    store.add_user("carol", 1.5)
     with pytest.raises(StoreError, match="Alice"):
-        store.add_user("Alice", "KEY-X", 2.0)
-    with pytest.raises(StoreError):
-        store.add_user("carol", "KEY-A", 3.0)
-    assert store.load_users() == [UserRow("alice", "KEY-A", 1.0)]
+        store.add_user("Alice", 2.0)
+    store.add_device("KEY-A", "alice", "laptop", 1.0)
+    with pytest.raises(StoreError):                       # a key is one account's device
+        store.add_device("KEY-A", "carol", "phone", 3.0)
+    with pytest.raises(StoreError):                       # device names are unique in an account
+        store.add_device("KEY-B", "alice", "laptop", 3.0)
+    assert store.load_users() == [UserRow("alice", 1.0, False), UserRow("carol", 1.5, False)]
+    assert store.load_devices() == [DeviceRow("KEY-A", "alice", "laptop", 1.0, 1.0)]
 
 
 def test_failed_add_user_does_not_abort_the_batch(store: SQLiteStore) -> None:
-    store.add_user("alice", "KEY-A", 1.0)
+    store.add_user("alice", 1.0)
     with store.transaction():
         with pytest.raises(StoreError):
-            store.add_user("ALICE", "KEY-X", 2.0)
-        store.add_user("bob", "KEY-B", 3.0)
+            store.add_user("ALICE", 2.0)
+        store.add_user("bob", 3.0)
     assert [u.name for u in store.load_users()] == ["alice", "bob"]
 
 
@@ -142,7 +147,7 @@ def test_transaction_rolls_back_on_exception(store: SQLiteStore) -> None:
     with pytest.raises(RuntimeError):
         with store.transaction():
             fill(store, "all", 50)  # nested transaction() joins the outer one
-            store.add_user("alice", "KEY-A", 1.0)
+            store.add_user("alice", 1.0)
             raise RuntimeError("batch failed")
     assert store.after("all", 0, 100) == []
     assert store.load_users() == []
@@ -288,3 +293,35 @@ def test_memory_store_works() -> None:
     cp = Checkpointer(":memory:")
     cp.start()
     cp.stop()
+
+
+def test_a_version_1_database_is_migrated_with_each_key_as_its_accounts_first_device(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    raw = sqlite3.connect(db)
+    raw.executescript("""
+        CREATE TABLE users(key TEXT PRIMARY KEY, name TEXT NOT NULL, pubkey TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE conversations(key TEXT PRIMARY KEY, kind TEXT NOT NULL, private INTEGER NOT NULL,
+            created_by TEXT, created REAL NOT NULL) WITHOUT ROWID;
+        INSERT INTO users VALUES ('alice', 'Alice', 'KEY-A', 5.0), ('bob', 'bob', 'KEY-B', 6.0);
+        PRAGMA user_version=1;""")
+    raw.close()
+    s = SQLiteStore(db)
+    try:
+        assert s.load_users() == [UserRow("Alice", 5.0, False), UserRow("bob", 6.0, False)]
+        assert s.load_devices() == [DeviceRow("KEY-A", "alice", "device-1", 5.0, 5.0),
+                                    DeviceRow("KEY-B", "bob", "device-1", 6.0, 6.0)]
+    finally:
+        s.close()
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_link_code_is_good_once_for_its_account_until_it_expires(store: SQLiteStore) -> None:
+    store.add_user("alice", 1.0)
+    store.add_user("bob", 1.0)
+    store.add_link_code("h1", "alice", 10.0, 610.0)
+    store.add_link_code("h2", "alice", 10.0, 20.0)
+    assert not store.take_link_code("h1", "bob", 100.0)      # another account's code
+    assert store.take_link_code("h1", "alice", 100.0)
+    assert not store.take_link_code("h1", "alice", 101.0)    # used
+    assert not store.take_link_code("h2", "alice", 21.0)     # expired

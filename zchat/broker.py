@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "exactly that string.",
         epilog="Stop it with Ctrl-C or SIGTERM: it flushes and exits with status 0. A restart on the same "
                "data dir keeps users, groups, history and the server key; one broker at a time may use a "
-               "data dir.")
+               "data dir. Accounts and devices: python -m zchat.broker admin --help.")
     ap.add_argument("--bind", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
                     help="where clients connect (ROUTER): tcp://HOST:PORT, tcp://HOST:* for a random port, or "
                          "ipc://PATH (default: %(default)s)")
@@ -124,6 +124,10 @@ def hub_config(args: argparse.Namespace) -> HubConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:
+        from zchat.admin import main as admin_main
+        return admin_main(argv[1:])
     ap = build_parser()
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -14,6 +14,7 @@ bytes and guards the sockets against peers that break the rules.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from zchat import protocol as p
 from zchat.broker_setup import (DataDirLock, StartupError, advertised, derive_pub_endpoint, load_server_key,
                                 prepare_data_dir)
 from zchat.conns import ROUTER, XPUB, ConnTable, cut
+from zchat.errors import ProtocolError
 from zchat.hub import Hub, HubConfig
 from zchat.store import Checkpointer, SQLiteStore, StoreError
 
@@ -41,6 +43,7 @@ HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake wit
 CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
 REPORT_EVERY = 60.0           # seconds between the info lines that sum up what was refused
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+ADMIN_SOCKET = "admin.ipc"
 MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
 
 def _property(frame: zmq.Frame, name: str) -> str | None:
@@ -105,6 +108,10 @@ class Broker:
         self.xpub.maxmsgsize = SUB_FRAME_MAX
         self.router_mon = self.router.get_monitor_socket(MONITOR_EVENTS)
         self.xpub_mon = self.xpub.get_monitor_socket(MONITOR_EVENTS)
+        # the admin command's way in when the broker runs: a local socket in the 0700 data dir
+        self.admin = self.pub_ctx.socket(zmq.REP)
+        self.admin.linger = 0
+        self.admin.bind(f"ipc://{self.data_dir / ADMIN_SOCKET}")
         router_ep = self._bind(self.router, a.bind)
         pub_ep = self._bind(self.xpub, a.pub_bind or derive_pub_endpoint(a.bind))
         self.hub = Hub(self.store, replace(self.config, pub_endpoint=advertised(pub_ep, a.advertise)))
@@ -144,7 +151,7 @@ class Broker:
     def run(self, wake_fd: int | None = None) -> None:
         """Serve until ``stopping`` is set (a byte on ``wake_fd`` wakes the poll for that)."""
         poller = zmq.Poller()
-        for s in (self.router_mon, self.xpub_mon, self.router, self.xpub, self.zap):
+        for s in (self.router_mon, self.xpub_mon, self.router, self.xpub, self.zap, self.admin):
             poller.register(s, zmq.POLLIN)
         if wake_fd is not None:
             poller.register(wake_fd, zmq.POLLIN)
@@ -166,6 +173,8 @@ class Broker:
                     self._drain_monitors()
                 if zap in ready:
                     self._drain_zap()
+                if self.admin in ready:
+                    self._admin_request()
                 if xpub in ready or more_subs:
                     more_subs = self._drain_subscriptions()
                 if router in ready:
@@ -326,11 +335,37 @@ class Broker:
                     if conn is not None and conn.peer is not None:
                         self.hub.link_closed(conn.peer)
 
+    def _admin_request(self) -> None:
+        """One command of ``python -m zchat.broker admin`` (zchat.admin), done by the hub in a transaction."""
+        try:
+            request = json.loads(self.admin.recv())
+            with self.store.transaction():  # type: ignore[union-attr]
+                answer = {"ok": True, "result": self.hub.admin(str(request["command"]), list(request["args"]))}
+        except ProtocolError as exc:
+            answer = {"ok": False, "error": exc.message}
+        except (ValueError, KeyError, TypeError) as exc:
+            answer = {"ok": False, "error": f"a malformed admin request: {exc}"}
+        self.admin.send(json.dumps(answer).encode())
+        self._flush()
+
+    def _cut_ended(self) -> None:
+        """Cut the connections of sessions the hub ended (revoked, banned, reset), once their "ended"
+        notice had a moment to leave."""
+        now = self.hub.clock()
+        due = [item for item in self.hub.to_cut if item[0] <= now]
+        self.hub.to_cut = [item for item in self.hub.to_cut if item[0] > now]
+        for _, peer, token in due:
+            for conn in list(self.conns.conns.values()):
+                if (peer is not None and conn.peer == peer) or (token is not None and conn.token == token):
+                    cut(conn.fd)
+
     def _housekeeping(self) -> None:
         """Once a second: cut connections that hold no live session; once a minute, sum up what was
         refused in one info line (one line per refusal would let a flood fill the log)."""
         now = time.monotonic()
         self.next_housekeeping = now + 1.0
+        if self.hub.to_cut:
+            self._cut_ended()
         presence = self.hub.presence
         for fd in list(self.conns.idle(lambda peer: peer in presence.by_peer,
                                         lambda token: token in presence.by_sub_token)):
@@ -367,7 +402,7 @@ class Broker:
         for name in ("router", "xpub"):
             if hasattr(self, name):
                 getattr(self, name).disable_monitor()
-        for name in ("router_mon", "xpub_mon", "router", "xpub", "zap"):
+        for name in ("router_mon", "xpub_mon", "router", "xpub", "zap", "admin"):
             if hasattr(self, name):
                 getattr(self, name).close(0 if name.endswith("mon") else None)
         self.ctx.term()

@@ -29,6 +29,10 @@ class ErrorCode(StrEnum):
     NAME_INVALID = "name_invalid"
     NAME_TAKEN = "name_taken"                    # the name is bound to another key
     KEY_IN_USE = "key_in_use"                    # this key already owns another name
+    LINK_INVALID = "link_invalid"                # a link code that is wrong, used or expired
+    BANNED = "banned"                            # the account is banned by the broker's admin
+    NO_SUCH_DEVICE = "no_such_device"
+    LAST_DEVICE = "last_device"                  # revoking it would leave the account with no device
     NOT_JOINED = "not_joined"                    # a request before a successful hello
     BAD_ROUTING_ID = "bad_routing_id"            # hello from a DEALER without a random 16-byte routing id
     NO_SUCH_USER = "no_such_user"

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from zchat import paging
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, Access, user_scope
+from zchat.accounts import AccountRequests
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
 from zchat.presence import Roster, Session
 
 if TYPE_CHECKING:
-    from zchat.store import SQLiteStore
+    from zchat.store import DeviceRow, SQLiteStore
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -36,6 +37,7 @@ DEFAULT_RATES = {
     RK.CREATE_GROUP: p.RateLimit(0.5, 10),
     RK.INVITE: p.RateLimit(5.0, 50),
     RK.HISTORY: p.RateLimit(50.0, 100),        # 100 pages of up to 64 KB: what waits unread stays small
+    RK.LINK: p.RateLimit(5 / 600, 5),          # 5 per 10 minutes per account: a 60-bit code stays unguessable
 }
 
 
@@ -70,7 +72,7 @@ class Conversation:
         self.topics = [p.user_topic(u) for u in p.dm_users(key)] if kind == K.DM else [p.topic(key)]
 
 
-class Hub(GroupRequests):
+class Hub(GroupRequests, AccountRequests):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
@@ -84,17 +86,19 @@ class Hub(GroupRequests):
         self._limits = config.limits()
         self._dirty: set[str] = set()                     # conversations changed since their last heartbeat
         self._active: set[str] = set()                    # ... of which changed since the previous tick
+        self.to_cut: list[tuple[float, bytes | None, str | None]] = []   # (when, routing id, token) to cut
         self.reload()
 
     # ---------------------------------------------------------------- state
     def reload(self) -> None:
         """(Re)build users and conversations from the store: at start, and after a failed batch."""
         self.names: dict[str, str] = {}                   # user key -> display name
-        self.owner: dict[str, str] = {}                   # CURVE key (z85) -> user key
+        self.banned: set[str] = set()
         for row in self.store.load_users():
             self.names[p.canonical(row.name)] = row.name
-            self.owner[row.pubkey] = p.canonical(row.name)
-        self.pubkey_of = {u: k for k, u in self.owner.items()}
+            if row.banned:
+                self.banned.add(p.canonical(row.name))
+        self.devices: dict[str, DeviceRow] = {d.pubkey: d for d in self.store.load_devices()}   # by CURVE key
         with self.store.transaction():
             self.store.add_conversation(p.EVERYONE, K.EVERYONE, False, None, self.clock())
         self.convs: dict[str, Conversation] = {}
@@ -144,8 +148,11 @@ class Hub(GroupRequests):
     def _publish(self, topic: bytes, payload: bytes) -> None:
         self.publishes.append((topic, self.access.seal(topic, payload)))
 
-    def _notify(self, user: str, notice: bytes) -> None:
-        self._notice(self.presence.by_user.get(user), notice)
+    def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None:
+        """A notice to every live session of ``user`` (but one)."""
+        for s in self.presence.sessions_of(user):
+            if s is not but:
+                self._notice(s, notice)
 
     def _notice(self, s: Session | None, notice: bytes) -> None:
         """A notice (no id, no request) to a live session, over the request socket, never published:
@@ -164,7 +171,9 @@ class Hub(GroupRequests):
 
     def _session_ended(self, s: Session) -> None:
         # whoever held the session's keys (a client that kept its SUB, a stolen subscription) reads
-        # nothing sent to the user from now on; the next session gets the new key in its welcome
+        # nothing sent to the user from now on: the user's other sessions get the new key in a
+        # notice, its next session in its welcome
+        self.store.device_seen(s.pubkey, self.clock())
         self.access.rotate(user_scope(s.user))
 
     # ---------------------------------------------------------------- requests
@@ -220,29 +229,21 @@ class Hub(GroupRequests):
         if not p.is_random_routing_id(peer):
             raise ProtocolError(ErrorCode.BAD_ROUTING_ID, f"set ZMQ_ROUTING_ID on the DEALER to "
                                 f"{p.ROUTING_ID_BYTES} random bytes (the first not 0) before it connects", req.id)
-        name, user = p.check_name(req.name), p.canonical(req.name)
         if not pubkey:
             raise ProtocolError(ErrorCode.INTERNAL, "no CURVE key on this connection", req.id)
-        owner = self.owner.get(pubkey)
-        if user in self.names and self.pubkey_of.get(user) != pubkey:
-            raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {self.names[user]!r} belongs to another key", req.id)
-        if owner is not None and owner != user:
-            raise ProtocolError(ErrorCode.KEY_IN_USE, f"this key already owns the name {self.names[owner]!r}", req.id)
-        if user not in self.presence.by_user and self.presence.online >= self.config.max_clients:
-            raise ProtocolError(ErrorCode.SERVER_FULL, f"the broker is full ({self.config.max_clients} users "
-                                "connected); try again later", req.id)
-        if user not in self.names:
-            self.store.add_user(name, pubkey, self.clock())
-            self.names[user], self.owner[pubkey], self.pubkey_of[user] = name, user, pubkey
-            # a newcomer missed nothing: what was said to everyone before it existed is not "missed"
-            self.store.set_read(user, p.EVERYONE, self.convs[p.EVERYONE].head)
-        resumed = self.presence.arrive(peer, user, self.names[user], pubkey)
+        p.check_name(req.name)
+        resuming = self.presence.resumes(peer, pubkey, req.resume)
+        if not resuming and self.presence.online >= self.config.max_clients:
+            raise ProtocolError(ErrorCode.SERVER_FULL, f"the broker is full ({self.config.max_clients} sessions "
+                                "online); try again later", req.id)
+        user, device = self._account_of(pubkey, req)
+        s, resumed = self.presence.arrive(peer, user, self.names[user], pubkey, device, req.resume)
         base = [self.access.info(PUBLIC_SCOPE), self.access.info(user_scope(user))]
         welcome = p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
-                            resumed, self._limits, [], self.presence.by_user[user].sub_token, base)
+                            resumed, self._limits, [], s.sub_token, base, False, device)
         convs, keys, complete = self._conversations_page(user, None, paging.FRAME_BUDGET - len(p.encode(welcome)))
         return p.Welcome(welcome.id, welcome.name, welcome.version, welcome.pub_endpoint, welcome.server_time,
-                         resumed, self._limits, convs, welcome.sub_token, base + keys, not complete)
+                         resumed, self._limits, convs, s.sub_token, base + keys, not complete, device)
 
     def _on_conversations(self, s: Session, req: p.ListConversations) -> p.ConversationsPage:
         convs, keys, complete = self._conversations_page(s.user, req.after, paging.FRAME_BUDGET)
@@ -375,7 +376,10 @@ class Hub(GroupRequests):
         if not conv.stored:       # a DM nobody has written to: nothing to mark, and nothing stored
             return p.Ok(req.id, conv.key, 0)
         self.store.set_read(s.user, conv.key, min(req.seq, conv.head))
-        return p.Ok(req.id, conv.key, self.store.load_read(s.user).get(conv.key, 0))
+        mark = self.store.load_read(s.user).get(conv.key, 0)
+        # read state follows the person: the account's other devices clear their unread count too
+        self._notify(s.user, p.encode(p.ReadMark(conv.key, mark)), but=s)
+        return p.Ok(req.id, conv.key, mark)
 
     def _on_ping(self, s: Session, req: p.Ping) -> p.Pong:
         return p.Pong(req.id, self.clock())

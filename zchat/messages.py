@@ -45,6 +45,7 @@ class RateKind(StrEnum):
     CREATE_GROUP = "create_group"
     INVITE = "invite"
     HISTORY = "history"
+    LINK = "link"                    # link codes made, and presented to an account (guessing is slow)
 
 
 class PresenceReason(StrEnum):
@@ -98,6 +99,9 @@ class Hello:
     id: str
     version: int
     name: str
+    resume: str | None = None    # the sub_token of this client's previous session: resume it
+    link: str | None = None      # a link code: add this (new) key to the account as a device
+    device: str | None = None    # what to call this device when it is added (default: device-N)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +184,26 @@ class MarkRead:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkDevice:
+    """Ask for a one-time code another device can present (hello.link) to join this account."""
+    TYPE: ClassVar[str] = "link_device"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListDevices:
+    TYPE: ClassVar[str] = "devices"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeDevice:
+    TYPE: ClassVar[str] = "revoke_device"
+    id: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     TYPE: ClassVar[str] = "ping"
     id: str
@@ -192,7 +216,7 @@ class Bye:
 
 
 Request = Union[Hello, Send, CreateGroup, JoinGroup, LeaveGroup, Invite, ListGroups, ListConversations, Who,
-                History, MarkRead, Ping, Bye]
+                History, MarkRead, LinkDevice, ListDevices, RevokeDevice, Ping, Bye]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +272,7 @@ class Welcome:
     sub_token: str               # the session's SUB presents it in the handshake (SUB_TOKEN_PROPERTY)
     keys: list[KeyInfo]          # "all", the user's own scope, and every group in ``conversations``
     more: bool = False           # ... more pages follow: ask ``conversations`` after the last key
+    device: str = ""             # this device's name in the account
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +353,30 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkCode:
+    TYPE: ClassVar[str] = "link_code"
+    id: str
+    code: str                    # one use: hello.link on a new device adds it to this account
+    expires: float               # server time after which it is no use
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    name: str
+    created: float
+    last_seen: float
+    online: bool                 # a session of this device is live
+    current: bool = False        # the device that asked
+
+
+@dataclass(frozen=True, slots=True)
+class Devices:
+    TYPE: ClassVar[str] = "devices"
+    id: str
+    devices: list[DeviceInfo]
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     TYPE: ClassVar[str] = "pong"
     id: str
@@ -359,8 +408,25 @@ class Resubscribe:
     topics: list[str]
 
 
-Reply = Union[Welcome, ConversationsPage, Ok, Groups, Users, HistoryPage, Pong, Error, KeyChange, Resubscribe]
-Notice = Union[KeyChange, Resubscribe]
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A notice to the other sessions of an account: one of them marked ``conv`` read up to ``seq``."""
+    TYPE: ClassVar[str] = "read"
+    conv: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A notice: the broker ended this session (its device was revoked, its account banned or reset);
+    the connection is cut next. ``reason`` is a sentence for the user."""
+    TYPE: ClassVar[str] = "ended"
+    reason: str
+
+
+Reply = Union[Welcome, ConversationsPage, Ok, Groups, Users, HistoryPage, LinkCode, Devices, Pong, Error,
+              KeyChange, Resubscribe, ReadMark, Ended]
+Notice = Union[KeyChange, Resubscribe, ReadMark, Ended]
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,13 @@ Pure code for the hub: sessions by routing id, by user and by token; the online 
 timed-out life of a silent link; per-user token buckets; and presence changes batched into
 few publishes (a connect storm of N users costs N/500 publishes, not N).
 
-A session belongs to one CURVE key (``pubkey``); the hub checks every frame's key against
-it, so a routing id taken over by another key never speaks for the session. Rate buckets
-belong to the user, not to the session, so ``bye`` + ``hello`` does not refill them; idle
-full buckets are dropped. Nothing here survives a restart, and nothing needs to: clients
-say hello again.
+A session belongs to one connection of one device (its CURVE key, ``pubkey``); the hub checks
+every frame's key against it, so a routing id taken over by another key never speaks for the
+session. An account may have several sessions at once (its devices, or one key twice), and
+presence is the account's: online while any session is, lost while all are, away when none
+is left; only the account's changes are published. Rate buckets belong to the user, not to
+the session, so ``bye`` + ``hello`` does not refill them; idle full buckets are dropped.
+Nothing here survives a restart, and nothing needs to: clients say hello again.
 """
 from __future__ import annotations
 
@@ -27,11 +29,12 @@ PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every fra
 
 
 class Session:
-    """One user's live session; ``peer`` is the ROUTER routing id of its current connection."""
-    __slots__ = ("user", "name", "pubkey", "peer", "state", "last_seen", "lost_at", "sub_token")
+    """One live session of a device; ``peer`` is the ROUTER routing id of its current connection."""
+    __slots__ = ("user", "name", "pubkey", "device", "peer", "state", "last_seen", "lost_at", "sub_token")
 
-    def __init__(self, user: str, name: str, pubkey: str, peer: bytes, now: float) -> None:
-        self.user, self.name, self.pubkey, self.peer, self.state = user, name, pubkey, peer, ONLINE
+    def __init__(self, user: str, name: str, pubkey: str, device: str, peer: bytes, now: float) -> None:
+        self.user, self.name, self.pubkey, self.device, self.peer = user, name, pubkey, device, peer
+        self.state = ONLINE
         self.sub_token = secrets.token_hex(16)     # lives as long as the session: a new session, a new token
         self.last_seen = self.lost_at = now
 
@@ -53,7 +56,7 @@ class Roster:
                  on_end: Callable[[Session], None] = lambda s: None) -> None:
         self.config, self.publish, self.clock, self.on_end = config, publish, clock, on_end
         self.by_peer: dict[bytes, Session] = {}
-        self.by_user: dict[str, Session] = {}
+        self.by_user: dict[str, list[Session]] = {}      # an account's live sessions (its devices)
         self.by_sub_token: dict[str, Session] = {}
         self.online = 0                                  # sessions that hold a --max-clients slot
         self.buckets: dict[tuple[str, str], Bucket] = {}
@@ -63,39 +66,67 @@ class Roster:
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
         self._next_flush = 0.0
 
-    def arrive(self, peer: bytes, user: str, name: str, pubkey: str) -> bool:
-        """A hello succeeded; returns True when it resumes a session that was still alive."""
-        now = self.clock()
-        s = self.by_user.get(user)
-        if s is None:
-            s = self.by_user[user] = Session(user, name, pubkey, peer, now)
-            self.by_peer[peer] = s
-            self.by_sub_token[s.sub_token] = s
-            self.online += 1
-            self._arrived.append(s)
-            self.changes.append(p.PresenceChange(name, ONLINE, R.JOINED))
-            return False
-        if s.peer != peer:  # the same key on a new connection: the old one is dead or dying
-            self.by_peer.pop(s.peer, None)
-            s.peer = peer
-            self.by_peer[peer] = s
-        self.touch(s)
-        return True
+    def arrive(self, peer: bytes, user: str, name: str, pubkey: str, device: str,
+               resume: str | None = None) -> tuple[Session, bool]:
+        """A hello succeeded -> (its session, resumed). ``resume`` names the session this client had
+        (its token): that one goes on, on this connection, if it is still alive and of this key; so
+        does the session this connection already has (a repeated hello). Otherwise the hello starts
+        a new session beside the account's others."""
+        old = self._resumable(peer, pubkey, resume)
+        if old is not None:
+            if old.peer != peer:
+                if self.by_peer.get(old.peer) is old:
+                    del self.by_peer[old.peer]
+                old.peer = peer
+            self.by_peer[peer] = old
+            self.touch(old)
+            return old, True
+        before = self.state_of(user)
+        s = Session(user, name, pubkey, device, peer, self.clock())
+        self.by_user.setdefault(user, []).append(s)
+        self.by_peer[peer] = s
+        self.by_sub_token[s.sub_token] = s
+        self.online += 1
+        self._arrived.append(s)
+        self._changed(user, name, before, R.JOINED)
+        return s, False
+
+    def resumes(self, peer: bytes, pubkey: str, resume: str | None) -> bool:
+        """Whether a hello with these would resume a live session (and so needs no new slot)."""
+        return self._resumable(peer, pubkey, resume) is not None
+
+    def _resumable(self, peer: bytes, pubkey: str, resume: str | None) -> Session | None:
+        for s in (self.by_sub_token.get(resume) if resume else None, self.by_peer.get(peer)):
+            if s is not None and s.pubkey == pubkey:
+                return s
+        return None
+
+    def sessions_of(self, user: str) -> list[Session]:
+        return self.by_user.get(user, [])
+
+    def _changed(self, user: str, name: str, before: p.PresenceState, reason: p.PresenceReason) -> None:
+        """Publish the account's change of state, if it changed: one device coming or going while
+        another stays online is nobody else's business."""
+        after = self.state_of(user)
+        if after is not before:
+            self.changes.append(p.PresenceChange(name, after, reason if after is not LOST else R.LOST))
 
     def touch(self, s: Session) -> None:
         s.last_seen = self.clock()
         if s.state is LOST:
+            before = self.state_of(s.user)
             s.state = ONLINE
             self.online += 1
-            self.changes.append(p.PresenceChange(s.name, ONLINE, R.BACK))
+            self._changed(s.user, s.name, before, R.BACK)
 
     def lose(self, s: Session) -> None:
         """The session's link is gone (its TCP connection closed, or its routing id now belongs to
         another key): lost at once, and it no longer holds a --max-clients slot."""
         if s.state is ONLINE:
+            before = self.state_of(s.user)
             s.state, s.lost_at = LOST, self.clock()
             self.online -= 1
-            self.changes.append(p.PresenceChange(s.name, LOST, R.LOST))
+            self._changed(s.user, s.name, before, R.LOST)
 
     def unbind(self, s: Session) -> None:
         """Nothing more goes to the routing id ``s`` last used (another key holds it now)."""
@@ -105,22 +136,32 @@ class Roster:
 
     def depart(self, s: Session, reason: p.PresenceReason) -> None:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
+        if s.state is AWAY:
+            return
+        before = self.state_of(s.user)
         self._forget(s)
-        self.changes.append(p.PresenceChange(s.name, AWAY, reason))
+        self._changed(s.user, s.name, before, reason)
         self.on_end(s)
 
     def _forget(self, s: Session) -> None:
         if self.by_peer.get(s.peer) is s:
             del self.by_peer[s.peer]
-        self.by_user.pop(s.user, None)
+        sessions = self.by_user.get(s.user, [])
+        if s in sessions:
+            sessions.remove(s)
+        if not sessions:
+            self.by_user.pop(s.user, None)
         self.by_sub_token.pop(s.sub_token, None)
         if s.state is ONLINE:
             self.online -= 1
         s.state = AWAY
 
-    def state_of(self, user: str) -> str:
-        s = self.by_user.get(user)
-        return s.state if s else AWAY
+    def state_of(self, user: str) -> p.PresenceState:
+        """The account's state: online while any of its sessions is, lost while all are, else away."""
+        sessions = self.by_user.get(user)
+        if not sessions:
+            return AWAY
+        return ONLINE if any(s.state is ONLINE for s in sessions) else LOST
 
     # ---------------------------------------------------------------- rate limits, per user
     def take(self, user: str, kind: p.RateKind, request: str | None = None) -> int:
@@ -169,7 +210,7 @@ class Roster:
             return False
         self._next_sweep = now + self.config.heartbeat_interval
         timeout, grace = self.config.heartbeat_timeout, self.config.grace
-        for s in list(self.by_user.values()):
+        for s in [s for sessions in self.by_user.values() for s in sessions]:
             if s.state is ONLINE and now - s.last_seen > timeout:
                 self.lose(s)
             elif s.state is LOST and now - s.lost_at > grace:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from zchat import compiled
 from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
-from zchat.messages import Error, Published, Reply, Request, Send
+from zchat.messages import Error, Notice, Published, Reply, Request, Send
 
 PROTOCOL_VERSION = 2             # 2: the fan-out is sealed (zchat.seal), keys in welcome, ok and notices
 MIN_VERSION = 2
@@ -67,6 +67,7 @@ def key_info(scope: str, epoch: int, key: bytes) -> KeyInfo:
 REQUEST_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Request)}
 REPLY_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Reply)}
 PUBLISHED_TYPES: dict[str, type] = {c.TYPE: c for c in typing.get_args(Published)}
+NOTICE_TYPES: tuple[type, ...] = typing.get_args(Notice)     # replies that answer no request (no id)
 
 
 # ---------------------------------------------------------------- names and topics

@@ -17,21 +17,29 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
-__all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "MessageRow", "SQLiteStore",
+from zchat.checkpoint import WAL_SIZE_LIMIT, Checkpointer, _is_memory
+
+__all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "DeviceRow", "MessageRow", "SQLiteStore",
            "StoreError", "UserRow"]
 
-SCHEMA_VERSION = 1
-WAL_SIZE_LIMIT = 64 * 1024 * 1024   # bytes the WAL file is cut back to when it starts over (Checkpointer)
+SCHEMA_VERSION = 2
 
 
 class UserRow(NamedTuple):
     name: str  # as first claimed (display case); the key is name.lower()
-    pubkey: str  # CURVE public key, z85 text
     created: float
+    banned: bool
+
+
+class DeviceRow(NamedTuple):
+    pubkey: str  # CURVE public key, z85 text: the device's identity
+    user: str  # the account's user key
+    name: str  # unique within the account
+    created: float
+    last_seen: float
 
 
 class ConversationRow(NamedTuple):
@@ -60,8 +68,15 @@ class StoreError(Exception):
 # Constant SQL strings: sqlite3 caches the prepared statements by text.
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS users(
-        key TEXT PRIMARY KEY, name TEXT NOT NULL, pubkey TEXT NOT NULL UNIQUE,
-        created REAL NOT NULL) WITHOUT ROWID""",
+        key TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL,
+        banned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS devices(
+        pubkey TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(key), name TEXT NOT NULL,
+        created REAL NOT NULL, last_seen REAL NOT NULL, UNIQUE (user, name)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS link_codes(
+        hash TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(key), created REAL NOT NULL,
+        expires REAL NOT NULL) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS admin_log(ts REAL NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS conversations(
         key TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('everyone', 'dm', 'group')),
         private INTEGER NOT NULL, created_by TEXT, created REAL NOT NULL) WITHOUT ROWID""",
@@ -101,8 +116,15 @@ _LOAD_CONVERSATIONS = (
 )
 
 
-def _is_memory(path: str) -> bool:
-    return path in (":memory:", "") or path.startswith("file::memory:")
+# Version 1 kept one key per user in users.pubkey: each becomes that account's first device.
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE users RENAME TO users_v1",
+    _SCHEMA[0], _SCHEMA[1], _SCHEMA[2], _SCHEMA[3],
+    "INSERT INTO users(key, name, created) SELECT key, name, created FROM users_v1",
+    "INSERT INTO devices(pubkey, user, name, created, last_seen) SELECT pubkey, key, 'device-1', created, created"
+    " FROM users_v1",
+    "DROP TABLE users_v1",
+)
 
 
 class SQLiteStore:
@@ -144,6 +166,9 @@ class SQLiteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         if version < SCHEMA_VERSION:
             with self.transaction():
+                if version == 1:          # a database an older zchat made: migrate it in place
+                    for stmt in _MIGRATE_1_TO_2:
+                        conn.execute(stmt)
                 for stmt in _SCHEMA:
                     conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -192,23 +217,73 @@ class SQLiteStore:
     # -- users -----------------------------------------------------------------------
 
     def load_users(self) -> list[UserRow]:
-        return [UserRow._make(r) for r in self._conn.execute(
-            "SELECT name, pubkey, created FROM users ORDER BY created, key")]
+        return [UserRow(n, c, bool(b)) for n, c, b in self._conn.execute(
+            "SELECT name, created, banned FROM users ORDER BY created, key")]
 
-    def add_user(self, name: str, pubkey: str, ts: float) -> None:
-        """Bind `name` (case-insensitively) to `pubkey`.
+    def add_user(self, name: str, ts: float) -> None:
+        """Create the account ``name`` (its key is ``name.lower()``).
 
-        Raises StoreError if the name (in any case) or the key is already bound: the hub
-        checks first, so this is a guard, and a backend-neutral error keeps SQLite's
-        exception types out of the hub. Only the failed statement is undone, not the batch.
+        Raises StoreError if the name, in any case, exists: the hub checks first, so this is a
+        guard, and a backend-neutral error keeps SQLite's exception types out of the hub. Only
+        the failed statement is undone, not the batch.
         """
+        self._guarded(f"cannot create the account {name!r}", "INSERT INTO users(key, name, created) VALUES (?, ?, ?)",
+                      (name.lower(), name, ts))
+
+    def set_banned(self, user: str, banned: bool) -> None:
+        self._conn.execute("UPDATE users SET banned = ? WHERE key = ?", (int(banned), user))
+
+    # -- devices, link codes, the admin log --------------------------------------------
+
+    def load_devices(self) -> list[DeviceRow]:
+        return [DeviceRow._make(r) for r in self._conn.execute(
+            "SELECT pubkey, user, name, created, last_seen FROM devices ORDER BY user, created, name")]
+
+    def add_device(self, pubkey: str, user: str, name: str, ts: float) -> DeviceRow:
+        """Bind the key ``pubkey`` to account ``user`` as device ``name``; StoreError if either is taken."""
+        self._guarded(f"cannot add the device {name!r}", "INSERT INTO devices(pubkey, user, name, created, last_seen)"
+                      " VALUES (?, ?, ?, ?, ?)", (pubkey, user, name, ts, ts))
+        return DeviceRow(pubkey, user, name, ts, ts)
+
+    def remove_device(self, pubkey: str) -> None:
+        self._conn.execute("DELETE FROM devices WHERE pubkey = ?", (pubkey,))
+
+    def device_seen(self, pubkey: str, ts: float) -> None:
+        self._conn.execute("UPDATE devices SET last_seen = ? WHERE pubkey = ?", (ts, pubkey))
+
+    def add_link_code(self, code_hash: str, user: str, ts: float, expires: float) -> None:
+        self._conn.execute("INSERT INTO link_codes(hash, user, created, expires) VALUES (?, ?, ?, ?)",
+                           (code_hash, user, ts, expires))
+
+    def take_link_code(self, code_hash: str, user: str, now: float) -> bool:
+        """Use up a live link code of ``user``: True once, when it exists and has not expired (expired
+        codes are deleted on the way)."""
+        self._conn.execute("DELETE FROM link_codes WHERE expires < ?", (now,))
+        return self._conn.execute("DELETE FROM link_codes WHERE hash = ? AND user = ?", (code_hash, user)).rowcount > 0
+
+    def remove_link_codes(self, user: str) -> None:
+        self._conn.execute("DELETE FROM link_codes WHERE user = ?", (user,))
+
+    def log_admin(self, ts: float, action: str, detail: str) -> None:
+        self._conn.execute("INSERT INTO admin_log(ts, action, detail) VALUES (?, ?, ?)", (ts, action, detail))
+
+    def admin_log(self, limit: int = 100) -> list[tuple[float, str, str]]:
+        return list(self._conn.execute("SELECT ts, action, detail FROM admin_log ORDER BY ts DESC LIMIT ?",
+                                       (limit,)))
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, and the database's size in bytes (admin stats)."""
+        out = {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]   # noqa: S608 (fixed names)
+               for t in ("users", "devices", "conversations", "messages")}
+        page, pages = (self._conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count"))
+        out["bytes"] = page * pages
+        return out
+
+    def _guarded(self, what: str, sql: str, args: tuple[object, ...]) -> None:
         try:
-            self._conn.execute(
-                "INSERT INTO users(key, name, pubkey, created) VALUES (?, ?, ?, ?)",
-                (name.lower(), name, pubkey, ts),
-            )
+            self._conn.execute(sql, args)
         except sqlite3.IntegrityError as e:
-            raise StoreError(f"cannot bind name {name!r}: name or key already bound ({e})") from e
+            raise StoreError(f"{what}: it exists already ({e})") from e
 
     # -- conversations, members, invites ---------------------------------------------
 
@@ -293,58 +368,3 @@ class SQLiteStore:
 
     def load_read(self, user: str) -> dict[str, int]:
         return dict(self._conn.execute("SELECT conv, seq FROM read_marks WHERE user = ?", (user,)))
-
-
-class Checkpointer:
-    """Runs PRAGMA wal_checkpoint(PASSIVE) on its OWN connection in a daemon thread every
-    `interval` seconds, so WAL checkpoints never run inside the broker's hot loop (they set
-    p99 latency otherwise). PASSIVE never blocks the broker's writes; frames still in use
-    are left for the next round.
-
-    PASSIVE alone never lets the WAL start over while the broker writes without a pause: the
-    next write restarts the WAL only if every frame has been copied back at that moment, and
-    frames written during the checkpoint never are. Under steady load the WAL grew without
-    bound (6 MB/s in bench P3: every commit appends whole pages). So once the WAL holds more
-    than `restart_bytes` since it last started over, the round adds a RESTART checkpoint:
-    it holds writers back (the broker's BEGIN waits) while it copies the few frames the
-    PASSIVE left and syncs, and the next write starts the WAL over; the store's
-    journal_size_limit then keeps the file at that size."""
-
-    def __init__(self, path: str | os.PathLike[str], interval: float = 1.0,
-                 restart_bytes: int = WAL_SIZE_LIMIT) -> None:
-        self.path = os.fspath(path)
-        self.interval = interval
-        self.restart_bytes = restart_bytes
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the thread; a no-op for in-memory databases (nothing to checkpoint)."""
-        if self._thread is not None:
-            raise RuntimeError("Checkpointer already started")
-        if _is_memory(self.path):
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="zchat-checkpointer", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Wake the thread at once and join it."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            page = conn.execute("PRAGMA page_size").fetchone()[0]
-            while not self._stop.wait(self.interval):
-                try:
-                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames * page > self.restart_bytes:
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-                except sqlite3.OperationalError:
-                    pass  # busy or locked: try again next interval
-        finally:
-            conn.close()
