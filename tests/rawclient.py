@@ -19,14 +19,21 @@ TIMEOUT = 5.0
 class RawClient:
     _ids = itertools.count(1)
 
-    def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None) -> None:
+    def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None,
+                 monitor: int = 0) -> None:
+        """``monitor``: the DEALER's socket-monitor events to watch (``self.monitor``), attached before
+        the connect so that not even the first handshake can be missed."""
         self.endpoint, server_key = p.parse_connect_string(connect)
         self.public, self.secret = keypair or zmq.curve_keypair()
         self.ctx = ctx
         self.dealer = self._socket(zmq.DEALER, server_key)
+        self.monitor = self.dealer.get_monitor_socket(monitor) if monitor else None
         self.dealer.connect(self.endpoint)
         self.server_key = server_key
         self.sub: zmq.Socket | None = None
+        self.sub_options: dict[str, int] = {}
+        self.topics: list[bytes] = []         # every topic the SUB asked for, in order
+        self.synced = False                   # hb| is subscribed on the current SUB's pipe already
         self.welcome: p.Welcome | None = None
         self.sub_token: str | None = None     # what the SUB presents: None = the welcome's, "" = nothing
 
@@ -77,14 +84,16 @@ class RawClient:
         assert self.sub is not None
         for t in topics:
             self.sub.subscribe(t)
+            self.topics.append(t)
         if sync:
-            self.sync_subscriptions(topics[-1] if topics else None)
+            self.sync_subscriptions()
 
     def open_sub(self, **options: int) -> None:
         """Connect the SUB to the welcome's endpoint, presenting ``sub_token`` (socket ``options``
         such as rcvbuf are set first)."""
         assert self.welcome is not None
         self.sub = self._socket(zmq.SUB, self.server_key)
+        self.sub_options, self.synced = options, False
         for name, value in options.items():
             setattr(self.sub, name, value)
         if self.sub_token is None:
@@ -93,11 +102,27 @@ class RawClient:
             self.sub.setsockopt(zmq.METADATA, p.sub_metadata(self.sub_token))
         self.sub.connect(self.welcome.pub_endpoint)
 
-    def sync_subscriptions(self, probe: bytes | None) -> None:
-        """Wait until the SUB's subscriptions are installed: a heartbeat on hb| proves the pipe is up,
-        and subscriptions travel in order on it, so by then the earlier ones were read too."""
+    def sync_subscriptions(self) -> None:
+        """Wait until the broker has read every subscription of this client (installed or refused).
+
+        Subscriptions travel in order on the SUB's pipe and the broker reads them in that order, so
+        a heartbeat after hb| was subscribed for the FIRST time on a pipe proves the earlier ones
+        were read. Once hb| is subscribed, a heartbeat proves nothing (it may have left the broker
+        before a newer subscription arrived), so a later sync moves to a fresh SUB with the same
+        topics and then hb|, and closes the old one (dropping what it had queued)."""
         assert self.sub is not None
+        if self.synced:
+            old = self.sub
+            self.open_sub(**self.sub_options)
+            for t in self.topics:
+                self.sub.subscribe(t)
+            try:
+                self.sync_subscriptions()
+            finally:
+                old.close(0)
+            return
         self.sub.subscribe(p.TOPIC_HEARTBEAT)
+        self.synced = True
         self.wait_published(lambda t, m: t == p.TOPIC_HEARTBEAT, timeout=10)
 
     def recv_published(self, timeout: float = TIMEOUT) -> tuple[bytes, Any] | None:
@@ -136,6 +161,9 @@ class RawClient:
         return False
 
     def close(self) -> None:
-        for s in (self.dealer, self.sub):
+        """Close every socket; closing again does nothing."""
+        if self.monitor is not None and not self.dealer.closed:
+            self.dealer.disable_monitor()
+        for s in (self.monitor, self.dealer, self.sub):
             if s is not None:
                 s.close(0)

@@ -504,13 +504,8 @@ def test_partial_greeting_then_close(shared, sent, close):
 
 
 def test_curve_client_closes_before_hello(shared, raw):
-    c = raw()
-    monitor = c.dealer.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-    try:
-        wait_event(monitor, {zmq.EVENT_HANDSHAKE_SUCCEEDED})   # CURVE and ZAP done: the broker knows the link
-    finally:
-        c.dealer.disable_monitor()
-        monitor.close(0)
+    c = raw(monitor=zmq.EVENT_HANDSHAKE_SUCCEEDED)    # watched from before the connect: no event missed
+    wait_event(c.monitor, {zmq.EVENT_HANDSHAKE_SUCCEEDED})   # CURVE and ZAP done: the broker knows the link
     c.close()
     shared.healthy()
 
@@ -579,12 +574,16 @@ def test_silent_client_is_lost_then_timed_out(broker_factory, make_client):
     bob = make_client(broker.connect, "bob")
     alice = make_client(broker.connect, "alice", subscribe=False)
     wait_presence(bob, "alice", "joined")
-    t0 = time.monotonic()
-    lost = wait_presence(bob, "alice", "lost", timeout=5)       # heartbeat timeout: 3 x 0.25 s
-    assert lost.state == "lost"
-    assert time.monotonic() - t0 < 4
-    gone = wait_presence(bob, "alice", "timed_out", timeout=5)  # then the 1 s grace
-    assert gone.state == "away"
+    # silent for 3 heartbeats (0.75 s): lost; then not back within the 1 s grace: timed out. The order
+    # of the two changes proves the two stages; how long each took depends on the machine's load.
+    changes: list[p.PresenceChange] = []
+
+    def alice_changes(topic: bytes, m: Any) -> bool:
+        if isinstance(m, p.Presence):
+            changes.extend(ch for ch in m.changes if ch.name == "alice")
+        return any(ch.reason == "timed_out" for ch in changes)
+    bob.wait_published(alice_changes, timeout=30)
+    assert [(ch.reason, ch.state) for ch in changes] == [("lost", "lost"), ("timed_out", "away")], changes
     # the name still belongs to alice's key
     intruder = make_client(broker.connect)
     reply = intruder.call(p.Hello, version=p.PROTOCOL_VERSION, name="alice")
