@@ -281,6 +281,31 @@ def test_list_ui_shows_frontends_and_the_broken_plugins_errors() -> None:
     assert "typo-ui" not in result.stdout and "Traceback" not in result.stdout + result.stderr
 
 
+def test_list_plugins_prints_every_loaded_plugin_as_json() -> None:
+    result = run_zchat("--list-plugins")
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert listed["cli"] == {"name": "cli", "distribution": "zchat", "version": zchat.__version__,
+                             "hooks": ["zchat_register_frontends"]}
+    assert listed["fixture"] == {"name": "fixture", "distribution": "zchat-fixture", "version": "0.2",
+                                 "hooks": ["zchat_addoption", "zchat_register_frontends"]}
+    assert list(listed)[:2] == ["cli", "tk"]                          # load order: the built-ins first
+    assert "broken" not in listed and "typo" not in listed           # not loaded: --list-ui says why
+
+
+def test_describe_falls_back_to_the_modules_version(plugins: Plugins, shout: ShoutPlugin) -> None:
+    recorder = RecorderPlugin()
+    recorder.__version__ = "9.9"  # type: ignore[attr-defined]
+    plugins.register(recorder, "recorder")
+    plugins.register(RaisingPlugin(), "raising")
+    assert plugins.describe() == [
+        {"name": "undo-shout", "distribution": "zchat-shout", "version": "1.0",
+         "hooks": ["zchat_addoption", "zchat_register_frontends"]},
+        {"name": "recorder", "distribution": None, "version": "9.9", "hooks": ["zchat_event"]},
+        {"name": "raising", "distribution": None, "version": None,
+         "hooks": ["zchat_addoption", "zchat_event", "zchat_register_frontends"]}]
+
+
 def test_cli_still_runs_with_a_broken_plugin_installed(broker: Any, tmp_path: Path) -> None:
     result = run_zchat("--ui", "cli", "--server", broker.connect, "--name", "alice", "--config-dir",
                        str(tmp_path / "c"), stdin="hello\n[EXIT]\n")
@@ -374,3 +399,6 @@ def test_example_echobot_plugin_is_listed_when_installed() -> None:
         pytest.skip("zchat-echobot is not installed: `pip install ./plugins/zchat-echobot` (CI does)")
     result = run_zchat("--list-ui", fixtures=False)
     assert re.search(r"^echobot\s+zchat-echobot 0\.1\.0\s+\S", result.stdout, re.MULTILINE), result.stdout
+    listed = {p["name"]: p for p in json.loads(run_zchat("--list-plugins", fixtures=False).stdout)}
+    assert listed["echobot"] == {"name": "echobot", "distribution": "zchat-echobot", "version": "0.1.0",
+                                 "hooks": ["zchat_addoption", "zchat_register_frontends"]}
