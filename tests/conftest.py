@@ -16,11 +16,18 @@ from typing import Callable, Iterator
 
 import pytest
 import zmq
+from hypothesis import settings
 
 from tests.rawclient import RawClient
 from zchat import protocol as p
 
 HEARTBEAT = 0.25   # seconds: fast heartbeats keep subscription syncs short
+
+# Property tests: HYPOTHESIS_PROFILE=ci (what .ci/run sets) runs them at full strength, the same
+# examples every run; the default, dev, is quicker for local loops.
+settings.register_profile("ci", max_examples=1000, deadline=None, derandomize=True, database=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 class BrokerProcess:
