@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 import zchat
+import zchat.client
 from zchat import events as ev
 from zchat import hookspecs
 from zchat.keys import NoServer, ServerKeyChanged
@@ -103,6 +104,19 @@ def test_every_hook_is_documented_with_its_exact_signature(hook: str) -> None:
     """datasette's test_plugin_hooks_are_documented: the signature as a plugin author writes it."""
     args = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
     assert f"{hook}({args})" in DOC.read_text(encoding="utf-8"), f"docs/PLUGINS.md lacks `{hook}({args})`"
+
+
+CLIENT_METHODS = sorted(n for n, f in vars(zchat.client.Client).items() if callable(f) and not n.startswith("_"))
+
+
+@pytest.mark.parametrize("method", CLIENT_METHODS)
+def test_every_client_method_is_documented_for_plugin_authors(method: str) -> None:
+    """The plugin author's API: a docstring that says what raises, and a mention in docs/PLUGINS.md."""
+    doc = inspect.getdoc(getattr(zchat.client.Client, method)) or ""
+    assert doc, f"Client.{method} has no docstring"
+    if method not in ("poll_events", "set_wakeup", "close"):
+        assert "Raises" in doc, f"Client.{method}'s docstring does not say what it raises"
+    assert f"`{method}(" in DOC.read_text(encoding="utf-8"), f"docs/PLUGINS.md does not name `{method}(`"
 
 
 def test_the_docs_document_the_environment_switches() -> None:
