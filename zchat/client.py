@@ -5,11 +5,10 @@ events (zchat.events) that the frontend pulls on its own thread: ``poll_events``
 ``after`` pump, the blocking ``events()`` iterator for bots, ``set_wakeup`` for asyncio.
 One private I/O thread (zchat.client_io) owns the sockets and reconnects by itself.
 
-Arguments are checked in the caller's thread before anything is queued (TypeError,
-ValueError), because a bad value found later, on the I/O thread, could only be reported
-as an event nobody connects with the call. If the I/O thread dies all the same, the
-frontend gets ``ConnectionChanged(state=FAILED)`` and ``Left``, and every later call
-raises :class:`ClientClosed` instead of queueing work nobody will do.
+Arguments are checked in the caller's thread before anything is queued (zchat.client_checks:
+TypeError, ValueError). If the I/O thread dies all the same, the frontend gets
+``ConnectionChanged(state=FAILED)`` and ``Left``, and every later call raises
+:class:`ClientClosed` instead of queueing work nobody will do.
 """
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from zchat import client_checks as check
 from zchat import commands
 from zchat import events as ev
 from zchat import protocol as p
@@ -38,57 +38,6 @@ class ClientError(ZchatError, RuntimeError):
 
 class ClientClosed(ClientError):
     """The Client was closed, or its I/O thread has stopped: nothing more can be sent or received."""
-
-
-# ---------------------------------------------------------------- argument checks (caller's thread)
-
-def _str(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    return value
-
-
-def _name(value: object, what: str = "name") -> str:
-    """A user or group name by the protocol's rule (no '@' or '#' in front)."""
-    try:
-        return p.check_name(_str(value, what), what)
-    except p.ProtocolError as exc:
-        raise ValueError(exc.message) from None
-
-
-def _conv(value: object, what: str = "conv") -> str | None:
-    if value is not None and not p.is_conversation_key(_str(value, what)):
-        raise ValueError(f"{what} {value!r} is not a conversation key (\"all\", \"dm:alice:bob\", \"g:team\")")
-    return value
-
-
-def _unicode(text: str, what: str) -> str:
-    """``text`` as valid Unicode: surrogate pairs (as some Tk builds deliver emoji) are joined."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-16", "surrogatepass").decode("utf-16")
-        except UnicodeDecodeError:
-            raise ValueError(f"{what} holds a lone surrogate code point: it is not Unicode text") from None
-
-
-def _text(value: object, what: str = "text") -> str:
-    text = _unicode(_str(value, what), what)
-    if not text.strip():
-        raise ValueError(f"{what} is empty: nothing to send")
-    size = len(text.encode("utf-8"))
-    if size > p.MAX_TEXT_BYTES:
-        raise ValueError(f"{what} is {size} bytes of UTF-8; a message holds at most {p.MAX_TEXT_BYTES}")
-    return text
-
-
-def _number(value: object, what: str, low: float, high: float | None = None, kind: type = int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise TypeError(f"{what} must be {'a number' if kind is float else 'an int'}, not {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{what} must be from {low} to {high}" if high is not None else f"{what} must be >= {low}")
 
 
 class Client:
@@ -153,7 +102,7 @@ class Client:
         if self._thread is not None:
             raise ClientError("join() was called already; make a new Client for another name")
         try:
-            p.check_name(_str(name, "name"))
+            p.check_name(check.string(name, "name"))
         except p.ProtocolError as exc:
             self._stop(f"the name {name!r} was refused")
             self._emit([ev.JoinFailed(name=name, code=exc.code, message=exc.message)])
@@ -179,7 +128,7 @@ class Client:
 
         Raises: TypeError (not a str), ValueError (a lone surrogate), ClientClosed.
         """
-        line = _unicode(_str(line, "line"), "line")
+        line = check.unicode(check.string(line, "line"), "line")
         self._do(lambda s: commands.execute(s, line))
 
     def send(self, text: str, conv: str | None = None) -> None:
@@ -193,7 +142,7 @@ class Client:
         Raises: TypeError; ValueError (empty, over ``MAX_TEXT_BYTES`` of UTF-8, not a conversation
         key); ClientClosed.
         """
-        text, conv = _text(text), _conv(conv)
+        text, conv = check.text(text), check.conv(conv)
         self._do(lambda s: s.send(text, conv))
 
     def dm(self, name: str, text: str) -> None:
@@ -204,7 +153,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid name, empty or oversized text); ClientClosed.
         """
-        name, text = _name(name), _text(text)
+        name, text = check.name(name), check.text(text)
         self._do(lambda s: s.dm(name, text))
 
     def create_group(self, group: str, private: bool = False) -> None:
@@ -215,7 +164,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid group name); ClientClosed.
         """
-        group = _name(group, "group name")
+        group = check.name(group, "group name")
         if not isinstance(private, bool):
             raise TypeError(f"private must be a bool, not {type(private).__name__}")
         self._do(lambda s: s.create_group(group, private))
@@ -228,7 +177,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid group name); ClientClosed.
         """
-        group = _name(group, "group name")
+        group = check.name(group, "group name")
         self._do(lambda s: s.join_group(group))
 
     def leave_group(self, group: str) -> None:
@@ -239,7 +188,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid group name); ClientClosed.
         """
-        group = _name(group, "group name")
+        group = check.name(group, "group name")
         self._do(lambda s: s.leave_group(group))
 
     def invite(self, name: str, group: str) -> None:
@@ -249,7 +198,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid name); ClientClosed.
         """
-        name, group = _name(name), _name(group, "group name")
+        name, group = check.name(name), check.name(group, "group name")
         self._do(lambda s: s.invite(name, group))
 
     def who(self, group: str | None = None) -> None:
@@ -259,7 +208,7 @@ class Client:
 
         Raises: TypeError; ValueError (an invalid group name); ClientClosed.
         """
-        group = None if group is None else _name(group, "group name")
+        group = None if group is None else check.name(group, "group name")
         self._do(lambda s: s.who(group))
 
     def list_groups(self) -> None:
@@ -274,8 +223,8 @@ class Client:
 
         Raises: TypeError; ValueError (count out of range, not a conversation key); ClientClosed.
         """
-        _number(count, "count", 1, commands.HISTORY_MAX)
-        conv = _conv(conv)
+        check.number(count, "count", 1, commands.HISTORY_MAX)
+        conv = check.conv(conv)
         self._do(lambda s: s.show_history(count, conv))
 
     def switch(self, target: str) -> None:
@@ -287,7 +236,7 @@ class Client:
 
         Raises: TypeError; ClientClosed.
         """
-        target = _str(target, "target")
+        target = check.string(target, "target")
         self._do(lambda s: s.switch(target))
 
     def close_conversation(self, conv: str) -> None:
@@ -299,7 +248,7 @@ class Client:
 
         Raises: TypeError; ValueError (empty); ClientClosed.
         """
-        if not _str(conv, "conv").strip():
+        if not check.string(conv, "conv").strip():
             raise ValueError("conv is empty: which conversation?")
         self._do(lambda s: s.close_conversation(conv))
 
@@ -367,7 +316,7 @@ class Client:
     def poll_events(self, max_events: int = 100) -> list[ev.Event]:
         """Up to ``max_events`` (>= 1) events, without waiting (the Tk pump). Never raises
         ClientClosed: a stopped client just has none left (see :attr:`closed`)."""
-        _number(max_events, "max_events", 1)
+        check.number(max_events, "max_events", 1)
         out: list[ev.Event] = []
         while len(out) < max_events:
             try:
@@ -387,7 +336,7 @@ class Client:
         client that has nothing left to deliver (so a loop around it cannot spin or hang).
         """
         if timeout is not None:
-            _number(timeout, "timeout", 0, kind=float)
+            check.number(timeout, "timeout", 0, kind=float)
         delivered = False
         while True:
             try:
