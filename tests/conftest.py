@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import pytest
 import zmq
+from hypothesis import settings
 
 from tests.rawclient import RawClient
 from zchat import protocol as p
@@ -24,6 +25,12 @@ HEARTBEAT = 0.25   # seconds: fast heartbeats keep subscription syncs short
 # rate limits out of the way, for tests that pipeline thousands of requests on purpose
 BULK = ("--limit", "message=1e9/1000000", "--limit", "history=1e9/1000000", "--limit", "create_group=1e9/1000000",
         "--limit", "invite=1e9/1000000", "--rate", "1e9", "--rate-burst", "1000000")
+
+# Property tests: HYPOTHESIS_PROFILE=ci (what .ci/run sets) runs them at full strength, the same
+# examples every run; the default, dev, is quicker for local loops.
+settings.register_profile("ci", max_examples=1000, deadline=None, derandomize=True, database=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 class BrokerProcess:
@@ -117,7 +124,7 @@ def make_client(ctx: zmq.Context) -> Iterator[Callable[..., RawClient]]:
     made: list[RawClient] = []
 
     def make(connect: str, name: str | None = None, keypair: tuple[bytes, bytes] | None = None,
-             subscribe: bool = True, monitor: bool = False, **options: int) -> RawClient:
+             subscribe: bool = True, monitor: int = 0, **options: int) -> RawClient:
         c = RawClient(ctx, connect, keypair=keypair, monitor=monitor, **options)
         made.append(c)
         if name:

@@ -24,9 +24,10 @@ class RawClient:
     _ids = itertools.count(1)
 
     def __init__(self, ctx: zmq.Context, connect: str, keypair: tuple[bytes, bytes] | None = None,
-                 routing_id: bytes | None = None, monitor: bool = False, **options: int) -> None:
-        """``options``: DEALER socket options (such as rcvhwm) set before it connects; ``monitor``: watch
-        the DEALER's connection from before it connects (for ``local_port``)."""
+                 routing_id: bytes | None = None, monitor: int = 0, **options: int) -> None:
+        """``options``: DEALER socket options (such as rcvhwm) set before it connects; ``monitor``: the
+        DEALER's socket-monitor events to watch (``self.monitor``, and ``local_port`` with
+        EVENT_CONNECTED), attached before the connect so that not even the first can be missed."""
         self.endpoint, server_key = p.parse_connect_string(connect)
         self.public, self.secret = keypair or zmq.curve_keypair()
         self.ctx = ctx
@@ -36,8 +37,8 @@ class RawClient:
             self.dealer.routing_id = self.routing_id
         for name, value in options.items():
             setattr(self.dealer, name, value)
-        # the monitor starts before connect, so the connection's descriptor is never missed
-        self.watch = Monitored(self.dealer, zmq.EVENT_CONNECTED) if monitor else None
+        self.watch = Monitored(self.dealer, monitor) if monitor else None
+        self.monitor = self.watch.mon if self.watch is not None else None
         self.dealer.connect(self.endpoint)
         self._port: int | None = None
         self.keys = KeyChain()
@@ -46,6 +47,9 @@ class RawClient:
         self.unopened: list[tuple[bytes, SealError]] = []   # published frames our keys could not open
         self.server_key = server_key
         self.sub: zmq.Socket | None = None
+        self.sub_options: dict[str, int] = {}
+        self.topics: list[bytes] = []         # every topic the SUB asked for, in order
+        self.synced = False                   # hb| is subscribed on the current SUB's pipe already
         self.welcome: p.Welcome | None = None
         self.sub_token: str | None = None     # what the SUB presents: None = the welcome's, "" = nothing
 
@@ -134,14 +138,16 @@ class RawClient:
         assert self.sub is not None
         for t in topics:
             self.sub.subscribe(t)
+            self.topics.append(t)
         if sync:
-            self.sync_subscriptions(topics[-1] if topics else None)
+            self.sync_subscriptions()
 
     def open_sub(self, **options: int) -> None:
         """Connect the SUB to the welcome's endpoint, presenting ``sub_token`` (socket ``options``
         such as rcvbuf are set first)."""
         assert self.welcome is not None
         self.sub = self._socket(zmq.SUB, self.server_key)
+        self.sub_options, self.synced = options, False
         for name, value in options.items():
             setattr(self.sub, name, value)
         if self.sub_token is None:
@@ -150,11 +156,27 @@ class RawClient:
             self.sub.setsockopt(zmq.METADATA, p.sub_metadata(self.sub_token))
         self.sub.connect(self.welcome.pub_endpoint)
 
-    def sync_subscriptions(self, probe: bytes | None) -> None:
-        """Wait until the SUB's subscriptions are installed: a heartbeat on hb| proves the pipe is up,
-        and subscriptions travel in order on it, so by then the earlier ones were read too."""
+    def sync_subscriptions(self) -> None:
+        """Wait until the broker has read every subscription of this client (installed or refused).
+
+        Subscriptions travel in order on the SUB's pipe and the broker reads them in that order, so
+        a heartbeat after hb| was subscribed for the FIRST time on a pipe proves the earlier ones
+        were read. Once hb| is subscribed, a heartbeat proves nothing (it may have left the broker
+        before a newer subscription arrived), so a later sync moves to a fresh SUB with the same
+        topics and then hb|, and closes the old one (dropping what it had queued)."""
         assert self.sub is not None
+        if self.synced:
+            old = self.sub
+            self.open_sub(**self.sub_options)
+            for t in self.topics:
+                self.sub.subscribe(t)
+            try:
+                self.sync_subscriptions()
+            finally:
+                old.close(0)
+            return
         self.sub.subscribe(p.TOPIC_HEARTBEAT)
+        self.synced = True
         self.wait_published(lambda t, m: t == p.TOPIC_HEARTBEAT, timeout=10)
 
     def recv_published(self, timeout: float = TIMEOUT) -> tuple[bytes, Any] | None:
@@ -211,15 +233,16 @@ class RawClient:
     @property
     def local_port(self) -> int:
         """The DEALER's local TCP port (waits, bounded, for the connection)."""
-        assert self.watch is not None, "make the RawClient with monitor=True"
+        assert self.watch is not None, "make the RawClient with monitor=zmq.EVENT_CONNECTED"
         if self._port is None:
             self._port = local_port(self.watch.wait(zmq.EVENT_CONNECTED)["value"])
         return self._port
 
     def close(self) -> None:
-        if self.watch is not None:
+        """Close every socket; closing again does nothing."""
+        if self.watch is not None and not self.dealer.closed:
             self.watch.close()
-            self.watch = None
+        self.watch = self.monitor = None
         for s in (self.dealer, self.sub):
             if s is not None:
                 s.close(0)

@@ -33,6 +33,11 @@ class Probe:
                 break
         raise AssertionError(f"no matching event in {timeout} s; last events: {self.seen[-8:]}")
 
+    def wait_after(self, earlier: ev.Event, match: Callable[[ev.Event], bool], timeout: float = 10.0) -> ev.Event:
+        """The first event matching ``match`` that came after ``earlier`` (that very object, not an equal one)."""
+        start = next(i for i, e in enumerate(self.seen) if e is earlier) + 1
+        return self.wait(lambda e: match(e) and any(x is e for x in self.seen[start:]), timeout)
+
     def texts(self, conv: str | None = None) -> list[str]:
         return [e.text for e in self.seen if isinstance(e, ev.MessageReceived) and e.kind == "msg"
                 and (conv is None or e.conv == conv)]
@@ -161,3 +166,52 @@ def test_a_changed_server_key_fails_closed(broker, tmp_path):
     forged = p.format_connect_string(endpoint, bytes(32))
     with pytest.raises(ServerKeyChanged, match="pinned"):
         Client(forged, config_dir=tmp_path / "cfg")
+
+
+def listed(probe: Probe) -> ev.ConversationsChanged:
+    return [e for e in probe.seen if isinstance(e, ev.ConversationsChanged)][-1]
+
+
+def test_close_conversation_and_a_dm_to_nobody(user):
+    alice, bob = user("alice"), user("bob")
+    alice.client.dm("nobody", "are you there?")
+    assert alice.wait(lambda e: isinstance(e, ev.CommandFailed)).code == "no_such_user"
+    alice.wait(lambda e: isinstance(e, ev.ConversationsChanged) and "dm:alice:nobody" not in
+               [c.conv for c in e.conversations])                       # the DM that never existed is gone
+    alice.client.dm("bob", "one")
+    bob.wait(msg("one"))
+    alice.client.close_conversation("dm:alice:bob")
+    alice.wait(lambda e: isinstance(e, ev.ConversationsChanged) and "dm:alice:bob" not in
+               [c.conv for c in e.conversations])
+    alice.client.close_conversation("everyone")
+    assert "everyone cannot be closed" in alice.wait(lambda e: isinstance(e, ev.CommandFailed)
+                                                     and e.command == "close").message
+    bob.client.dm("alice", "two")                                       # a new line opens it again
+    alice.wait(msg("two"))
+    assert "dm:alice:bob" in [c.conv for c in listed(alice).conversations]
+    assert alice.texts("dm:alice:bob") == ["one", "two"]               # and "one" is not shown twice
+
+
+def test_a_group_member_keeps_receiving_it_live_after_the_broker_is_killed_and_restarted(user, broker):
+    """The group's subscription is made again on the new broker: a line said in the group after the
+    restart reaches carol through her SUB (a group has no other way to reach a member live)."""
+    alice, carol = user("alice"), user("carol")
+    alice.client.create_group("ops")
+    alice.wait(lambda e: isinstance(e, ev.Info) and "created group ops" in e.text)
+    carol.client.join_group("ops")
+    carol.wait(lambda e: isinstance(e, ev.Info) and "joined group ops" in e.text)
+    alice.client.send("before", "g:ops")
+    carol.wait(msg("before", "g:ops"))
+    assert broker.kill(signal.SIGKILL) == -signal.SIGKILL
+    carol.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == ev.ConnState.RECONNECTING)
+    broker.restart_on_same_port()
+    for probe in (alice, carol):
+        lost = probe.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == ev.ConnState.RECONNECTING)
+        joined = probe.wait_after(lost, lambda e: isinstance(e, ev.Joined) and not e.resumed, timeout=30)
+        probe.wait_after(joined, lambda e: isinstance(e, ev.ConnectionChanged) and e.state == ev.ConnState.LIVE,
+                         timeout=30)
+    assert "g:ops" in [c.conv for c in listed(carol).conversations]
+    alice.client.send("after the restart", "g:ops")
+    got = carol.wait(msg("after the restart", "g:ops"), timeout=15)
+    assert (got.sender, got.missed, got.history) == ("alice", False, False)
+    assert carol.texts("g:ops") == ["before", "after the restart"]

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 import zchat
+import zchat.client
 from zchat import events as ev
 from zchat import hookspecs
 from zchat.keys import NoServer, ServerKeyChanged
@@ -103,6 +104,19 @@ def test_every_hook_is_documented_with_its_exact_signature(hook: str) -> None:
     """datasette's test_plugin_hooks_are_documented: the signature as a plugin author writes it."""
     args = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
     assert f"{hook}({args})" in DOC.read_text(encoding="utf-8"), f"docs/PLUGINS.md lacks `{hook}({args})`"
+
+
+CLIENT_METHODS = sorted(n for n, f in vars(zchat.client.Client).items() if callable(f) and not n.startswith("_"))
+
+
+@pytest.mark.parametrize("method", CLIENT_METHODS)
+def test_every_client_method_is_documented_for_plugin_authors(method: str) -> None:
+    """The plugin author's API: a docstring that says what raises, and a mention in docs/PLUGINS.md."""
+    doc = inspect.getdoc(getattr(zchat.client.Client, method)) or ""
+    assert doc, f"Client.{method} has no docstring"
+    if method not in ("poll_events", "set_wakeup", "close"):
+        assert "Raises" in doc, f"Client.{method}'s docstring does not say what it raises"
+    assert f"`{method}(" in DOC.read_text(encoding="utf-8"), f"docs/PLUGINS.md does not name `{method}(`"
 
 
 def test_the_docs_document_the_environment_switches() -> None:
@@ -281,6 +295,31 @@ def test_list_ui_shows_frontends_and_the_broken_plugins_errors() -> None:
     assert "typo-ui" not in result.stdout and "Traceback" not in result.stdout + result.stderr
 
 
+def test_list_plugins_prints_every_loaded_plugin_as_json() -> None:
+    result = run_zchat("--list-plugins")
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert listed["cli"] == {"name": "cli", "distribution": "zchat", "version": zchat.__version__,
+                             "hooks": ["zchat_register_frontends"]}
+    assert listed["fixture"] == {"name": "fixture", "distribution": "zchat-fixture", "version": "0.2",
+                                 "hooks": ["zchat_addoption", "zchat_register_frontends"]}
+    assert list(listed)[:2] == ["cli", "tk"]                          # load order: the built-ins first
+    assert "broken" not in listed and "typo" not in listed           # not loaded: --list-ui says why
+
+
+def test_describe_falls_back_to_the_modules_version(plugins: Plugins, shout: ShoutPlugin) -> None:
+    recorder = RecorderPlugin()
+    recorder.__version__ = "9.9"  # type: ignore[attr-defined]
+    plugins.register(recorder, "recorder")
+    plugins.register(RaisingPlugin(), "raising")
+    assert plugins.describe() == [
+        {"name": "undo-shout", "distribution": "zchat-shout", "version": "1.0",
+         "hooks": ["zchat_addoption", "zchat_register_frontends"]},
+        {"name": "recorder", "distribution": None, "version": "9.9", "hooks": ["zchat_event"]},
+        {"name": "raising", "distribution": None, "version": None,
+         "hooks": ["zchat_addoption", "zchat_event", "zchat_register_frontends"]}]
+
+
 def test_cli_still_runs_with_a_broken_plugin_installed(broker: Any, tmp_path: Path) -> None:
     result = run_zchat("--ui", "cli", "--server", broker.connect, "--name", "alice", "--config-dir",
                        str(tmp_path / "c"), stdin="hello\n[EXIT]\n")
@@ -374,3 +413,6 @@ def test_example_echobot_plugin_is_listed_when_installed() -> None:
         pytest.skip("zchat-echobot is not installed: `pip install ./plugins/zchat-echobot` (CI does)")
     result = run_zchat("--list-ui", fixtures=False)
     assert re.search(r"^echobot\s+zchat-echobot 0\.1\.0\s+\S", result.stdout, re.MULTILINE), result.stdout
+    listed = {p["name"]: p for p in json.loads(run_zchat("--list-plugins", fixtures=False).stdout)}
+    assert listed["echobot"] == {"name": "echobot", "distribution": "zchat-echobot", "version": "0.1.0",
+                                 "hooks": ["zchat_addoption", "zchat_register_frontends"]}

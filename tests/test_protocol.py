@@ -164,7 +164,6 @@ leaf_values = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60), st
                         st.floats(allow_nan=True, allow_infinity=True), st.lists(st.integers(), max_size=3))
 
 
-@settings(max_examples=1000, deadline=None)
 @given(sample=st.sampled_from(list(SAMPLES.values())), data=st.data())
 def test_the_generated_encoder_writes_exactly_what_the_generic_one_does(sample: Any, data: Any) -> None:
     """encode() runs a per-class generated function; any field value, of the annotated type or not
@@ -176,7 +175,6 @@ def test_the_generated_encoder_writes_exactly_what_the_generic_one_does(sample: 
     assert p.encode(sample) == p._generic(sample).encode()
 
 
-@settings(max_examples=1000, deadline=None)
 @given(sample=st.sampled_from(list(SAMPLES.values())), data=st.data())
 def test_the_generated_builder_decodes_exactly_as_the_checked_one(sample: Any, data: Any) -> None:
     """decoding runs a per-class generated builder first; for any field values it gives the checked
@@ -238,21 +236,19 @@ def check_decoder(decode: Any, data: bytes) -> None:
     assert decode(p.encode(msg)) == msg  # whatever decodes re-encodes to the same message
 
 
-@settings(max_examples=1000, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_decoders_raise_only_protocol_error_on_arbitrary_bytes(data: bytes) -> None:
     for decode in DECODERS:
         check_decoder(decode, data)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(obj=objects, ensure_ascii=st.booleans())
 def test_decoders_raise_only_protocol_error_on_json_objects(obj: dict[str, Any], ensure_ascii: bool) -> None:
     for decode in DECODERS:
         check_decoder(decode, to_bytes(obj, ensure_ascii))
 
 
-@settings(max_examples=1000, deadline=None)
 @given(sample=st.sampled_from(list(SAMPLES.values())), key=st.sampled_from(FIELD_NAMES),
        value=json_values, delete=st.booleans())
 def test_decoders_raise_only_protocol_error_on_mutated_valid_messages(sample: Any, key: str, value: Any,
@@ -273,7 +269,6 @@ def _outcome(parse: Any, text: str) -> Any:
         return ("error", type(exc))
 
 
-@settings(max_examples=1000, deadline=None)
 @given(text=st.one_of(st.text(max_size=40), st.builds(lambda o, pre, post: pre + json.dumps(o) + post,
                                                        json_values, st.sampled_from(["", " ", "\n"]),
                                                        st.sampled_from(["", " ", "x", "}", "{}"]))))

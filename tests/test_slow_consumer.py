@@ -17,7 +17,7 @@ from tests.rawclient import RawClient
 from zchat import protocol as p
 
 PUB_HWM = 100            # the broker's per-subscriber queue (--pub-hwm)
-WINDOW = 8               # alice's sends in flight; small next to PUB_HWM, so bob, who reads, never overflows
+WINDOW = 8               # alice's messages bob has not read yet, at most: small next to PUB_HWM
 PAGE = 40                # history page size: 40 messages of ~1 KB stay under MAX_FRAME_BYTES
 TEXT_BYTES = 1000        # each message's text; its frame on the wire is a little bigger
 SLOW_RCVBUF = 16 * 1024  # SO_RCVBUF of the slow client's SUB
@@ -75,25 +75,41 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.client, self.conv, self.want, self.timeout = client, conv, want, timeout
         self.got: list[p.Message] = []
+        self.msgs = 0                          # chat messages (not events) in got
         self.error: BaseException | None = None
+        self.changed = threading.Condition()
 
     def run(self) -> None:
         deadline = time.monotonic() + self.timeout
         try:
-            while sum(m.kind == "msg" for m in self.got) < self.want and (left := deadline - time.monotonic()) > 0:
+            while self.msgs < self.want and (left := deadline - time.monotonic()) > 0:
                 got = self.client.recv_published(min(left, 1.0))
                 if got and isinstance(got[1], p.Message) and got[1].conv == self.conv:
-                    self.got.append(got[1])
+                    with self.changed:
+                        self.got.append(got[1])
+                        self.msgs += got[1].kind == "msg"
+                        self.changed.notify_all()
         except BaseException as exc:  # reported by the test thread
             self.error = exc
+        finally:
+            with self.changed:
+                self.changed.notify_all()
+
+    def wait_for(self, msgs: int, timeout: float = 30.0) -> None:
+        """Until this reader holds ``msgs`` chat messages (or has stopped, or ``timeout`` is up)."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.msgs >= msgs or not self.is_alive(), timeout)
 
 
-def send_pipelined(alice: RawClient, conv: str, n: int, window: int) -> list[p.Ok]:
-    """Keep ``window`` sends in flight; every one must be acknowledged, in order."""
+def send_pipelined(alice: RawClient, conv: str, n: int, window: int, reader: Reader) -> list[p.Ok]:
+    """Keep ``window`` sends in flight, and no more than ``window`` messages that ``reader`` has not
+    read yet (so a reader that gets less CPU than alice still never falls PUB_HWM behind); every
+    send must be acknowledged, in order."""
     acks: list[p.Ok] = []
     sent = 0
     while len(acks) < n:
         while sent < n and sent - len(acks) < window:
+            reader.wait_for(sent + 1 - window)
             sent += 1
             alice.send(p.Send(id=f"s{sent}", conv=conv, text=text_of(sent), cmid=f"c{sent}"))
         reply = alice.recv_reply(timeout=10)
@@ -121,12 +137,12 @@ def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, ma
     slow.open_sub(rcvbuf=SLOW_RCVBUF, rcvhwm=SLOW_RCVHWM)
     slow.subscribe(p.topic(conv))           # from here on slow reads neither its SUB nor its DEALER
 
-    reader = Reader(bob, conv, N, timeout=30)
+    reader = Reader(bob, conv, N, timeout=90)      # a bound for a loaded machine; quiet, it takes ~3 s
     reader.start()
     t0 = time.monotonic()
-    acks = send_pipelined(alice, conv, N, WINDOW)
+    acks = send_pipelined(alice, conv, N, WINDOW, reader)
     sent_in = time.monotonic() - t0
-    reader.join(35)
+    reader.join(95)
     assert not reader.is_alive(), "bob's reader did not finish"
     assert reader.error is None, reader.error
     took = time.monotonic() - t0
@@ -134,11 +150,10 @@ def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, ma
     # every ack arrived, once, with consecutive seqs
     assert [a.seq for a in acks] == list(range(base + 1, base + N + 1))
     assert not any(a.duplicate for a in acks)
-    # bob got all N live, in order, no gap, no duplicate, within the bound
+    # bob got all N live, in order, no gap, no duplicate
     bobs = [m for m in reader.got if m.kind == "msg"]
     assert [m.seq for m in bobs] == list(range(base + 1, base + N + 1))
     assert [m.text for m in bobs] == [text_of(i) for i in range(1, N + 1)]
-    assert took < 30, f"bob needed {took:.1f}s (alice sent in {sent_in:.1f}s)"
 
     # now slow reads what its SUB kept. A heartbeat stamped after alice's last message was published
     # after it on the same pipe: once slow sees one, nothing of the flood is still on its way.

@@ -195,7 +195,7 @@ def test_thousands_of_unread_history_replies_are_bounded_by_the_rate_limit(broke
                                                                           client: Any) -> None:
     """A user pipelines 6,000 history requests and reads nothing: past the burst they are refused
     (small errors), so what waits for it stays small."""
-    greedy, healthy = client("greedy", monitor=True), client("healthy")
+    greedy, healthy = client("greedy", monitor=zmq.EVENT_CONNECTED), client("healthy")
     for i in range(40):
         healthy.say("all", "y" * 1000 + str(i)) if i % 2 else greedy.say("all", "x" * 1000 + str(i))
     replies = unread_history(broker, healthy, greedy, 6000)
@@ -210,7 +210,7 @@ def test_a_connection_that_never_reads_is_held_then_told_once(broker: BrokerProc
     """With history unlimited, 20,000 unread replies would pile up: past 2,000 waiting the broker stops
     serving the connection (nothing more is done for it, no more memory), and once it reads it gets
     one 'overloaded' error with no id, then is served again."""
-    greedy, healthy = client("greedy", monitor=True, rcvhwm=10), client("healthy")
+    greedy, healthy = client("greedy", monitor=zmq.EVENT_CONNECTED, rcvhwm=10), client("healthy")
     healthy.say("all", "z" * 1000)
     replies = unread_history(broker, healthy, greedy, 20000)
     overloaded = [r for r in replies if isinstance(r, p.Error) and r.code == "overloaded"]

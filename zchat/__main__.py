@@ -8,6 +8,7 @@ Errors a user can fix (no broker, a changed server key, a bad connect string, an
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the frontend to run (default: %(default)s)")
     parser.add_argument("--list-ui", action="store_true",
                         help="list the installed frontends and plugins that failed to load, then exit")
+    parser.add_argument("--list-plugins", action="store_true",
+                        help="print every loaded plugin as JSON (name, distribution, version, the hooks it "
+                             "implements), then exit")
     parser.add_argument("--name", metavar="NAME", help="the user name to join as (the frontend asks if omitted)")
     parser.add_argument("--server", metavar="CONNECT_STRING",
                         help="the broker's connect string as it printed it (default: the local default broker)")
@@ -88,6 +92,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.list_ui:
         print(list_ui(frontends, plugins))
+        return 0
+    if args.list_plugins:
+        print(json.dumps(plugins.describe(), indent=2))
         return 0
     for f in plugins.failures:
         print(f"zchat: warning: plugin {f.plugin!r} ({_dist(f.dist, f.version)}) failed"

@@ -3,38 +3,62 @@
 Its methods may be called from any thread and return at once; outcomes arrive later as
 events (zchat.events) that the frontend pulls on its own thread: ``poll_events`` for Tk's
 ``after`` pump, the blocking ``events()`` iterator for bots, ``set_wakeup`` for asyncio.
-One private I/O thread owns the DEALER and the SUB (a ZeroMQ socket belongs to one
-thread), drives the sans-IO :class:`~zchat.session.ClientSession`, and reconnects by
-itself: libzmq redials with back-off, a socket monitor reports each new link, and the
-session says hello again, resubscribes, catches up and resends its outbox.
+One private I/O thread (zchat.client_io) owns the sockets and reconnects by itself.
+
+Arguments are checked in the caller's thread before anything is queued (zchat.client_checks:
+TypeError, ValueError). If the I/O thread dies all the same, the frontend gets
+``ConnectionChanged(state=FAILED)`` and ``Left``, and every later call raises
+:class:`ClientClosed` instead of queueing work nobody will do.
 """
 from __future__ import annotations
 
 import queue
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import zmq
-from zmq.utils.monitor import parse_monitor_message
-
+from zchat import client_checks as check
 from zchat import commands
 from zchat import events as ev
 from zchat import protocol as p
+from zchat.client_io import START_TIMEOUT, IOThread
 from zchat.config import default_config_dir
+from zchat.errors import ZchatError
 from zchat.keys import resolve_server, user_keypair
 from zchat.session import ClientSession
 
 Action = Callable[[ClientSession], object]
-RECONNECT_MIN, RECONNECT_MAX = 0.25, 5.0      # seconds; libzmq doubles the interval up to the max
-LEAVE_TIMEOUT = 3.0                            # [EXIT] with a silent broker still ends the client
+_STOPPED = object()      # put on the event queue when the I/O thread ends: wakes a blocked events()
+
+
+class ClientError(ZchatError, RuntimeError):
+    """A Client cannot do what was asked in its present state (join twice, a thread that will not start)."""
+
+
+class ClientClosed(ClientError):
+    """The Client was closed, or its I/O thread has stopped: nothing more can be sent or received."""
 
 
 class Client:
-    """A chat session with a broker. ``server`` is a connect string (None: the local default broker).
-    Raises NoServer, ServerKeyChanged or ValueError at once when the server cannot be used."""
+    """A chat session with a broker, for frontends, bots and bridges.
+
+    Args:
+        server: the broker's connect string as it printed it (``tcp://HOST:PORT#key=HEX``);
+            None: the local default broker (its connect file).
+        config_dir: where user key pairs and pinned server keys live (default: ZCHAT_CONFIG_DIR
+            or the platform's config dir).
+        observers: callables given every event as the frontend drains it (plugins' zchat_event).
+
+    Raises (at once, before any network traffic):
+        zchat.keys.NoServer: no server given and no local broker found.
+        zchat.keys.ServerKeyChanged: the broker's key differs from the one pinned on first use.
+        ValueError: a malformed connect string.
+
+    Every command method returns at once; what happens arrives as events. They raise TypeError or
+    ValueError for bad arguments, and ClientClosed once :meth:`close` was called or the I/O
+    thread has stopped.
+    """
 
     def __init__(self, server: str | None = None, *, config_dir: Path | None = None,
                  observers: Sequence[Callable[[ev.Event], None]] = ()) -> None:
@@ -43,14 +67,16 @@ class Client:
         self.observers = list(observers)
         self.name: str | None = None
         self._actions: queue.SimpleQueue[Action | None] = queue.SimpleQueue()
-        self._events: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._wakeup: Callable[[], None] | None = None
         self._thread: threading.Thread | None = None
         self._session: ClientSession | None = None    # read-only from here: max_text_bytes
-        self._closed = False
+        self._closed = False                       # close() was called
+        self._why: str | None = None               # set once the client cannot be used: what ClientClosed says
+        self._finished = threading.Event()         # no more events will be queued
 
     @property
     def max_text_bytes(self) -> int:
@@ -59,81 +85,209 @@ class Client:
         limits = self._session.limits if self._session is not None else None
         return limits.max_text_bytes if limits is not None else p.MAX_TEXT_BYTES
 
-    # ---------------------------------------------------------------- commands (any thread, never block)
+    # ---------------------------------------------------------------- the session
     def join(self, name: str) -> None:
-        """Start the session as ``name`` (its key pair is made on first use); Joined or JoinFailed follows."""
+        """Start the session as ``name``: the I/O thread starts and dials the broker.
+
+        Args:
+            name: the user name (1-32 ASCII letters, digits, '_' or '-'); its CURVE key pair is
+                made on first use in ``config_dir/keys``. The broker binds a name to the first key
+                that claims it.
+
+        Answered by ``ConnectionChanged`` (connecting, connected), then ``Joined`` and
+        ``ConversationsChanged`` (and ``ConnectionChanged`` catching_up, live), or by ``JoinFailed``
+        (the name is invalid, taken, or the server is full). A name that breaks the name rule gets
+        ``JoinFailed(code="name_invalid")`` at once, before any key file is written or any
+        connection made; such a client is stopped (make a new one for another name).
+
+        Raises:
+            TypeError: ``name`` is not a str.
+            ClientError: join() was called already on this client.
+            ClientClosed: the client was closed.
+            Whatever made the I/O thread fail to start (e.g. zmq.ZMQError: too many open files).
+        """
+        self._check_open()
         if self._thread is not None:
-            raise RuntimeError("join() was called already; make a new Client for another name")
-        self.name = name
-        keys = user_keypair(self.config_dir, name)
-        io = _IOThread(self, name, keys)
+            raise ClientError("join() was called already; make a new Client for another name")
+        try:
+            p.check_name(check.string(name, "name"))
+        except p.ProtocolError as exc:
+            self._stop(f"the name {name!r} was refused")
+            self._emit([ev.JoinFailed(name=name, code=exc.code, message=exc.message)])
+            self._finish()
+            return
+        io = IOThread(self, name, user_keypair(self.config_dir, name))
         self._session = io.session
         self._thread = threading.Thread(target=io.run, name="zchat-io", daemon=True)
+        self.name = name
         self._thread.start()
-
-    def _do(self, action: Action) -> None:
-        if self._closed:
-            raise RuntimeError("the client is closed")
-        self._actions.put(action)
-        try:
-            self._wake_w.send(b"x")
-        except BlockingIOError:     # the I/O thread has a wake-up pending already
-            pass
+        if not io.started.wait(START_TIMEOUT):       # the hand-shake of pyzmq's ThreadAuthenticator
+            self.close(timeout=0)
+            raise ClientError(f"the client's I/O thread did not start within {START_TIMEOUT:.0f} s")
+        if io.start_error is not None:
+            self._thread.join(START_TIMEOUT)
+            raise io.start_error
 
     def execute(self, line: str) -> None:
-        """What a frontend calls with a typed line: text, a slash command or [EXIT]."""
+        """Do one line as the user typed it: text for the current conversation, a slash command
+        (``/help`` lists them) or ``[EXIT]``.
+
+        Answered by whatever the line does (``MessageReceived`` for the own message, ``Info``,
+        ``UsersListed``...); bad commands by ``CommandFailed`` (code "usage" or "unknown_command").
+
+        Raises: TypeError (not a str), ValueError (a lone surrogate), ClientClosed.
+        """
+        line = check.unicode(check.string(line, "line"), "line")
         self._do(lambda s: commands.execute(s, line))
 
     def send(self, text: str, conv: str | None = None) -> None:
+        """Send ``text`` to conversation ``conv`` (a key: "all", "dm:alice:bob", "g:team"; None: the
+        current one). It is kept and resent until the broker acknowledges it.
+
+        Answered by the ``MessageReceived`` of the message itself (``own=True``), or ``CommandFailed``
+        (e.g. "not_member", "too_large" over the broker's own limit); a rate limit only slows it down
+        (an ``Info`` says so).
+
+        Raises: TypeError; ValueError (empty, over ``MAX_TEXT_BYTES`` of UTF-8, not a conversation
+        key); ClientClosed.
+        """
+        text, conv = check.text(text), check.conv(conv)
         self._do(lambda s: s.send(text, conv))
 
     def dm(self, name: str, text: str) -> None:
+        """Send a direct message to user ``name`` (no '@'); the DM shows in the conversation list.
+
+        Answered by ``ConversationsChanged`` (a new DM) and the message's ``MessageReceived``, or
+        ``CommandFailed("no_such_user")``, after which a DM this call opened is dropped again.
+
+        Raises: TypeError; ValueError (an invalid name, empty or oversized text); ClientClosed.
+        """
+        name, text = check.name(name), check.text(text)
         self._do(lambda s: s.dm(name, text))
 
     def create_group(self, group: str, private: bool = False) -> None:
+        """Create group ``group`` (no '#') and make it current; ``private``: members join by invitation.
+
+        Answered by ``ConversationsChanged`` and ``Info("created group ...")``, or ``CommandFailed``
+        ("group_exists").
+
+        Raises: TypeError; ValueError (an invalid group name); ClientClosed.
+        """
+        group = check.name(group, "group name")
+        if not isinstance(private, bool):
+            raise TypeError(f"private must be a bool, not {type(private).__name__}")
         self._do(lambda s: s.create_group(group, private))
 
     def join_group(self, group: str) -> None:
+        """Join group ``group`` (no '#') and make it current.
+
+        Answered by ``ConversationsChanged``, ``Info("joined group ...")`` and its recent lines, or
+        ``CommandFailed`` ("no_such_conversation", "not_invited").
+
+        Raises: TypeError; ValueError (an invalid group name); ClientClosed.
+        """
+        group = check.name(group, "group name")
         self._do(lambda s: s.join_group(group))
 
     def leave_group(self, group: str) -> None:
+        """Leave group ``group``: it leaves the conversation list; the others see "left".
+
+        Answered by ``Info("left group ...")`` and ``ConversationsChanged``, or ``CommandFailed``
+        ("not_member").
+
+        Raises: TypeError; ValueError (an invalid group name); ClientClosed.
+        """
+        group = check.name(group, "group name")
         self._do(lambda s: s.leave_group(group))
 
     def invite(self, name: str, group: str) -> None:
+        """Invite user ``name`` to group ``group``, which this user is in; they get ``Invited``.
+
+        Answered by ``Info("invited ...")`` or ``CommandFailed`` ("no_such_user", "not_member").
+
+        Raises: TypeError; ValueError (an invalid name); ClientClosed.
+        """
+        name, group = check.name(name), check.name(group, "group name")
         self._do(lambda s: s.invite(name, group))
 
     def who(self, group: str | None = None) -> None:
-        """List the users of everyone, or the members of ``group``; UsersListed follows."""
+        """List the users of everyone, or the members of ``group``.
+
+        Answered by ``UsersListed``, or ``CommandFailed`` ("not_member").
+
+        Raises: TypeError; ValueError (an invalid group name); ClientClosed.
+        """
+        group = None if group is None else check.name(group, "group name")
         self._do(lambda s: s.who(group))
 
     def list_groups(self) -> None:
-        """List the groups this user can see; GroupsListed follows."""
+        """List the groups this user can see. Answered by ``GroupsListed``. Raises: ClientClosed."""
         self._do(lambda s: s.list_groups())
 
-    def history(self, count: int = 20, conv: str | None = None) -> None:
+    def history(self, count: int = commands.HISTORY_DEFAULT, conv: str | None = None) -> None:
+        """Show the last ``count`` (1 to 1000) messages of ``conv`` (None: the current conversation).
+
+        Answered by ``MessageReceived`` events with ``history=True``, oldest first, or
+        ``Info("no history here yet")``, or ``CommandFailed``.
+
+        Raises: TypeError; ValueError (count out of range, not a conversation key); ClientClosed.
+        """
+        check.number(count, "count", 1, commands.HISTORY_MAX)
+        conv = check.conv(conv)
         self._do(lambda s: s.show_history(count, conv))
 
     def switch(self, target: str) -> None:
+        """Make ``target`` the current conversation, as a user types it: "everyone", "@NAME" (opens
+        the DM), "#GROUP", or a conversation key.
+
+        Answered by ``ConversationsChanged`` (with the new ``current``), or ``CommandFailed("usage")``
+        for a target that names no conversation.
+
+        Raises: TypeError; ClientClosed.
+        """
+        target = check.string(target, "target")
         self._do(lambda s: s.switch(target))
 
+    def close_conversation(self, conv: str) -> None:
+        """Take a conversation off the list: a DM, or a group this user has left. ``conv`` is a key
+        or a target as for :meth:`switch`. A new message in it opens it again.
+
+        Answered by ``ConversationsChanged``, or ``CommandFailed("usage")`` for everyone, a group this
+        user is still in (leave it first), or a conversation that is not open.
+
+        Raises: TypeError; ValueError (empty); ClientClosed.
+        """
+        if not check.string(conv, "conv").strip():
+            raise ValueError("conv is empty: which conversation?")
+        self._do(lambda s: s.close_conversation(conv))
+
     def leave(self) -> None:
-        """End the session on purpose ([EXIT]): others see "left"; a Left event follows."""
+        """End the session on purpose ([EXIT]): read marks are saved and the others see "left".
+
+        Answered by ``Left`` (within 3 s even if the broker does not confirm). Call :meth:`close`
+        afterwards. Raises: ClientClosed.
+        """
         self._do(lambda s: s.leave())
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the I/O thread and close the sockets (without telling anyone: use leave() for that)."""
+        """Stop the I/O thread (waiting up to ``timeout`` seconds) and close the sockets, without
+        telling anyone (use :meth:`leave` for that). Idempotent; never raises ClientClosed."""
         if self._closed:
             return
         self._closed = True
+        self._stop("the client was closed")
         self._actions.put(None)
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+        self._poke()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._finish()
         self._wake_r.close()
         self._wake_w.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called or the I/O thread has stopped: calls raise ClientClosed."""
+        return self._why is not None
 
     def __enter__(self) -> Client:
         return self
@@ -141,34 +295,79 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_open(self) -> None:
+        if self._why is not None:
+            raise ClientClosed(f"this zchat Client cannot be used any more: {self._why}")
+
+    def _do(self, action: Action) -> None:
+        self._check_open()
+        self._actions.put(action)
+        self._poke()
+
+    def _poke(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except (BlockingIOError, OSError):     # a wake-up is pending already, or the pair is closed
+            pass
+
+    def _stop(self, why: str) -> None:
+        """From now on calls raise ClientClosed saying ``why`` (the first reason given stays)."""
+        if self._why is None:
+            self._why = why
+
+    def _finish(self) -> None:
+        """No more events will be queued: wake a blocked events(), which then stops."""
+        if not self._finished.is_set():
+            self._finished.set()
+            self._events.put(_STOPPED)
+
     # ---------------------------------------------------------------- events (one frontend thread)
     def poll_events(self, max_events: int = 100) -> list[ev.Event]:
-        """Up to ``max_events`` events, without waiting (the Tk pump)."""
+        """Up to ``max_events`` (>= 1) events, without waiting (the Tk pump). Never raises
+        ClientClosed: a stopped client just has none left (see :attr:`closed`)."""
+        check.number(max_events, "max_events", 1)
         out: list[ev.Event] = []
         while len(out) < max_events:
             try:
-                out.append(self._events.get_nowait())
+                event = self._events.get_nowait()
             except queue.Empty:
                 break
+            if event is not _STOPPED:
+                out.append(event)  # type: ignore[arg-type]
         self._observe(out)
         return out
 
     def events(self, timeout: float | None = None) -> Iterator[ev.Event]:
-        """Events as they come, blocking on a queue (never a socket); stops after Left, or after
-        ``timeout`` seconds without an event."""
+        """Events as they come, blocking on a queue (never a socket), for bots.
+
+        Stops after ``Left``, after ``timeout`` seconds (None: no limit) without an event, or once a
+        stopped client has delivered its last event. Raises ClientClosed when called on a stopped
+        client that has nothing left to deliver (so a loop around it cannot spin or hang).
+        """
+        if timeout is not None:
+            check.number(timeout, "timeout", 0, kind=float)
+        delivered = False
         while True:
             try:
-                event = self._events.get(timeout=timeout)
+                event = self._events.get_nowait() if self._finished.is_set() else self._events.get(timeout=timeout)
             except queue.Empty:
+                if self._finished.is_set() and not delivered:
+                    raise ClientClosed(f"no more events: {self._why}") from None
                 return
-            self._observe([event])
-            yield event
+            if event is _STOPPED:
+                continue
+            delivered = True
+            self._observe([event])  # type: ignore[list-item]
+            yield event  # type: ignore[misc]
             if isinstance(event, ev.Left):
                 return
 
     def set_wakeup(self, fn: Callable[[], None] | None) -> None:
-        """``fn`` is called on the I/O thread whenever events are queued; it must be thread-safe
-        (e.g. ``lambda: loop.call_soon_threadsafe(drain)``)."""
+        """``fn`` is called whenever events are queued, usually on the I/O thread (on the caller's
+        thread for the JoinFailed of an invalid name); it must be thread-safe and only hand over
+        (e.g. ``lambda: loop.call_soon_threadsafe(drain)``). None removes it. Never raises ClientClosed."""
+        if fn is not None and not callable(fn):
+            raise TypeError(f"the wake-up must be callable or None, not {type(fn).__name__}")
         self._wakeup = fn
 
     def _observe(self, events: list[ev.Event]) -> None:
@@ -182,175 +381,3 @@ class Client:
         wakeup = self._wakeup
         if events and wakeup is not None:
             wakeup()
-
-
-class _IOThread:
-    """Owns the sockets. Everything here runs on the "zchat-io" thread."""
-
-    def __init__(self, client: Client, name: str, keys: tuple[bytes, bytes]) -> None:
-        self.client, self.session = client, ClientSession(name)
-        self.public, self.secret = keys
-        self.ctx = zmq.Context()
-        self.dealer: zmq.Socket | None = None
-        self.sub: zmq.Socket | None = None
-        self.monitor: zmq.Socket | None = None
-        self.sub_endpoint = self.sub_token = ""
-        self.topics: set[bytes] = set()
-        self.leave_deadline: float | None = None
-        self.failures = 0
-        self._poller = zmq.Poller()
-        self._polled: tuple[zmq.Socket | None, ...] = ()
-
-    def _socket(self, kind: int) -> zmq.Socket:
-        s = self.ctx.socket(kind)
-        s.linger = 0
-        s.curve_serverkey = self.client.server_key
-        s.curve_publickey, s.curve_secretkey = self.public, self.secret
-        s.reconnect_ivl, s.reconnect_ivl_max = int(RECONNECT_MIN * 1000), int(RECONNECT_MAX * 1000)
-        s.heartbeat_ivl, s.heartbeat_timeout = 2000, 6000
-        return s
-
-    def _dial(self) -> None:
-        """(Re)make the DEALER: a fresh connection is a fresh session on the broker's side."""
-        self._close_sockets()
-        self.dealer = self._socket(zmq.DEALER)
-        self.dealer.routing_id = p.new_routing_id()   # random: no other peer can guess it and take our replies
-        self.dealer.immediate = True          # never queue requests for a link that is not up
-        self.monitor = self.dealer.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
-            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-        self.dealer.connect(self.client.endpoint)
-        self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
-
-    def _close_sockets(self) -> None:
-        if self.dealer is not None:
-            self.dealer.disable_monitor()
-        for s in (self.monitor, self.dealer, self.sub):
-            if s is not None:
-                s.close(0)
-        self.dealer = self.monitor = self.sub = None
-        self.sub_endpoint, self.sub_token, self.topics = "", "", set()
-
-    def run(self) -> None:
-        try:
-            self._dial()
-            while self._turn():
-                pass
-        finally:
-            self._close_sockets()
-            self.ctx.term()
-
-    def _turn(self) -> bool:
-        """One loop turn; False when the client is closed."""
-        socks = (self.dealer, self.sub, self.monitor)
-        if socks != self._polled:     # rebuilt only when a socket was made or closed, not every turn
-            self._poller = zmq.Poller()
-            self._poller.register(self.client._wake_r, zmq.POLLIN)
-            for sock in socks:
-                if sock is not None:
-                    self._poller.register(sock, zmq.POLLIN)
-            self._polled = socks
-        self._poller.poll(5 if self.session.frames else 100)
-        now = time.monotonic()
-        s = self.session
-        try:
-            self.client._wake_r.recv(4096)
-        except (BlockingIOError, OSError):
-            pass
-        while True:
-            try:
-                action = self.client._actions.get_nowait()
-            except queue.Empty:
-                break
-            if action is None:
-                return False
-            action(s)
-        self._read_monitor(now)
-        self._drain(self.dealer, lambda frames: s.receive_reply(frames[-1], now))
-        self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now) if len(frames) == 2 else None)
-        if not s.tick(now):
-            s.connection_lost()
-            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
-                                                    detail="the broker stopped answering")])
-            self._dial()
-        self._flush(now)
-        return True
-
-    def _drain(self, sock: zmq.Socket | None, handle: Callable[[list[bytes]], object]) -> None:
-        while sock is not None:
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            handle(frames)
-
-    def _read_monitor(self, now: float) -> None:
-        while self.monitor is not None:
-            try:
-                event = parse_monitor_message(self.monitor.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return
-            kind = event["event"]
-            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.failures = 0
-                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTED, detail=self.client.endpoint)])
-                self.session.connected(now)
-            elif kind == zmq.EVENT_DISCONNECTED:
-                self.session.connection_lost()
-                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
-                                                        detail="lost the link to the broker")])
-            elif kind == zmq.EVENT_CONNECT_RETRIED:
-                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=event["value"] / 1000,
-                                                        detail=f"no broker at {self.client.endpoint}")])
-            else:
-                self.failures += 1
-                self.client._emit([ev.ConnectionChanged(
-                    state=ev.ConnState.FAILED if self.failures >= 3 else ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
-                    detail="the broker did not complete the encrypted handshake: is the connect string "
-                           "(and its key) the one the broker printed?")])
-
-    def _flush(self, now: float) -> None:
-        s = self.session
-        if s.pub_endpoint and (s.pub_endpoint, s.sub_token) != (self.sub_endpoint, self.sub_token):
-            if self.sub is not None:   # a new session: its token is new, and subscriptions go with the link
-                self.sub.close(0)
-            self.sub = self._socket(zmq.SUB)
-            self.sub.setsockopt(zmq.METADATA, p.sub_metadata(s.sub_token))
-            self.sub.connect(s.pub_endpoint)
-            self.sub_endpoint, self.sub_token, self.topics = s.pub_endpoint, s.sub_token, set()
-        if self.sub is not None:
-            for t in s.subscribe:
-                if t not in self.topics:
-                    self.topics.add(t)
-                    self.sub.subscribe(t)
-            for t in s.unsubscribe:
-                if t in self.topics:
-                    self.topics.discard(t)
-                    self.sub.unsubscribe(t)
-            for t in s.resubscribe:      # the broker skipped these: cancel our count of one, then ask again
-                if t in self.topics:
-                    self.sub.unsubscribe(t)
-                    self.sub.subscribe(t)
-            s.subscribe.clear()
-            s.unsubscribe.clear()
-            s.resubscribe.clear()
-        sent = 0
-        for frame in s.frames:
-            try:
-                self.dealer.send(frame, zmq.NOBLOCK)   # type: ignore[union-attr]
-            except zmq.Again:          # the link's queue is full (or there is no link): the rest waits, in order
-                break
-            sent += 1
-        if sent:
-            s.last_sent = now
-            del s.frames[:sent]
-        events, s.events = s.events, []
-        if any(isinstance(e, ev.Left) for e in events):
-            self.leave_deadline = None
-        elif self.leave_deadline is None and any(w == "bye" for w, _ in s.pending.values()):
-            self.leave_deadline = now + LEAVE_TIMEOUT
-        elif self.leave_deadline is not None and now > self.leave_deadline:
-            self.leave_deadline = None
-            events.append(ev.Left(reason="left (the broker did not confirm)"))
-        self.client._emit(events)

@@ -1,13 +1,15 @@
 """The slash-command language: ``parse(line) -> Command``, and ``execute`` on a session.
 
 Pure code shared by every frontend, so every frontend has the same commands. Bad input is a
-:class:`CommandError` with a sentence for the user, never a traceback. ``HELP`` is the
-text ``/help`` shows, generated from the same table the parser uses.
+:class:`CommandError` with a sentence for the user, never a traceback. One table,
+``COMMANDS``, holds each command's name, aliases, usage, help line and argument parser:
+``parse`` and ``HELP`` (what ``/help`` shows) both come from it, so a command cannot be
+parsed without being documented, nor documented without being parsed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from zchat.events import CommandFailed, Info
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from zchat.session import ClientSession
 
 EXIT_WORD = "[EXIT]"
+HISTORY_DEFAULT, HISTORY_MAX = 20, 1000     # /history [N] and Client.history(count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,17 @@ class Who:
 
 @dataclass(frozen=True, slots=True)
 class ShowHistory:
-    count: int = 20
+    count: int = HISTORY_DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
 class Switch:
     target: str                   # "everyone", "@name" or a user name, "#group" or a group name
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    target: str | None = None     # like Switch's; None: the current conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +88,8 @@ class Quit:
     pass
 
 
-Command = Say | Msg | JoinGroup | LeaveGroup | CreateGroup | Invite | ListGroups | Who | ShowHistory | Switch | Help | Quit
+Command = (Say | Msg | JoinGroup | LeaveGroup | CreateGroup | Invite | ListGroups | Who | ShowHistory | Switch
+           | Close | Help | Quit)
 
 
 class CommandError(ValueError):
@@ -92,27 +101,93 @@ class CommandError(ValueError):
         self.message = message
 
 
-# name -> (usage, what it does); the order is the order /help lists them in
-COMMANDS: dict[str, tuple[str, str]] = {
-    "msg": ("/msg NAME TEXT", "send a direct message to NAME"),
-    "join": ("/join GROUP", "join a group (a private one needs an invitation)"),
-    "leave": ("/leave GROUP", "leave a group"),
-    "create": ("/create GROUP [--private]", "create a group; --private makes it invite-only"),
-    "invite": ("/invite NAME GROUP", "invite NAME to a group you are in"),
-    "groups": ("/groups", "list the groups you can see"),
-    "who": ("/who [GROUP]", "list users: everyone, or a group's members"),
-    "history": ("/history [N]", "show the last N messages of the current conversation (default 20)"),
-    "switch": ("/switch CONVERSATION", "talk in: everyone, @NAME (a DM) or #GROUP"),
-    "help": ("/help", "show this help"),
-    "quit": ("/quit", "leave the chat (same as [EXIT]); others see that you left"),
-}
+class _Usage(Exception):
+    """Raised by an argument parser: the line does not fit the command's usage."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One slash command: ``parse(args, rest)`` builds it from the words after its name (``rest``
+    is the raw text after the name) or raises _Usage."""
+    name: str
+    usage: str
+    what: str
+    parse: Callable[[list[str], str], Command]
+    aliases: tuple[str, ...] = ()
+    usage_hint: str = ""          # said instead of "usage: USAGE" when the usage alone does not explain
+
+
+def _arity(args: list[str], low: int, high: int) -> list[str]:
+    if not low <= len(args) <= high:
+        raise _Usage
+    return args
+
+
+def _group(word: str) -> str:
+    return word.lstrip("#")
+
+
+def _user(word: str) -> str:
+    return word.lstrip("@")
+
+
+def _msg(args: list[str], rest: str) -> Msg:
+    target, _, body = rest.strip().partition(" ")
+    if not target or not body.strip():
+        raise _Usage
+    return Msg(_user(target), body.strip())
+
+
+def _create(args: list[str], rest: str) -> CreateGroup:
+    names = [a for a in args if a != "--private"]
+    if len(names) != 1 or names[0].startswith("-"):
+        raise _Usage
+    return CreateGroup(_group(names[0]), "--private" in args)
+
+
+def _invite(args: list[str], rest: str) -> Invite:
+    name, group = _arity(args, 2, 2)
+    return Invite(_user(name), _group(group))
+
+
+def _groups(args: list[str], rest: str) -> ListGroups:
+    _arity(args, 0, 0)
+    return ListGroups()
+
+
+def _history(args: list[str], rest: str) -> ShowHistory:
+    _arity(args, 0, 1)
+    if args and not (args[0].isdigit() and 0 < int(args[0]) <= HISTORY_MAX):
+        raise _Usage
+    return ShowHistory(int(args[0]) if args else HISTORY_DEFAULT)
+
+
+# name -> Spec; the order is the order /help lists them in
+COMMANDS: dict[str, Spec] = {spec.name: spec for spec in (
+    Spec("msg", "/msg NAME TEXT", "send a direct message to NAME", _msg),
+    Spec("join", "/join GROUP", "join a group (a private one needs an invitation)",
+         lambda a, r: JoinGroup(_group(_arity(a, 1, 1)[0]))),
+    Spec("leave", "/leave GROUP", "leave a group",
+         lambda a, r: LeaveGroup(_group(_arity(a, 1, 1)[0]))),
+    Spec("create", "/create GROUP [--private]", "create a group; --private makes it invite-only", _create),
+    Spec("invite", "/invite NAME GROUP", "invite NAME to a group you are in", _invite),
+    Spec("groups", "/groups", "list the groups you can see", _groups),
+    Spec("who", "/who [GROUP]", "list users: everyone, or a group's members",
+         lambda a, r: Who(_group(a[0]) if _arity(a, 0, 1) else None)),
+    Spec("history", "/history [N]", f"show the last N messages of the current conversation "
+         f"(default {HISTORY_DEFAULT})", _history, usage_hint=f"usage: /history [N], N from 1 to {HISTORY_MAX}"),
+    Spec("switch", "/switch CONVERSATION", "talk in: everyone, @NAME (a DM) or #GROUP",
+         lambda a, r: Switch(_arity(a, 1, 1)[0])),
+    Spec("close", "/close [CONVERSATION]", "close a DM, or a group you left (default: the current one)",
+         lambda a, r: Close(a[0] if _arity(a, 0, 1) else None)),
+    Spec("help", "/help", "show this help", lambda a, r: Help()),
+    Spec("quit", "/quit, /exit", f"leave the chat (same as {EXIT_WORD}); others see that you left",
+         lambda a, r: Quit(), aliases=("exit",)),
+)}
+BY_NAME: dict[str, Spec] = {n: spec for spec in COMMANDS.values() for n in (spec.name, *spec.aliases)}
 HELP = "\n".join(["Type a line to send it to the current conversation. Commands:"]
-                 + [f"  {usage:<28} {what}" for usage, what in COMMANDS.values()]
-                 + [f"  {EXIT_WORD:<28} leave the chat"])
-
-
-def _usage(name: str) -> CommandError:
-    return CommandError("usage", f"usage: {COMMANDS[name][0]}")
+                 + [f"  {spec.usage:<28} {spec.what}" for spec in COMMANDS.values()]
+                 + [f"  {EXIT_WORD:<28} leave the chat", f"  {'//TEXT':<28} send /TEXT as a line (one slash)"])
 
 
 def parse(line: str) -> Command | None:
@@ -125,47 +200,13 @@ def parse(line: str) -> Command | None:
     if not text.startswith("/") or text.startswith("//"):
         return Say(text[1:] if text.startswith("//") else text)  # "//x" sends "/x"
     name, _, rest = text[1:].partition(" ")
-    args = rest.split()
-    name = name.lower()
-    if name == "msg":
-        target, _, body = rest.strip().partition(" ")
-        if not target or not body.strip():
-            raise _usage(name)
-        return Msg(target.lstrip("@"), body.strip())
-    if name in ("join", "leave"):
-        if len(args) != 1:
-            raise _usage(name)
-        group = args[0].lstrip("#")
-        return JoinGroup(group) if name == "join" else LeaveGroup(group)
-    if name == "create":
-        private = "--private" in args
-        rest_args = [a for a in args if a != "--private"]
-        if len(rest_args) != 1 or rest_args[0].startswith("-"):
-            raise _usage(name)
-        return CreateGroup(rest_args[0].lstrip("#"), private)
-    if name == "invite":
-        if len(args) != 2:
-            raise _usage(name)
-        return Invite(args[0].lstrip("@"), args[1].lstrip("#"))
-    if name == "groups" and not args:
-        return ListGroups()
-    if name == "who" and len(args) <= 1:
-        return Who(args[0].lstrip("#") if args else None)
-    if name == "history" and len(args) <= 1:
-        if args and not (args[0].isdigit() and 0 < int(args[0]) <= 1000):
-            raise CommandError("usage", "usage: /history [N], N from 1 to 1000")
-        return ShowHistory(int(args[0]) if args else 20)
-    if name == "switch":
-        if len(args) != 1:
-            raise _usage(name)
-        return Switch(args[0])
-    if name == "help":
-        return Help()
-    if name in ("quit", "exit"):
-        return Quit()
-    if name in COMMANDS:
-        raise _usage(name)
-    raise CommandError("unknown_command", f"unknown command /{name}; /help lists the commands")
+    spec = BY_NAME.get(name.lower())
+    if spec is None:
+        raise CommandError("unknown_command", f"unknown command /{name}; /help lists the commands")
+    try:
+        return spec.parse(rest.split(), rest)
+    except _Usage:
+        raise CommandError("usage", spec.usage_hint or f"usage: {spec.usage.split(',')[0]}") from None
 
 
 def execute(session: ClientSession, line: str) -> None:
@@ -198,6 +239,8 @@ def execute(session: ClientSession, line: str) -> None:
             session.show_history(count)
         case Switch(target):
             session.switch(target)
+        case Close(target):
+            session.close_conversation(target)
         case Help():
             session.events.append(Info(text=HELP))
         case Quit():

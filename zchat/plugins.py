@@ -191,6 +191,18 @@ class Plugins:
         if not any((f.plugin, f.where, f.error) == (failure.plugin, failure.where, failure.error) for f in self.failures):
             self.failures.append(failure)
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every loaded plugin, in load order, as ``--list-plugins`` prints it: its name, the
+        distribution and version that provide it (the module's ``__version__`` when there is no
+        distribution; None when neither is known) and the hooks it implements."""
+        out: list[dict[str, Any]] = []
+        for name, plugin in self.pm.list_name_plugin():
+            dist, version = self.dists.get(name, ("", ""))
+            version = version or getattr(plugin, "__version__", None)
+            hooks = sorted(hc.name for hc in self.pm.get_hookcallers(plugin) or [])
+            out.append({"name": name, "distribution": dist or None, "version": version or None, "hooks": hooks})
+        return out
+
     # ---------------------------------------------------------------- calling hooks, one plugin at a time
     def _each(self, hook: str) -> Iterator[tuple[str, Callable[..., Any]]]:
         """(plugin name, a caller of ``hook`` for that plugin alone), in load order."""

@@ -72,6 +72,7 @@ class ClientSession:
         self.left_convs: set[str] = set()                 # groups left: their late lines are not news
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
         self.history_paced: dict[str, float] = {}         # conv -> when a rate-limited catch-up may go again
+        self.closed: set[str] = set()                     # conversations the user closed (/close): not listed
 
     # ---------------------------------------------------------------- plumbing
     def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str:
@@ -90,9 +91,12 @@ class ClientSession:
     def _fail(self, code: str, message: str, command: str = "") -> None:
         self._event(ev.CommandFailed(code=code, message=message, command=command))
 
+    def _listed(self) -> tuple[ev.Conversation, ...]:
+        """The conversations a frontend lists: all but the ones the user closed."""
+        return tuple(c.public() for c in self.convs.values() if c.conv not in self.closed)
+
     def _conv_list(self) -> None:
-        self._event(ev.ConversationsChanged(conversations=tuple(c.public() for c in self.convs.values()),
-                                            current=self.current))
+        self._event(ev.ConversationsChanged(conversations=self._listed(), current=self.current))
 
     # ---------------------------------------------------------------- connection life
     def connected(self, now: float) -> None:
@@ -192,7 +196,7 @@ class ClientSession:
         self.sub_token = w.sub_token
         self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
         complete = self._on_conversations(w.conversations, w.keys, not w.more)
-        self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=tuple(c.public() for c in self.convs.values())))
+        self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=self._listed()))
         self._conv_list()
         for send in self.outbox.values():   # unacknowledged sends go again, with the same cmid
             self._request("send", p.Send, send.cmid, conv=send.conv, text=send.text, cmid=send.cmid)
@@ -283,10 +287,23 @@ class ClientSession:
             self.paced[conv] = self.last_heard + (err.retry_after_ms or 1000) / 1000
         else:
             if what == "send":
-                self._send_status(self.outbox.pop(ctx, None), ev.SendState.FAILED, reason=err.message)
+                send = self.outbox.pop(ctx, None)
+                self._send_status(send, ev.SendState.FAILED, reason=err.message)
+                if send is not None and err.code == p.ErrorCode.NO_SUCH_USER:
+                    self._drop_unknown_dm(send.conv)
             elif what == "history" and ctx in self.convs:
                 self.convs[ctx].fetching = False
             self._fail(err.code, err.message, what)
+
+    def _drop_unknown_dm(self, key: str) -> None:
+        """A DM this client opened to a user the broker does not know: it never existed, so it goes."""
+        conv = self.convs.get(key)
+        if conv is None or conv.kind != "dm" or conv.head:
+            return
+        del self.convs[key]
+        if self.current == key:
+            self.current = p.EVERYONE
+        self._conv_list()
 
     # ---------------------------------------------------------------- catch-up and live delivery
     def _catch_up(self, conv: ConvState) -> None:
@@ -381,6 +398,9 @@ class ClientSession:
 
     def _deliver(self, conv: ConvState, m: p.Message) -> None:
         conv.seen = m.seq
+        if conv.conv in self.closed:    # a closed view opens again for a new line (it kept its seq)
+            self.closed.discard(conv.conv)
+            self._conv_list()
         if conv.conv != self.current and p.canonical(m.sender) != self.user and m.kind == "msg":
             conv.unread += 1
             self._conv_list()
@@ -429,8 +449,9 @@ class ClientSession:
             self._fail(exc.code, exc.message, "msg")
             return None
         key = p.dm_key(self.user, name)
-        if key not in self.convs:
-            self.convs[key] = ConvState(key, "dm", name)
+        if key not in self.convs or key in self.closed:
+            self.convs.setdefault(key, ConvState(key, "dm", name))
+            self.closed.discard(key)
             self._conv_list()
         return self.send(text, key)
 
@@ -465,8 +486,31 @@ class ClientSession:
             return False
         if key not in self.convs:
             self.convs[key] = ConvState(key, "dm", target.lstrip("@"))
+        self.closed.discard(key)
         self.current = key
         self.convs[key].unread = 0
+        self._conv_list()
+        return True
+
+    def close_conversation(self, target: str | None = None) -> bool:
+        """Take ``target`` (default: the current conversation) off the conversation list: a DM, or a
+        group this user is no longer in. A new line in it opens it again. False (and CommandFailed)
+        for everyone, a joined group, or a conversation that is not open."""
+        key = self.resolve(target) if target else self.current
+        if key == p.EVERYONE:
+            self._fail("usage", "everyone cannot be closed: it is where every user is", "close")
+            return False
+        conv = self.convs.get(key) if key else None
+        if conv is None or key in self.closed:
+            self._fail("usage", f"no open conversation {target or key!r} to close", "close")
+            return False
+        if conv.kind == "group" and key not in self.left_convs:
+            self._fail("usage", f"you are in #{conv.title}: /leave {conv.title} first, then /close it", "close")
+            return False
+        self.closed.add(key)
+        conv.unread = 0
+        if self.current == key:
+            self.current = p.EVERYONE
         self._conv_list()
         return True
 

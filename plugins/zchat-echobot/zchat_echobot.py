@@ -41,7 +41,10 @@ class EchoBot:
                 return 1
             case MessageReceived(kind="msg", own=False, history=False, conv=conv, sender=sender, text=text) \
                     if conv.startswith("dm:"):
-                client.dm(sender, self.prefix + text)
+                try:
+                    client.dm(sender, self.prefix + text)
+                except ValueError as exc:      # Client checks arguments: an echo past the size limit
+                    print(f"echobot: cannot answer {sender}: {exc}", flush=True)
             case CommandFailed(message=message):
                 print(f"echobot: {message}", flush=True)
             case ConnectionChanged(state="failed", detail=detail):

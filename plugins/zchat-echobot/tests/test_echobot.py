@@ -14,6 +14,7 @@ import pytest
 
 from zchat.client import Client
 from zchat.events import Joined, MessageReceived
+from zchat.protocol import MAX_TEXT_BYTES
 
 WAIT = 20.0   # seconds: generous for a loaded CI machine; a healthy run takes well under one
 
@@ -117,6 +118,20 @@ def test_echobot_name_and_prefix_options(tmp_path: Path, env: dict[str, str], pr
     bot = start_bot(tmp_path, env, procs, connect, "--name", "parrot", "--echobot-prefix", "> ")
     bot.wait_for("echobot: online as parrot")
     assert dm_and_wait_for_echo(tmp_path, connect, "parrot", "hi").text == "> hi"
+
+
+def test_an_echo_over_the_size_limit_is_refused_and_the_bot_carries_on(tmp_path: Path, env: dict[str, str],
+                                                                       procs: list[Proc], connect: str) -> None:
+    bot = start_bot(tmp_path, env, procs, connect)
+    bot.wait_for("echobot: online as echobot")
+    with Client(connect, config_dir=tmp_path / "big") as client:     # a message exactly at the limit
+        client.join("big")
+        for event in client.events(timeout=WAIT):
+            if isinstance(event, Joined):
+                client.dm("echobot", "x" * MAX_TEXT_BYTES)
+                break
+        assert "at most" in bot.wait_for("echobot: cannot answer big:")
+    assert dm_and_wait_for_echo(tmp_path, connect, "echobot", "still there?").text == "echo: still there?"
 
 
 def test_echobot_is_listed(env: dict[str, str]) -> None:

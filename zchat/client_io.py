@@ -1,0 +1,233 @@
+"""The Client's one I/O thread: it owns the DEALER and the SUB (a ZeroMQ socket belongs to one
+thread), drives the sans-IO :class:`~zchat.session.ClientSession`, and reconnects by itself:
+libzmq redials with back-off, a socket monitor reports each new link, and the session says
+hello again, resubscribes, catches up and resends its outbox.
+
+The thread cannot die silently. Its start is a hand-shake (as pyzmq's ThreadAuthenticator
+does it): ``Client.join`` waits, bounded, until the context and sockets exist or their
+creation failed, and re-raises that failure. After the start, anything that escapes a loop
+turn is logged with its traceback and becomes ``ConnectionChanged(state=FAILED)`` and
+``Left`` for the frontend; the client is then stopped, so later calls raise ClientClosed.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Callable
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from zchat import events as ev
+from zchat import protocol as p
+from zchat.session import ClientSession
+
+if TYPE_CHECKING:
+    from zchat.client import Client
+
+log = logging.getLogger("zchat.client")
+RECONNECT_MIN, RECONNECT_MAX = 0.25, 5.0      # seconds; libzmq doubles the interval up to the max
+LEAVE_TIMEOUT = 3.0                            # [EXIT] with a silent broker still ends the client
+START_TIMEOUT = 10.0                           # join() waits this long at most for the thread's sockets
+
+
+class IOThread:
+    """Owns the sockets. Everything here runs on the "zchat-io" thread, except the constructor."""
+
+    def __init__(self, client: Client, name: str, keys: tuple[bytes, bytes]) -> None:
+        self.client, self.session = client, ClientSession(name)
+        self.public, self.secret = keys
+        self.started = threading.Event()          # set once the sockets exist, or their creation failed
+        self.start_error: BaseException | None = None
+        self.ctx: zmq.Context | None = None
+        self.dealer: zmq.Socket | None = None
+        self.sub: zmq.Socket | None = None
+        self.monitor: zmq.Socket | None = None
+        self.sub_endpoint = self.sub_token = ""
+        self.topics: set[bytes] = set()
+        self.leave_deadline: float | None = None
+        self.failures = 0
+        self._poller = zmq.Poller()
+        self._polled: tuple[zmq.Socket | None, ...] = ()
+
+    def run(self) -> None:
+        why = "the client was closed"
+        try:
+            try:
+                self.ctx = zmq.Context()
+                self._dial()
+            except BaseException as exc:
+                self.start_error, why = exc, f"its I/O thread could not start ({type(exc).__name__}: {exc})"
+                return
+            finally:
+                self.started.set()
+            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
+            while self._turn():
+                pass
+        except BaseException as exc:       # SystemExit from an action would end the thread silently too
+            why = f"the client stopped after an internal error ({type(exc).__name__}: {exc})"
+            log.error("zchat: the client's I/O thread failed; the session is over", exc_info=exc)
+            self.client._stop(why)       # before Left: a frontend that sees Left finds the client closed
+            self._report(why)
+        finally:
+            self.client._stop(why)
+            self._close_sockets()
+            if self.ctx is not None:
+                self.ctx.term()
+            self.client._finish()
+
+    def _report(self, why: str) -> None:
+        """The frontend learns that the session is over, even from a wake-up that itself raises."""
+        try:
+            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.FAILED, detail=f"{why}; see the log"),
+                               ev.Left(reason=why)])
+        except Exception as exc:
+            log.error("zchat: the wake-up raised as well", exc_info=exc)
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        assert self.ctx is not None
+        s = self.ctx.socket(kind)
+        s.linger = 0
+        s.curve_serverkey = self.client.server_key
+        s.curve_publickey, s.curve_secretkey = self.public, self.secret
+        s.reconnect_ivl, s.reconnect_ivl_max = int(RECONNECT_MIN * 1000), int(RECONNECT_MAX * 1000)
+        s.heartbeat_ivl, s.heartbeat_timeout = 2000, 6000
+        return s
+
+    def _dial(self) -> None:
+        """(Re)make the DEALER: a fresh connection is a fresh session on the broker's side."""
+        self._close_sockets()
+        self.dealer = self._socket(zmq.DEALER)
+        self.dealer.routing_id = p.new_routing_id()   # random: no other peer can guess it and take our replies
+        self.dealer.immediate = True          # never queue requests for a link that is not up
+        self.monitor = self.dealer.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self.dealer.connect(self.client.endpoint)
+
+    def _close_sockets(self) -> None:
+        if self.dealer is not None:
+            self.dealer.disable_monitor()
+        for s in (self.monitor, self.dealer, self.sub):
+            if s is not None:
+                s.close(0)
+        self.dealer = self.monitor = self.sub = None
+        self.sub_endpoint, self.sub_token, self.topics = "", "", set()
+
+    def _turn(self) -> bool:
+        """One loop turn; False when the client is closed."""
+        socks = (self.dealer, self.sub, self.monitor)
+        if socks != self._polled:     # rebuilt only when a socket was made or closed, not every turn
+            self._poller = zmq.Poller()
+            self._poller.register(self.client._wake_r, zmq.POLLIN)
+            for sock in socks:
+                if sock is not None:
+                    self._poller.register(sock, zmq.POLLIN)
+            self._polled = socks
+        self._poller.poll(5 if self.session.frames else 100)
+        now = time.monotonic()
+        s = self.session
+        try:
+            self.client._wake_r.recv(4096)
+        except (BlockingIOError, OSError):
+            pass
+        while True:
+            try:
+                action = self.client._actions.get_nowait()
+            except queue.Empty:
+                break
+            if action is None:
+                return False
+            action(s)
+        self._read_monitor(now)
+        self._drain(self.dealer, lambda frames: s.receive_reply(frames[-1], now))
+        self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now) if len(frames) == 2 else None)
+        if not s.tick(now):
+            s.connection_lost()
+            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
+                                                    detail="the broker stopped answering")])
+            self._dial()
+            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
+        self._flush(now)
+        return True
+
+    def _drain(self, sock: zmq.Socket | None, handle: Callable[[list[bytes]], object]) -> None:
+        while sock is not None:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handle(frames)
+
+    def _read_monitor(self, now: float) -> None:
+        while self.monitor is not None:
+            try:
+                event = parse_monitor_message(self.monitor.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            kind = event["event"]
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.failures = 0
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTED, detail=self.client.endpoint)])
+                self.session.connected(now)
+            elif kind == zmq.EVENT_DISCONNECTED:
+                self.session.connection_lost()
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
+                                                        detail="lost the link to the broker")])
+            elif kind == zmq.EVENT_CONNECT_RETRIED:
+                self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=event["value"] / 1000,
+                                                        detail=f"no broker at {self.client.endpoint}")])
+            else:
+                self.failures += 1
+                self.client._emit([ev.ConnectionChanged(
+                    state=ev.ConnState.FAILED if self.failures >= 3 else ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
+                    detail="the broker did not complete the encrypted handshake: is the connect string "
+                           "(and its key) the one the broker printed?")])
+
+    def _flush(self, now: float) -> None:
+        s = self.session
+        if s.pub_endpoint and (s.pub_endpoint, s.sub_token) != (self.sub_endpoint, self.sub_token):
+            if self.sub is not None:   # a new session: its token is new, and subscriptions go with the link
+                self.sub.close(0)
+            self.sub = self._socket(zmq.SUB)
+            self.sub.setsockopt(zmq.METADATA, p.sub_metadata(s.sub_token))
+            self.sub.connect(s.pub_endpoint)
+            self.sub_endpoint, self.sub_token, self.topics = s.pub_endpoint, s.sub_token, set()
+        if self.sub is not None:
+            for t in s.subscribe:
+                if t not in self.topics:
+                    self.topics.add(t)
+                    self.sub.subscribe(t)
+            for t in s.unsubscribe:
+                if t in self.topics:
+                    self.topics.discard(t)
+                    self.sub.unsubscribe(t)
+            for t in s.resubscribe:      # the broker skipped these: cancel our count of one, then ask again
+                if t in self.topics:
+                    self.sub.unsubscribe(t)
+                    self.sub.subscribe(t)
+            s.subscribe.clear()
+            s.unsubscribe.clear()
+            s.resubscribe.clear()
+        sent = 0
+        for frame in s.frames:
+            try:
+                self.dealer.send(frame, zmq.NOBLOCK)   # type: ignore[union-attr]
+            except zmq.Again:          # the link's queue is full (or there is no link): the rest waits, in order
+                break
+            sent += 1
+        if sent:
+            s.last_sent = now
+            del s.frames[:sent]
+        events, s.events = s.events, []
+        if any(isinstance(e, ev.Left) for e in events):
+            self.leave_deadline = None
+        elif self.leave_deadline is None and any(w == "bye" for w, _ in s.pending.values()):
+            self.leave_deadline = now + LEAVE_TIMEOUT
+        elif self.leave_deadline is not None and now > self.leave_deadline:
+            self.leave_deadline = None
+            events.append(ev.Left(reason="left (the broker did not confirm)"))
+        self.client._emit(events)
