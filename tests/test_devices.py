@@ -133,3 +133,13 @@ def test_admin_stats_count_what_is_there(h: Devices) -> None:
     stats = h.hub.admin("stats", [])
     assert (stats["users"], stats["devices"], stats["sessions"], stats["online_users"]) == (2, 3, 3, 2)
     assert stats["bytes"] > 0 and stats["messages"] == 0
+
+
+def test_a_group_joined_or_left_on_one_device_is_joined_or_left_on_the_others(h: Devices) -> None:
+    h.link("phone", "key-phone")
+    ok = h.as_("phone", "key-phone", p.CreateGroup("c", "team"))
+    (notice,) = [n for n in h.notices_to("alice") if isinstance(n, p.Membership)]
+    assert notice.conv == "g:team" and notice.info.kind == "group" and notice.key == ok.key
+    assert h.notices_to("phone") == []
+    h.as_("alice", "key-alice", p.LeaveGroup("l", "team"))
+    assert [n for n in h.notices_to("phone") if isinstance(n, p.Membership)] == [p.Membership("g:team")]

@@ -300,7 +300,7 @@ def test_list_plugins_prints_every_loaded_plugin_as_json() -> None:
     assert result.returncode == 0, result.stderr
     listed = {p["name"]: p for p in json.loads(result.stdout)}
     assert listed["cli"] == {"name": "cli", "distribution": "zchat", "version": zchat.__version__,
-                             "hooks": ["zchat_register_frontends"]}
+                             "hooks": ["zchat_addoption", "zchat_register_frontends"]}
     assert listed["fixture"] == {"name": "fixture", "distribution": "zchat-fixture", "version": "0.2",
                                  "hooks": ["zchat_addoption", "zchat_register_frontends"]}
     assert list(listed)[:2] == ["cli", "tk"]                          # load order: the built-ins first

@@ -110,7 +110,7 @@ LIMITS = p.Limits(p.MAX_FRAME_BYTES, LIMIT, 200, 2000, 6000, 60000, p.NAME_MAX, 
 KEY = p.KeyInfo("g:team", 3, "ab" * 32)
 MESSAGE = p.Message("g:team", 7, 1700000000.25, "Alice", "héllo 😀", "msg", "c-1")
 SAMPLES: dict[type, Any] = {
-    p.Hello: p.Hello("r1", p.PROTOCOL_VERSION, "Alice"),
+    p.Hello: p.Hello("r1", p.PROTOCOL_VERSION, "Alice", resume="ab" * 16, link="7Q2M-9KXD-4TRA", device="laptop"),
     p.Send: p.Send("r2", "dm:alice:bob", "hi \"there\"\n", "cmid-9"),
     p.CreateGroup: p.CreateGroup("r3", "team", True),
     p.JoinGroup: p.JoinGroup("r4", "team"),
@@ -121,6 +121,9 @@ SAMPLES: dict[type, Any] = {
     p.Who: p.Who("r8", "g:team"),
     p.History: p.History("r9", "all", before=40, limit=10),
     p.MarkRead: p.MarkRead("r10", "all", 12),
+    p.LinkDevice: p.LinkDevice("r14"),
+    p.ListDevices: p.ListDevices("r15"),
+    p.RevokeDevice: p.RevokeDevice("r16", "old-phone"),
     p.Ping: p.Ping("r11"),
     p.Bye: p.Bye("r12"),
     p.Welcome: p.Welcome("r1", "Alice", p.PROTOCOL_VERSION, "tcp://127.0.0.1:5556", 1700000000.5, True, LIMITS, [
@@ -132,6 +135,11 @@ SAMPLES: dict[type, Any] = {
     p.Ok: p.Ok("r2", "g:team", 11, 1700000001.0, False, KEY),
     p.Groups: p.Groups("r7", [p.GroupInfo("team", False, 3, True), p.GroupInfo("ops", True, 1, False)], False),
     p.KeyChange: p.KeyChange("g:team", 4, "ef" * 32),
+    p.LinkCode: p.LinkCode("r14", "7Q2M-9KXD-4TRA", 1700000600.0),
+    p.Devices: p.Devices("r15", [p.DeviceInfo("device-1", 1.0, 2.0, True, True), p.DeviceInfo("phone", 3.0, 4.0, False)]),
+    p.ReadMark: p.ReadMark("all", 12),
+    p.Membership: p.Membership("g:team", p.ConversationInfo("g:team", "group", "team", 3, 1), KEY),
+    p.Ended: p.Ended("this device (phone) was revoked"),
     p.Resubscribe: p.Resubscribe(["g:team|", "u:alice|"]),
     p.Users: p.Users("r8", "all", [p.UserInfo("Alice", "online"), p.UserInfo("bob", "lost")], 3),
     p.HistoryPage: p.HistoryPage("r9", "g:team", [MESSAGE, replace(MESSAGE, seq=8, kind="event", text="joined",

@@ -151,7 +151,7 @@ def test_the_xpub_desync_installs_nothing_for_the_attacker_and_the_victim_still_
                 for t in notice.topics:
                     alice.sub.unsubscribe(t.encode())
                     alice.sub.subscribe(t.encode())
-        alice.sync_subscriptions(None)
+        alice.sync_subscriptions()
         for i in range(5):
             assert isinstance(bob.say(p.dm_key("alice", "bob"), f"secret {i}"), p.Ok)
         assert [m.text for m in alice.messages(p.dm_key("alice", "bob"), 5)] == [f"secret {i}" for i in range(5)]

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print every loaded plugin as JSON (name, distribution, version, the hooks it "
                              "implements), then exit")
     parser.add_argument("--name", metavar="NAME", help="the user name to join as (the frontend asks if omitted)")
+    parser.add_argument("--link", metavar="CODE",
+                        help="join an account you already use on another device: the one-time code that "
+                             "device made (/device link there); this device gets its own key")
+    parser.add_argument("--device", metavar="NAME",
+                        help="what to call this device in the account when --link adds it (default: device-N)")
     parser.add_argument("--server", metavar="CONNECT_STRING",
                         help="the broker's connect string as it printed it (default: the local default broker)")
     parser.add_argument("--config-dir", type=Path, default=default_config_dir(), metavar="DIR",

@@ -61,8 +61,10 @@ class Client:
     """
 
     def __init__(self, server: str | None = None, *, config_dir: Path | None = None,
-                 observers: Sequence[Callable[[ev.Event], None]] = ()) -> None:
+                 observers: Sequence[Callable[[ev.Event], None]] = (), link: str | None = None,
+                 device: str | None = None) -> None:
         self.config_dir = Path(config_dir) if config_dir else default_config_dir()
+        self.link, self.device = link, device      # join()'s defaults: a link code, this device's name
         self.endpoint, self.server_key = resolve_server(server, self.config_dir)
         self.observers = list(observers)
         self.name: str | None = None
@@ -86,13 +88,17 @@ class Client:
         return limits.max_text_bytes if limits is not None else p.MAX_TEXT_BYTES
 
     # ---------------------------------------------------------------- the session
-    def join(self, name: str) -> None:
+    def join(self, name: str, *, link: str | None = None, device: str | None = None) -> None:
         """Start the session as ``name``: the I/O thread starts and dials the broker.
 
         Args:
-            name: the user name (1-32 ASCII letters, digits, '_' or '-'); its CURVE key pair is
-                made on first use in ``config_dir/keys``. The broker binds a name to the first key
-                that claims it.
+            name: the user name (1-32 ASCII letters, digits, '_' or '-'); its CURVE key pair (this
+                device's) is made on first use in ``config_dir/keys``. The broker binds a name to the
+                first key that claims it; another key gets in only with a link code.
+            link: a link code made on a device of the account (``link_device``; default: the
+                constructor's): this key joins the account as a new device.
+            device: this device's name in the account when it is added (default: the constructor's,
+                else the broker numbers it).
 
         Answered by ``ConnectionChanged`` (connecting, connected), then ``Joined`` and
         ``ConversationsChanged`` (and ``ConnectionChanged`` catching_up, live), or by ``JoinFailed``
@@ -116,7 +122,10 @@ class Client:
             self._emit([ev.JoinFailed(name=name, code=exc.code, message=exc.message)])
             self._finish()
             return
-        io = IOThread(self, name, user_keypair(self.config_dir, name))
+        link = check.link_code(link or self.link)
+        device = check.name(device or self.device, "device name") if device or self.device else None
+        io = IOThread(self, ClientSession(name, link, device),
+                      user_keypair(self.config_dir, name))
         self._session = io.session
         self._thread = threading.Thread(target=io.run, name="zchat-io", daemon=True)
         self.name = name
@@ -223,6 +232,28 @@ class Client:
     def list_groups(self) -> None:
         """List the groups this user can see. Answered by ``GroupsListed``. Raises: ClientClosed."""
         self._do(lambda s: s.list_groups())
+
+    def link_device(self) -> None:
+        """Make a one-time code with which a new device joins this account (``python -m zchat
+        --name NAME --link CODE`` on it), good for 10 minutes.
+
+        Answered by ``LinkCodeMade``, or ``CommandFailed`` ("rate_limited"). Raises: ClientClosed.
+        """
+        self._do(lambda s: s.link_device())
+
+    def list_devices(self) -> None:
+        """List this account's devices. Answered by ``DevicesListed``. Raises: ClientClosed."""
+        self._do(lambda s: s.list_devices())
+
+    def revoke_device(self, device: str) -> None:
+        """Remove a device from the account: its sessions end at once (it gets ``Left`` with the
+        reason) and it can no longer read anything new.
+
+        Answered by ``Info``, or ``CommandFailed`` ("no_such_device", "last_device").
+        Raises: TypeError; ValueError (not a device name); ClientClosed.
+        """
+        device = check.name(device, "device name")
+        self._do(lambda s: s.revoke_device(device))
 
     def history(self, count: int = commands.HISTORY_DEFAULT, conv: str | None = None) -> None:
         """Show the last ``count`` (1 to 1000) messages of ``conv`` (None: the current conversation).

@@ -24,6 +24,16 @@ def name(value: object, what: str = "name") -> str:
         raise ValueError(exc.message) from None
 
 
+def link_code(value: object) -> str | None:
+    """A link code as typed (XXXX-XXXX-XXXX; dashes, spaces and case do not matter), or None."""
+    if value is None:
+        return None
+    code = "".join(ch for ch in string(value, "link").upper() if ch.isalnum())
+    if len(code) != 12 or not code.isascii():
+        raise ValueError(f"{value!r} is not a link code: 12 letters and digits, as XXXX-XXXX-XXXX")
+    return f"{code[:4]}-{code[4:8]}-{code[8:]}"
+
+
 def conv(value: object, what: str = "conv") -> str | None:
     if value is not None and not p.is_conversation_key(string(value, what)):
         raise ValueError(f"{what} {value!r} is not a conversation key (\"all\", \"dm:alice:bob\", \"g:team\")")

@@ -36,8 +36,8 @@ START_TIMEOUT = 10.0                           # join() waits this long at most 
 class IOThread:
     """Owns the sockets. Everything here runs on the "zchat-io" thread, except the constructor."""
 
-    def __init__(self, client: Client, name: str, keys: tuple[bytes, bytes]) -> None:
-        self.client, self.session = client, ClientSession(name)
+    def __init__(self, client: Client, session: ClientSession, keys: tuple[bytes, bytes]) -> None:
+        self.client, self.session = client, session
         self.public, self.secret = keys
         self.started = threading.Event()          # set once the sockets exist, or their creation failed
         self.start_error: BaseException | None = None

@@ -79,6 +79,21 @@ class Close:
 
 
 @dataclass(frozen=True, slots=True)
+class ListDevices:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDevice:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeDevice:
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     pass
 
@@ -89,7 +104,7 @@ class Quit:
 
 
 Command = (Say | Msg | JoinGroup | LeaveGroup | CreateGroup | Invite | ListGroups | Who | ShowHistory | Switch
-           | Close | Help | Quit)
+           | Close | ListDevices | LinkDevice | RevokeDevice | Help | Quit)
 
 
 class CommandError(ValueError):
@@ -155,6 +170,19 @@ def _groups(args: list[str], rest: str) -> ListGroups:
     return ListGroups()
 
 
+def _devices(args: list[str], rest: str) -> ListDevices:
+    _arity(args, 0, 0)
+    return ListDevices()
+
+
+def _device(args: list[str], rest: str) -> LinkDevice | RevokeDevice:
+    if args == ["link"]:
+        return LinkDevice()
+    if len(args) == 2 and args[0] == "revoke":
+        return RevokeDevice(args[1])
+    raise _Usage
+
+
 def _history(args: list[str], rest: str) -> ShowHistory:
     _arity(args, 0, 1)
     if args and not (args[0].isdigit() and 0 < int(args[0]) <= HISTORY_MAX):
@@ -180,6 +208,10 @@ COMMANDS: dict[str, Spec] = {spec.name: spec for spec in (
          lambda a, r: Switch(_arity(a, 1, 1)[0])),
     Spec("close", "/close [CONVERSATION]", "close a DM, or a group you left (default: the current one)",
          lambda a, r: Close(a[0] if _arity(a, 0, 1) else None)),
+    Spec("devices", "/devices", "list your devices (this one is marked)", _devices),
+    Spec("device", "/device link | /device revoke NAME", "make a one-time code that adds a new device to "
+         "your account (zchat --link CODE on it); or remove a device, which is signed out at once", _device,
+         usage_hint="usage: /device link, or /device revoke NAME"),
     Spec("help", "/help", "show this help", lambda a, r: Help()),
     Spec("quit", "/quit, /exit", f"leave the chat (same as {EXIT_WORD}); others see that you left",
          lambda a, r: Quit(), aliases=("exit",)),
@@ -241,6 +273,12 @@ def execute(session: ClientSession, line: str) -> None:
             session.switch(target)
         case Close(target):
             session.close_conversation(target)
+        case ListDevices():
+            session.list_devices()
+        case LinkDevice():
+            session.link_device()
+        case RevokeDevice(device):
+            session.revoke_device(device)
         case Help():
             session.events.append(Info(text=HELP))
         case Quit():

@@ -117,6 +117,30 @@ class Invited:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkCodeMade:
+    """The answer to /device link: a one-time code a new device presents (``--link CODE``) to join
+    this account, good until ``expires`` (seconds since the epoch). Show it; it is a secret."""
+    code: str
+    expires: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """One device of the account: ``current`` is this one; ``last_seen`` is now when ``online``."""
+    name: str
+    created: float
+    last_seen: float
+    online: bool
+    current: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DevicesListed:
+    """The answer to /devices, oldest first."""
+    devices: tuple[Device, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Info:
     """A line for the user that is not a chat message: help text, a command's outcome."""
     text: str
@@ -156,9 +180,11 @@ class Left:
 
 
 Event = (ConnectionChanged | Joined | JoinFailed | MessageReceived | PresenceChanged | ConversationsChanged
-         | GroupsListed | UsersListed | Invited | Info | CommandFailed | SendStatus | Left)
+         | GroupsListed | UsersListed | DevicesListed | LinkCodeMade | Invited | Info | CommandFailed | SendStatus
+         | Left)
 
-__all__ = ["CONTROL_RE", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "MessageKind",
-           "PresenceReason", "PresenceState", "conv_kind", "strip_controls", "Conversation", "ConversationsChanged", "Event", "GroupsListed",
-           "Info", "Invited", "JoinFailed", "Joined", "Left", "MessageReceived", "PresenceChanged", "SendState", "SendStatus",
-           "UsersListed"]
+__all__ = ["CONTROL_RE", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "Conversation",
+           "ConversationsChanged", "Device", "DevicesListed", "Event", "GroupsListed", "Info", "Invited",
+           "JoinFailed", "Joined", "Left", "LinkCodeMade", "MessageKind", "MessageReceived", "PresenceChanged",
+           "PresenceReason", "PresenceState", "SendState", "SendStatus", "UsersListed", "conv_kind",
+           "strip_controls"]

@@ -40,6 +40,7 @@ class GroupRequests:
         def _title(self, conv: Conversation, user: str) -> str: ...
         def _publish(self, topic: bytes, payload: bytes) -> None: ...
         def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
+        def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None: ...
 
     def _group(self, name: str) -> Conversation:
         conv = self.convs.get(p.group_key(name))
@@ -63,6 +64,7 @@ class GroupRequests:
         conv = self._new_conversation(key, K.GROUP, req.private)
         self._add_member(conv, s.user)
         _, seq, ts, _ = self._append(conv, s, EV, "created")
+        self._tell_other_devices(s, conv, joined=True)
         return p.Ok(req.id, key, seq, ts, key=self.access.info(key))
 
     def _add_member(self, conv: Conversation, user: str) -> None:
@@ -82,6 +84,7 @@ class GroupRequests:
         self._room_for_one_more(s, req.id)
         self._add_member(conv, s.user)
         _, seq, ts, _ = self._append(conv, s, EV, "joined")
+        self._tell_other_devices(s, conv, joined=True)
         return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key))
 
     def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
@@ -93,7 +96,15 @@ class GroupRequests:
         conv.members.discard(s.user)
         self.user_convs[s.user].discard(conv.key)
         self.access.rotate(conv.key)        # what the group says from now on is sealed with a key s lacks
+        self._tell_other_devices(s, conv, joined=False)
         return p.Ok(req.id, conv.key, seq, ts)
+
+    def _tell_other_devices(self, s: Session, conv: Conversation, joined: bool) -> None:
+        """The account's other sessions follow its membership: they subscribe (with the key) or let go."""
+        info = p.ConversationInfo(conv.key, conv.kind, self._title(conv, s.user), conv.head,
+                                  self.store.load_read(s.user).get(conv.key, 0), conv.private) if joined else None
+        notice = p.encode(p.Membership(conv.key, info, self.access.info(conv.key) if joined else None))
+        self._notify(s.user, notice, but=s)
 
     def _on_invite(self, s: Session, req: p.Invite) -> p.Ok:
         conv = self._group(req.group)

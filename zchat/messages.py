@@ -417,6 +417,16 @@ class ReadMark:
 
 
 @dataclass(frozen=True, slots=True)
+class Membership:
+    """A notice to the account's other sessions: it joined (``info`` and ``key`` say what) or left
+    (``info`` None) a group on one of its devices, so they subscribe or unsubscribe too."""
+    TYPE: ClassVar[str] = "membership"
+    conv: str
+    info: ConversationInfo | None = None
+    key: KeyInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Ended:
     """A notice: the broker ended this session (its device was revoked, its account banned or reset);
     the connection is cut next. ``reason`` is a sentence for the user."""
@@ -425,8 +435,8 @@ class Ended:
 
 
 Reply = Union[Welcome, ConversationsPage, Ok, Groups, Users, HistoryPage, LinkCode, Devices, Pong, Error,
-              KeyChange, Resubscribe, ReadMark, Ended]
-Notice = Union[KeyChange, Resubscribe, ReadMark, Ended]
+              KeyChange, Resubscribe, ReadMark, Membership, Ended]
+Notice = Union[KeyChange, Resubscribe, ReadMark, Membership, Ended]
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,8 @@ class Launch:
         if server is _Unset.OPTIONS:
             server = getattr(self.options, "server", None)
         try:
-            client = Client(server, config_dir=getattr(self.options, "config_dir", None))
+            client = Client(server, config_dir=getattr(self.options, "config_dir", None),
+                            link=getattr(self.options, "link", None), device=getattr(self.options, "device", None))
         except ValueError as exc:
             if isinstance(exc, ZchatError):
                 raise

@@ -10,42 +10,24 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from zchat import events as ev
 from zchat import protocol as p
 from zchat.seal import KeyChain
+from zchat.session_delivery import ConvState, Delivery
 
 PING_AFTER = 1.0        # fraction of the heartbeat interval of silence before a ping
 READ_DEBOUNCE = 0.5     # seconds between mark_read updates
 
 
-@dataclass
-class ConvState:
-    conv: str
-    kind: str
-    title: str
-    private: bool = False
-    seen: int = 0                 # last seq delivered to the frontend
-    head: int = 0                 # newest seq known to exist
-    fetching: bool = False        # a catch-up page is in flight
-    missed_upto: int = 0          # seqs up to this, delivered by catch-up, were sent while we were away
-    unread: int = 0
-    read_sent: int = -1           # last seq sent in mark_read
-    buffer: dict[int, p.Message] = field(default_factory=dict)
-
-    def public(self) -> ev.Conversation:
-        return ev.Conversation(conv=self.conv, kind=self.kind, title=self.title, unread=self.unread,
-                               private=self.private)
-
-
-class ClientSession:
+class ClientSession(Delivery):
     """Sans-IO state of one user's session. Call the action methods and ``receive_*``; then take
     ``frames`` (for the DEALER), ``subscribe``/``unsubscribe`` (for the SUB) and ``events``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, link: str | None = None, device: str | None = None) -> None:
         self.name, self.user = name, p.canonical(name)
+        self.link, self.device = link, device             # a link code for the first hello; this device's name
         self.joined = False
         self.welcomed_before = False
         self.pub_endpoint = ""
@@ -106,7 +88,9 @@ class ClientSession:
         self.joined = False
         self.pending.clear()
         self.last_heard = self.last_sent = now
-        self._request("hello", p.Hello, version=p.PROTOCOL_VERSION, name=self.name)
+        # resume this client's own session (not another device's), present a link code until it took
+        self._request("hello", p.Hello, version=p.PROTOCOL_VERSION, name=self.name, resume=self.sub_token or None,
+                      link=self.link, device=self.device)
 
     def connection_lost(self) -> None:
         """The link died: requests in flight are gone, but sends stay in the outbox for the next link."""
@@ -144,10 +128,13 @@ class ClientSession:
         return True
 
     def flush_read_marks(self) -> None:
-        for conv in self.convs.values():
-            if conv.seen > conv.read_sent and conv.seen > 0:
-                conv.read_sent = conv.seen
-                self._request("mark_read", p.MarkRead, conv=conv.conv, seq=conv.seen)
+        """Mark read what the user has had on screen: the current conversation, up to what it shows.
+        (Other conversations keep their unread lines, here and, through the read mark, on the
+        account's other devices and in the next session.)"""
+        conv = self.convs.get(self.current)
+        if conv is not None and conv.seen > conv.read_sent and conv.seen > 0:
+            conv.read_sent = conv.seen
+            self._request("mark_read", p.MarkRead, conv=conv.conv, seq=conv.seen)
 
     # ---------------------------------------------------------------- replies
     def receive_reply(self, data: bytes, now: float) -> None:
@@ -162,6 +149,16 @@ class ClientSession:
             return
         if isinstance(reply, p.Resubscribe):
             self.resubscribe += [t.encode() for t in reply.topics]
+            return
+        if isinstance(reply, p.ReadMark):       # another device of ours read it
+            self._read_elsewhere(reply.conv, reply.seq)
+            return
+        if isinstance(reply, p.Membership):     # another device of ours joined or left a group
+            self._membership_elsewhere(reply)
+            return
+        if isinstance(reply, p.Ended):          # the broker ended this session for good: do not come back
+            self.leaving, self.joined = True, False
+            self._event(ev.Left(reason=reply.reason))
             return
         what, ctx = self.pending.pop(reply.id, ("unknown", None)) if reply.id else ("unknown", None)
         if isinstance(reply, p.Error):
@@ -180,6 +177,12 @@ class ClientSession:
                 self._event(ev.GroupsListed(groups=listed))
             else:
                 self._request("groups", p.ListGroups, listed, after=reply.groups[-1].name)
+        elif isinstance(reply, p.LinkCode):
+            self._event(ev.LinkCodeMade(code=reply.code, expires=reply.expires))
+        elif isinstance(reply, p.Devices):
+            self._event(ev.DevicesListed(devices=tuple(
+                ev.Device(name=d.name, created=d.created, last_seen=d.last_seen, online=d.online, current=d.current)
+                for d in reply.devices)))
         elif isinstance(reply, p.Users):
             title = self.convs[reply.conv].title if reply.conv in self.convs else reply.conv
             self._event(ev.UsersListed(conv=reply.conv, title=title, total=reply.total,
@@ -191,6 +194,7 @@ class ClientSession:
         self._first_welcome = not self.welcomed_before
         self.joined, self.welcomed_before = True, True
         self.name, self.pub_endpoint, self.limits = w.name, w.pub_endpoint, w.limits
+        self.link, self.device = None, w.device           # the link code is used up; the broker named us
         if w.sub_token != self.sub_token:   # a new session: new keys, and the old ones are no use
             self.keys.clear()
         self.sub_token = w.sub_token
@@ -259,15 +263,12 @@ class ClientSession:
             self._catch_up(conv)
         elif what == "leave_group" and ok.conv:
             self.convs.pop(ok.conv, None)
-            self.left_convs.add(ok.conv)
-            self.unsubscribe.append(p.topic(ok.conv))
-            self.keys.drop(ok.conv)
-            if self.current == ok.conv:
-                self.current = p.EVERYONE
             self._event(ev.Info(text=f"left group {ok.conv[2:]}"))
-            self._conv_list()
+            self._forget_group(ok.conv)
         elif what == "invite":
             self._event(ev.Info(text=f"invited {ctx[0]} to {ctx[1]}"))
+        elif what == "revoke_device":
+            self._event(ev.Info(text=f"revoked the device {ctx}: it is signed out and can no longer read"))
         elif what == "bye":
             self.joined = False
             self._event(ev.Left(reason="left"))
@@ -304,115 +305,6 @@ class ClientSession:
         if self.current == key:
             self.current = p.EVERYONE
         self._conv_list()
-
-    # ---------------------------------------------------------------- catch-up and live delivery
-    def _catch_up(self, conv: ConvState) -> None:
-        """Fetch what lies between what was shown and the newest known seq, one page at a time."""
-        if conv.head > conv.seen and not conv.fetching and self.joined:
-            conv.fetching = True
-            page = self.limits.history_page_max if self.limits else 200
-            self._request("history", p.History, conv.conv, conv=conv.conv, after=conv.seen, limit=page)
-
-    def _report_progress(self) -> None:
-        behind = sum(max(0, c.head - c.seen) for c in self.convs.values())
-        if behind:
-            self._live = False
-            self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=behind, detail=f"catching up: {behind} behind"))
-        elif not self._live and self.joined and self._synced:
-            self._live = True
-            self._event(ev.ConnectionChanged(state=ev.ConnState.LIVE))
-
-    def _on_history(self, what: str, ctx: Any, page: p.HistoryPage) -> None:
-        if what == "show_history":
-            for m in page.messages:
-                self._deliver_one(self.convs.get(page.conv), m, history=True)
-            if not page.messages:
-                self._event(ev.Info(text="no history here yet"))
-            return
-        conv = self.convs.get(page.conv)
-        if conv is None:
-            return
-        conv.fetching = False
-        conv.head = max(conv.head, page.head_seq)
-        for m in page.messages:
-            if m.seq == conv.seen + 1:
-                self._deliver(conv, m)
-        self._drain_buffer(conv)
-        if page.complete and not page.messages:
-            conv.head = max(conv.seen, page.head_seq)
-        self._catch_up(conv)
-        self._report_progress()
-
-    def receive_published(self, topic: bytes, frame: bytes, now: float) -> None:
-        """A sealed frame from the SUB: opened with the scope's key (or kept until its key comes)."""
-        self.last_heard = now
-        payload = self.keys.open_or_keep(topic, frame)
-        if payload is not None:
-            self._published(topic, payload)
-
-    def _published(self, topic: bytes, data: bytes) -> None:
-        try:
-            msg = p.decode_published(data)
-        except p.ProtocolError:
-            return      # a newer broker's message this client does not know: ignore it
-        if isinstance(msg, p.Message):
-            self._on_message(msg)
-        elif isinstance(msg, p.Heartbeat):
-            if topic == p.TOPIC_HEARTBEAT and not self._synced:
-                self._synced = True
-                self._report_progress()
-            for key, head in msg.heads.items():
-                conv = self.convs.get(key)
-                if conv is not None and head > conv.head:
-                    conv.head = head
-                    self._catch_up(conv)
-        elif isinstance(msg, p.Presence):
-            for c in msg.changes:
-                self._event(ev.PresenceChanged(name=c.name, state=c.state, reason=c.reason))
-        elif isinstance(msg, p.Invited):
-            self._event(ev.Invited(group=msg.group, by=msg.by))
-
-    def _on_message(self, m: p.Message) -> None:
-        conv = self.convs.get(m.conv)
-        if conv is None and m.conv in self.left_convs:
-            return              # the group's own "left" line, published after our leave was confirmed
-        if conv is None:        # a new DM, or a group this session joined elsewhere
-            kind = p.conv_kind(m.conv)
-            conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
-            self._conv_list()
-        conv.head = max(conv.head, m.seq)
-        if m.seq <= conv.seen or not self.joined:
-            return
-        if m.seq == conv.seen + 1 and not conv.fetching:
-            self._deliver(conv, m)
-            self._drain_buffer(conv)
-        else:                   # a gap: keep it, fetch what is missing
-            conv.buffer[m.seq] = m
-            self._catch_up(conv)
-
-    def _drain_buffer(self, conv: ConvState) -> None:
-        for seq in sorted(conv.buffer):
-            m = conv.buffer.pop(seq)
-            if seq == conv.seen + 1:
-                self._deliver(conv, m)
-
-    def _deliver(self, conv: ConvState, m: p.Message) -> None:
-        conv.seen = m.seq
-        if conv.conv in self.closed:    # a closed view opens again for a new line (it kept its seq)
-            self.closed.discard(conv.conv)
-            self._conv_list()
-        if conv.conv != self.current and p.canonical(m.sender) != self.user and m.kind == "msg":
-            conv.unread += 1
-            self._conv_list()
-        self._deliver_one(conv, m, missed=m.seq <= conv.missed_upto)
-
-    def _deliver_one(self, conv: ConvState | None, m: p.Message, missed: bool = False, history: bool = False) -> None:
-        self._event(ev.MessageReceived(conv=m.conv, title=conv.title if conv else m.conv, seq=m.seq, ts=m.ts,
-                                       sender=m.sender, text=m.text, kind=m.kind, missed=missed, history=history,
-                                       own=p.canonical(m.sender) == self.user))
-
-    def _title_for(self, key: str) -> str:
-        return p.conv_title(key, self.user)
 
     # ---------------------------------------------------------------- actions (from any frontend)
     def send(self, text: str, conv: str | None = None) -> str | None:
@@ -466,6 +358,43 @@ class ClientSession:
 
     def invite(self, name: str, group: str) -> str:
         return self._request("invite", p.Invite, (name, group), group=group, name=name)
+
+    def link_device(self) -> str:
+        return self._request("link_device", p.LinkDevice)
+
+    def list_devices(self) -> str:
+        return self._request("devices", p.ListDevices)
+
+    def revoke_device(self, device: str) -> str:
+        return self._request("revoke_device", p.RevokeDevice, device, device=device)
+
+    def _membership_elsewhere(self, m: p.Membership) -> None:
+        if m.info is not None:
+            self.left_convs.discard(m.conv)
+            self._on_conversations([m.info], [m.key] if m.key else [], True)
+            self._conv_list()
+            self._catch_up(self.convs[m.conv])
+        elif self.convs.pop(m.conv, None) is not None:
+            self._forget_group(m.conv)
+
+    def _forget_group(self, key: str) -> None:
+        """This account is no longer in group ``key``: no subscription, no key, not current."""
+        self.left_convs.add(key)
+        self.unsubscribe.append(p.topic(key))
+        self.keys.drop(key)
+        if self.current == key:
+            self.current = p.EVERYONE
+        self._conv_list()
+
+    def _read_elsewhere(self, key: str, seq: int) -> None:
+        """Read state follows the person: what another device read is not unread here."""
+        conv = self.convs.get(key)
+        if conv is None:
+            return
+        conv.read_sent = max(conv.read_sent, seq)
+        if seq >= conv.seen and conv.unread:
+            conv.unread = 0
+            self._conv_list()
 
     def list_groups(self) -> str:
         return self._request("groups", p.ListGroups, ())

@@ -1,0 +1,166 @@
+"""The client session's catch-up and live delivery: what turns broker frames into messages shown
+once, in order (the zguide's Clone pattern).
+
+Part of :class:`zchat.session.ClientSession` (a mixin; the session owns the state named below),
+kept apart so each module stays small. Live messages come from the SUB, sealed; a gap in a
+conversation's seqs, or a heartbeat naming a head beyond what was shown, starts a catch-up from
+``history``, one page at a time, and live messages wait in a buffer meanwhile.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from zchat import events as ev
+from zchat import protocol as p
+
+if TYPE_CHECKING:
+    from zchat.seal import KeyChain
+
+
+@dataclass
+class ConvState:
+    conv: str
+    kind: str
+    title: str
+    private: bool = False
+    seen: int = 0                 # last seq delivered to the frontend
+    head: int = 0                 # newest seq known to exist
+    fetching: bool = False        # a catch-up page is in flight
+    missed_upto: int = 0          # seqs up to this, delivered by catch-up, were sent while we were away
+    unread: int = 0
+    read_sent: int = -1           # the read mark: sent in mark_read, or learnt from another device
+    buffer: dict[int, p.Message] = field(default_factory=dict)
+
+    def public(self) -> ev.Conversation:
+        return ev.Conversation(conv=self.conv, kind=self.kind, title=self.title, unread=self.unread,
+                               private=self.private)
+
+
+class Delivery:
+    if TYPE_CHECKING:
+        user: str
+        joined: bool
+        limits: p.Limits | None
+        convs: dict[str, ConvState]
+        current: str
+        closed: set[str]
+        left_convs: set[str]
+        keys: KeyChain
+        last_heard: float
+        _live: bool
+        _synced: bool
+
+        def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str: ...
+        def _event(self, event: ev.Event) -> None: ...
+        def _conv_list(self) -> None: ...
+
+    def _catch_up(self, conv: ConvState) -> None:
+        """Fetch what lies between what was shown and the newest known seq, one page at a time."""
+        if conv.head > conv.seen and not conv.fetching and self.joined:
+            conv.fetching = True
+            page = self.limits.history_page_max if self.limits else 200
+            self._request("history", p.History, conv.conv, conv=conv.conv, after=conv.seen, limit=page)
+
+    def _report_progress(self) -> None:
+        behind = sum(max(0, c.head - c.seen) for c in self.convs.values())
+        if behind:
+            self._live = False
+            self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=behind, detail=f"catching up: {behind} behind"))
+        elif not self._live and self.joined and self._synced:
+            self._live = True
+            self._event(ev.ConnectionChanged(state=ev.ConnState.LIVE))
+
+    def _on_history(self, what: str, ctx: Any, page: p.HistoryPage) -> None:
+        if what == "show_history":
+            for m in page.messages:
+                self._deliver_one(self.convs.get(page.conv), m, history=True)
+            if not page.messages:
+                self._event(ev.Info(text="no history here yet"))
+            return
+        conv = self.convs.get(page.conv)
+        if conv is None:
+            return
+        conv.fetching = False
+        conv.head = max(conv.head, page.head_seq)
+        for m in page.messages:
+            if m.seq == conv.seen + 1:
+                self._deliver(conv, m)
+        self._drain_buffer(conv)
+        if page.complete and not page.messages:
+            conv.head = max(conv.seen, page.head_seq)
+        self._catch_up(conv)
+        self._report_progress()
+
+    def receive_published(self, topic: bytes, frame: bytes, now: float) -> None:
+        """A sealed frame from the SUB: opened with the scope's key (or kept until its key comes)."""
+        self.last_heard = now
+        payload = self.keys.open_or_keep(topic, frame)
+        if payload is not None:
+            self._published(topic, payload)
+
+    def _published(self, topic: bytes, data: bytes) -> None:
+        try:
+            msg = p.decode_published(data)
+        except p.ProtocolError:
+            return      # a newer broker's message this client does not know: ignore it
+        if isinstance(msg, p.Message):
+            self._on_message(msg)
+        elif isinstance(msg, p.Heartbeat):
+            if topic == p.TOPIC_HEARTBEAT and not self._synced:
+                self._synced = True
+                self._report_progress()
+            for key, head in msg.heads.items():
+                conv = self.convs.get(key)
+                if conv is not None and head > conv.head:
+                    conv.head = head
+                    self._catch_up(conv)
+        elif isinstance(msg, p.Presence):
+            for c in msg.changes:
+                self._event(ev.PresenceChanged(name=c.name, state=c.state, reason=c.reason))
+        elif isinstance(msg, p.Invited):
+            self._event(ev.Invited(group=msg.group, by=msg.by))
+
+    def _on_message(self, m: p.Message) -> None:
+        conv = self.convs.get(m.conv)
+        if conv is None and m.conv in self.left_convs:
+            return              # the group's own "left" line, published after our leave was confirmed
+        if conv is None:        # a new DM, or a group this session joined elsewhere
+            kind = p.conv_kind(m.conv)
+            conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
+            self._conv_list()
+        conv.head = max(conv.head, m.seq)
+        if m.seq <= conv.seen or not self.joined:
+            return
+        if m.seq == conv.seen + 1 and not conv.fetching:
+            self._deliver(conv, m)
+            self._drain_buffer(conv)
+        else:                   # a gap: keep it, fetch what is missing
+            conv.buffer[m.seq] = m
+            self._catch_up(conv)
+
+    def _drain_buffer(self, conv: ConvState) -> None:
+        for seq in sorted(conv.buffer):
+            m = conv.buffer.pop(seq)
+            if seq == conv.seen + 1:
+                self._deliver(conv, m)
+
+    def _deliver(self, conv: ConvState, m: p.Message) -> None:
+        conv.seen = m.seq
+        if conv.conv in self.closed:    # a closed view opens again for a new line (it kept its seq)
+            self.closed.discard(conv.conv)
+            self._conv_list()
+        if (conv.conv != self.current and p.canonical(m.sender) != self.user and m.kind == "msg"
+                and m.seq > conv.read_sent):     # a line read on another device is not unread here
+            conv.unread += 1
+            self._conv_list()
+        self._deliver_one(conv, m, missed=m.seq <= conv.missed_upto)
+
+    def _deliver_one(self, conv: ConvState | None, m: p.Message, missed: bool = False, history: bool = False) -> None:
+        self._event(ev.MessageReceived(conv=m.conv, title=conv.title if conv else m.conv, seq=m.seq, ts=m.ts,
+                                       sender=m.sender, text=m.text, kind=m.kind, missed=missed, history=history,
+                                       own=p.canonical(m.sender) == self.user))
+
+    def _title_for(self, key: str) -> str:
+        return p.conv_title(key, self.user)
+
