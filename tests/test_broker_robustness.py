@@ -16,8 +16,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import zmq
@@ -453,7 +454,7 @@ def assert_broker_closes(s: socket.socket) -> None:
             pass
     except ConnectionResetError:
         pass
-    except socket.timeout:
+    except TimeoutError:
         raise AssertionError("the broker kept a connection open after garbage") from None
 
 

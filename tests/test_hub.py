@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.hubkit import name_of, peer_of, record_keys
 from zchat import protocol as p
 from zchat.errors import ErrorCode
 from zchat.hub import DEFAULT_RATES, Hub, HubConfig
 from zchat.store import SQLiteStore
-from tests.hubkit import name_of, peer_of, record_keys
 
 E = ErrorCode
 V = p.PROTOCOL_VERSION

@@ -34,5 +34,6 @@ def test_the_installed_metadata_carries_the_licence_file() -> None:
     for dist in dists:
         assert dist.metadata["License"] == "MIT"
         assert dist.metadata.get_all("License-File") == ["LICENSE"], "pip install -e . again after editing setup.cfg"
-    shipped = [dist.read_text("licenses/LICENSE") or dist.read_text("LICENSE") for dist in dists]  # metadata 2.4, or older
+    # metadata 2.4 keeps it under licenses/, older metadata beside the rest
+    shipped = [dist.read_text("licenses/LICENSE") or dist.read_text("LICENSE") for dist in dists]
     assert (ROOT / "LICENSE").read_text() in shipped

@@ -26,11 +26,11 @@ SURROGATE = "\\ud800"
 
 
 @pytest.mark.parametrize("frame, code", [
-    ('{"type":"send","id":"r","conv":"all","text":"a%sb","cmid":"c"}' % SURROGATE, E.BAD_UTF8),
-    ('{"type":"send","id":"r","conv":"all","text":"t","cmid":"c%s"}' % SURROGATE, E.BAD_UTF8),
-    ('{"type":"send","id":"r","conv":"al%s","text":"t","cmid":"c"}' % SURROGATE, E.BAD_UTF8),
-    ('{"type":"ping","id":"r%s"}' % SURROGATE, E.BAD_UTF8),
-    ('{"type":"pi%sng","id":"r"}' % SURROGATE, E.UNKNOWN_TYPE),
+    (f'{{"type":"send","id":"r","conv":"all","text":"a{SURROGATE}b","cmid":"c"}}', E.BAD_UTF8),
+    (f'{{"type":"send","id":"r","conv":"all","text":"t","cmid":"c{SURROGATE}"}}', E.BAD_UTF8),
+    (f'{{"type":"send","id":"r","conv":"al{SURROGATE}","text":"t","cmid":"c"}}', E.BAD_UTF8),
+    (f'{{"type":"ping","id":"r{SURROGATE}"}}', E.BAD_UTF8),
+    (f'{{"type":"pi{SURROGATE}ng","id":"r"}}', E.UNKNOWN_TYPE),
 ], ids=["text", "cmid", "conv", "id", "type"])
 def test_a_lone_surrogate_in_a_field_the_broker_reads(h: Harness, frame: str, code: ErrorCode) -> None:
     (_, reply), = h.batch(("alice", frame.encode()))
@@ -38,8 +38,8 @@ def test_a_lone_surrogate_in_a_field_the_broker_reads(h: Harness, frame: str, co
 
 
 @pytest.mark.parametrize("frame", [
-    '{"type":"ping","id":"r","extra":"%s"}' % SURROGATE,
-    '{"type":"ping","id":"r","%s":1}' % SURROGATE,
+    f'{{"type":"ping","id":"r","extra":"{SURROGATE}"}}',
+    f'{{"type":"ping","id":"r","{SURROGATE}":1}}',
 ], ids=["unknown-field", "unknown-key"])
 def test_a_lone_surrogate_in_what_the_broker_ignores_is_ignored(h: Harness, frame: str) -> None:
     (_, reply), = h.batch(("alice", frame.encode()))

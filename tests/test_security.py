@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zmq
@@ -138,7 +139,9 @@ def test_the_xpub_desync_installs_nothing_for_the_attacker_and_the_victim_still_
                             (victim, lambda s: s.subscribe(p.user_topic("alice"))),
                             (second, lambda s: s.send(b"\x01all|"))):
                 send(socks[i][0])
-                wait_until(lambda: broker_rx_queue(port, socks[i][2]) > 0, 10, "the frame in the broker's queue")
+                client_port = socks[i][2]
+                wait_until(lambda cp=client_port: broker_rx_queue(port, cp) > 0, 10,
+                           f"frame {i} (port {client_port}) in the stopped broker's receive queue")
         finally:
             os.kill(pid, signal.SIGCONT)
         socks[first][1].wait(zmq.EVENT_DISCONNECTED)         # the peer that broke the framing is cut off

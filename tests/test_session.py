@@ -6,7 +6,7 @@ counts are tested exactly and fast. A "drop" hook loses chosen publishes on the 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -46,7 +46,7 @@ class Net:
         moved = True
         while moved:
             moved = False
-            for name, (s, subs, seen) in list(self.sessions.items()):
+            for name, (s, subs, _) in list(self.sessions.items()):
                 subs.update(t for t in s.subscribe if self.hub.may_subscribe(s.sub_token, t))
                 subs.difference_update(s.unsubscribe)
                 s.subscribe.clear()
@@ -203,7 +203,8 @@ def test_send_status_follows_a_send_through_an_outage_and_a_refusal(net):
     alice = net.sessions["alice"][0]
     net.disconnect("alice")
     net.do("alice", "while offline")                 # no link: it waits in the outbox
-    statuses = lambda: [(e.state, e.text, e.seq, e.reason) for e in net.seen("alice") if isinstance(e, ev.SendStatus)]
+    def statuses() -> list[tuple[str, str, int, str]]:
+        return [(e.state, e.text, e.seq, e.reason) for e in net.seen("alice") if isinstance(e, ev.SendStatus)]
     assert statuses() == [("sending", "while offline", 0, "")]
     net.connect("alice", alice)                      # welcome -> the outbox goes -> ok
     assert statuses()[1:] == [("sent", "while offline", 1, "")]

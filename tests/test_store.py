@@ -7,13 +7,21 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from zchat.store import (SCHEMA_VERSION, Checkpointer, ConversationRow, DeviceRow, MessageRow, SQLiteStore,
-                         StoreError, UserRow)
+from zchat.store import (
+    SCHEMA_VERSION,
+    Checkpointer,
+    ConversationRow,
+    DeviceRow,
+    MessageRow,
+    SQLiteStore,
+    StoreError,
+    UserRow,
+)
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from zchat import __version__
 from zchat.config import default_config_dir
 from zchat.errors import ZchatError
-from zchat.plugins import (DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, TRACE_ENV, FrontendInfo, Launch, Plugins,
-                           load_plugins)
+from zchat.plugins import DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, TRACE_ENV, FrontendInfo, Launch, Plugins, load_plugins
 
 DEFAULT_UI = "cli"
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -65,7 +64,8 @@ def list_ui(frontends: dict[str, FrontendInfo], plugins: Plugins) -> str:
     if plugins.failures:
         lines += ["", "plugins that failed:"]
         lines += _table([("PLUGIN", "DISTRIBUTION", "ERROR"),
-                         *[(f.plugin, _dist(f.dist, f.version), f.error if f.where == "load" else f"in {f.where}: {f.error}")
+                         *[(f.plugin, _dist(f.dist, f.version),
+                            f.error if f.where == "load" else f"in {f.where}: {f.error}")
                            for f in plugins.failures]])
         if plugins.trace:
             lines += [f"\n{f.plugin} ({f.where}):\n{f.traceback.rstrip()}" for f in plugins.failures if f.traceback]

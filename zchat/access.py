@@ -8,7 +8,7 @@ one. The subscription check (``may_subscribe``) is a second line that only saves
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from zchat import protocol as p
 from zchat.seal import PUBLIC_SCOPE, Keyring

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, user_scope

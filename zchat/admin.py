@@ -71,7 +71,7 @@ def run(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]:
 
 
 def _offline(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]:
-    from zchat.hub import Hub, HubConfig
+    from zchat.hub import Hub
     from zchat.store import SQLiteStore
     store = SQLiteStore(data_dir / "zchat.db")
     try:
@@ -96,7 +96,7 @@ def _ask_broker(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]
             return _log(store)
         finally:
             store.close()
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
     try:

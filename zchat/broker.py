@@ -12,20 +12,20 @@ import resource
 import signal
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from zchat import __version__
 from zchat import protocol as p
-from zchat.broker_loop import Broker, log
+from zchat.broker_loop import Broker, endpoint_of, log
 from zchat.broker_setup import StartupError, fd_capacity
 from zchat.config import DEFAULT_ENDPOINT, default_data_dir
 from zchat.hub import DEFAULT_RATES, HubConfig
 
 
-def _positive(kind: type) -> Callable[[str], float | int]:
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
         try:
-            value = kind(text)
+            value: float | int = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if value <= 0:
@@ -159,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"zchat broker {__version__}: data in {broker.data_dir}, up to {args.max_clients} clients, "
           f"{'fsync before every ok' if args.fsync else 'no fsync (--no-fsync)'}", flush=True)
     print(f"{p.CONNECT_PREFIX}{connect}", flush=True)
-    log.info("requests on %s, fan-out on %s", broker.router.last_endpoint.decode(),
-             broker.xpub.last_endpoint.decode())
+    log.info("requests on %s, fan-out on %s", endpoint_of(broker.router), endpoint_of(broker.xpub))
     started = time.monotonic()
     try:
         broker.run(wake_r)

@@ -26,8 +26,14 @@ from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
 from zchat import protocol as p
-from zchat.broker_setup import (DataDirLock, StartupError, advertised, derive_pub_endpoint, load_server_key,
-                                prepare_data_dir)
+from zchat.broker_setup import (
+    DataDirLock,
+    StartupError,
+    advertised,
+    derive_pub_endpoint,
+    load_server_key,
+    prepare_data_dir,
+)
 from zchat.conns import ROUTER, XPUB, ConnTable, cut
 from zchat.errors import ProtocolError
 from zchat.hub import Hub, HubConfig
@@ -49,9 +55,16 @@ MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
 def _property(frame: zmq.Frame, name: str) -> str | None:
     """A ZMTP metadata property of the connection ``frame`` came on, or None if it has none."""
     try:
-        return frame.get(name)
+        value = frame.get(name)
     except zmq.ZMQError:
         return None
+    return value if isinstance(value, str) else None
+
+
+def endpoint_of(sock: zmq.Socket[bytes]) -> str:
+    """Where a socket is bound (its last endpoint, with a random port resolved)."""
+    last = sock.getsockopt(zmq.LAST_ENDPOINT)
+    return last.decode() if isinstance(last, bytes) else str(last)
 
 
 def _srcfd(frame: zmq.Frame) -> int:
@@ -122,7 +135,7 @@ class Broker:
         os.chmod(connect_file, 0o644)     # not secret: clients of this user on this machine read it
         return connect
 
-    def _server_socket(self, ctx: zmq.Context, kind: int, public: bytes, secret: bytes) -> zmq.Socket:
+    def _server_socket(self, ctx: zmq.Context[zmq.Socket[bytes]], kind: int, public: bytes, secret: bytes) -> zmq.Socket[bytes]:
         s = ctx.socket(kind)
         s.linger = 1000                       # on shutdown, give queued replies a second to leave
         s.curve_server = True
@@ -140,12 +153,12 @@ class Broker:
         s.setsockopt(zmq.BACKLOG, 1024)
         return s
 
-    def _bind(self, sock: zmq.Socket, endpoint: str) -> str:
+    def _bind(self, sock: zmq.Socket[bytes], endpoint: str) -> str:
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
             raise StartupError(f"cannot bind {endpoint}: {exc.strerror}") from None
-        return sock.last_endpoint.decode()
+        return endpoint_of(sock)
 
     # ---------------------------------------------------------------- the loop
     def run(self, wake_fd: int | None = None) -> None:
@@ -164,7 +177,7 @@ class Broker:
                 # drain only what poll found readable: a recv that ends in zmq.Again costs an exception,
                 # and at a light load (bench P3) the loop turns once per request
                 ready = dict(poller.poll(0 if more_subs else max(1, int(hub.tick() * 1000))))
-                if wake_fd in ready:
+                if wake_fd is not None and wake_fd in ready:
                     try:
                         os.read(wake_fd, 512)
                     except BlockingIOError:
@@ -213,7 +226,7 @@ class Broker:
                         continue
                     if peer not in by_peer:    # a connection without a session: learn which one it is
                         conns.saw_peer(_srcfd(frame), peer)
-                    hub.handle(peer, frame.get("User-Id"), frame.bytes)
+                    hub.handle(peer, _property(frame, "User-Id") or "", frame.bytes)
         except Exception:
             log.exception("a batch of %d requests failed and was rolled back; nothing of it was acknowledged", n)
             hub.discard_output()

@@ -15,8 +15,8 @@ from __future__ import annotations
 import queue
 import socket
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from zchat import client_checks as check
 from zchat import commands

@@ -35,9 +35,12 @@ def link_code(value: object) -> str | None:
 
 
 def conv(value: object, what: str = "conv") -> str | None:
-    if value is not None and not p.is_conversation_key(string(value, what)):
+    if value is None:
+        return None
+    key = string(value, what)
+    if not p.is_conversation_key(key):
         raise ValueError(f"{what} {value!r} is not a conversation key (\"all\", \"dm:alice:bob\", \"g:team\")")
-    return value
+    return key
 
 
 def unicode(text: str, what: str) -> str:

@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -41,16 +42,16 @@ class IOThread:
         self.public, self.secret = keys
         self.started = threading.Event()          # set once the sockets exist, or their creation failed
         self.start_error: BaseException | None = None
-        self.ctx: zmq.Context | None = None
-        self.dealer: zmq.Socket | None = None
-        self.sub: zmq.Socket | None = None
-        self.monitor: zmq.Socket | None = None
+        self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self.dealer: zmq.Socket[bytes] | None = None
+        self.sub: zmq.Socket[bytes] | None = None
+        self.monitor: zmq.Socket[bytes] | None = None
         self.sub_endpoint = self.sub_token = ""
         self.topics: set[bytes] = set()
         self.leave_deadline: float | None = None
         self.failures = 0
         self._poller = zmq.Poller()
-        self._polled: tuple[zmq.Socket | None, ...] = ()
+        self._polled: tuple[zmq.Socket[bytes] | None, ...] = ()
 
     def run(self) -> None:
         why = "the client was closed"
@@ -86,7 +87,7 @@ class IOThread:
         except Exception as exc:
             log.error("zchat: the wake-up raised as well", exc_info=exc)
 
-    def _socket(self, kind: int) -> zmq.Socket:
+    def _socket(self, kind: int) -> zmq.Socket[bytes]:
         assert self.ctx is not None
         s = self.ctx.socket(kind)
         s.linger = 0
@@ -144,7 +145,8 @@ class IOThread:
             action(s)
         self._read_monitor(now)
         self._drain(self.dealer, lambda frames: s.receive_reply(frames[-1], now))
-        self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now) if len(frames) == 2 else None)
+        self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now)
+                    if len(frames) == 2 else None)
         if not s.tick(now):
             s.connection_lost()
             self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
@@ -154,7 +156,7 @@ class IOThread:
         self._flush(now)
         return True
 
-    def _drain(self, sock: zmq.Socket | None, handle: Callable[[list[bytes]], object]) -> None:
+    def _drain(self, sock: zmq.Socket[bytes] | None, handle: Callable[[list[bytes]], object]) -> None:
         while sock is not None:
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
@@ -183,7 +185,8 @@ class IOThread:
             else:
                 self.failures += 1
                 self.client._emit([ev.ConnectionChanged(
-                    state=ev.ConnState.FAILED if self.failures >= 3 else ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
+                    state=ev.ConnState.FAILED if self.failures >= 3 else ev.ConnState.RECONNECTING,
+                    retry_in=RECONNECT_MIN,
                     detail="the broker did not complete the encrypted handshake: is the connect string "
                            "(and its key) the one the broker printed?")])
 

@@ -8,8 +8,9 @@ parsed without being documented, nor documented without being parsed.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from zchat.events import CommandFailed, Info
 

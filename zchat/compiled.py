@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, fields
-from typing import Any, Callable
+from typing import Any
 
 json_str = json.encoder.encode_basestring   # the escaper json.dumps(ensure_ascii=False) uses (C)
 
@@ -48,7 +49,8 @@ def without_none(hint: Any) -> tuple[Any, bool]:
 
 def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable[..., Any]:
     exec("\n".join(lines), namespace)   # the source is built only from field names and the tables above
-    return namespace[name]
+    made: Callable[..., Any] = namespace[name]
+    return made
 
 
 def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], bytes]:

@@ -15,8 +15,8 @@ Pure code: the loop feeds events and asks what to cut.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 ROUTER, XPUB = "router", "xpub"
 

@@ -7,7 +7,8 @@ left reads nothing the group says afterwards, even on a subscription it kept.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zchat import paging
 from zchat import protocol as p

@@ -8,7 +8,8 @@ It imports no toolkit and no sockets, so loading a plugin stays cheap.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from zchat import paging
 from zchat import protocol as p
@@ -31,7 +32,7 @@ log = logging.getLogger("zchat.hub")
 K = p.ConvKind
 RK = p.RateKind
 
-DEFAULT_RATES = {
+DEFAULT_RATES: dict[str, p.RateLimit] = {
     RK.EVERYONE: p.RateLimit(5.0, 20),
     RK.MESSAGE: p.RateLimit(20.0, 100),
     RK.CREATE_GROUP: p.RateLimit(0.5, 10),
@@ -50,7 +51,7 @@ class HubConfig:
     heartbeat_interval: float = 2.0      # seconds between heartbeats (and client pings)
     heartbeat_timeout: float = 6.0       # silence after which a session counts as lost
     grace: float = 60.0                  # a lost session times out after this
-    rates: dict[str, p.RateLimit] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    rates: dict[str, p.RateLimit] = field(default_factory=lambda: {str(k): v for k, v in DEFAULT_RATES.items()})
     presence_interval: float = 0.0       # committed presence changes are published at most this often
     max_groups: int = 500                # groups one user may be in
 
@@ -128,7 +129,7 @@ class Hub(GroupRequests, AccountRequests):
     def discard_output(self) -> None:
         """The batch's transaction failed: nothing of it may be acknowledged or published, but every
         request still gets its one reply: a retryable ``internal`` error."""
-        failed = [(peer, rid) for (peer, _), rid in zip(self.replies, self._answered) if rid is not None]
+        failed = [(peer, rid) for (peer, _), rid in zip(self.replies, self._answered, strict=True) if rid is not None]
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
@@ -143,7 +144,7 @@ class Hub(GroupRequests, AccountRequests):
     # ---------------------------------------------------------------- output
     def _reply(self, peer: bytes, msg: p.Reply) -> None:
         self.replies.append((peer, p.encode(msg)))
-        self._answered.append(msg.id)
+        self._answered.append(getattr(msg, "id", None))     # notices answer no request
 
     def _publish(self, topic: bytes, payload: bytes) -> None:
         self.publishes.append((topic, self.access.seal(topic, payload)))

@@ -7,11 +7,22 @@ client -> ROUTER, replies ROUTER -> client, published messages XPUB -> SUB.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable, ClassVar, Union
+from typing import ClassVar
 
 EVERYONE = "all"                 # the conversation every user is in
+
+__all__ = [
+    "Bye", "CONTROL_RE", "ConvKind", "ConversationInfo", "ConversationsPage", "CreateGroup", "DeviceInfo",
+    "Devices", "EVERYONE", "Ended", "Error", "GroupInfo", "Groups", "Heartbeat", "Hello", "History", "HistoryPage",
+    "Invite", "Invited", "JoinGroup", "KeyChange", "KeyInfo", "LeaveGroup", "Limits", "LinkCode", "LinkDevice",
+    "ListConversations", "ListDevices", "ListGroups", "MarkRead", "Membership", "Message", "MessageKind", "Notice",
+    "Ok", "Ping", "Pong", "Presence", "PresenceChange", "PresenceReason", "PresenceState", "Published", "RateKind",
+    "RateLimit", "ReadMark", "Reply", "Request", "Resubscribe", "RevokeDevice", "Send", "UserInfo", "Users",
+    "Welcome", "Who", "conv_kind", "conv_title", "dm_users", "strip_controls"
+]
 
 
 # ---------------------------------------------------------------- the protocol's vocabularies
@@ -215,8 +226,8 @@ class Bye:
     id: str
 
 
-Request = Union[Hello, Send, CreateGroup, JoinGroup, LeaveGroup, Invite, ListGroups, ListConversations, Who,
-                History, MarkRead, LinkDevice, ListDevices, RevokeDevice, Ping, Bye]
+Request = (Hello | Send | CreateGroup | JoinGroup | LeaveGroup | Invite | ListGroups | ListConversations | Who |
+           History | MarkRead | LinkDevice | ListDevices | RevokeDevice | Ping | Bye)
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,9 +445,9 @@ class Ended:
     reason: str
 
 
-Reply = Union[Welcome, ConversationsPage, Ok, Groups, Users, HistoryPage, LinkCode, Devices, Pong, Error,
-              KeyChange, Resubscribe, ReadMark, Membership, Ended]
-Notice = Union[KeyChange, Resubscribe, ReadMark, Membership, Ended]
+Reply = (Welcome | ConversationsPage | Ok | Groups | Users | HistoryPage | LinkCode | Devices | Pong | Error |
+         KeyChange | Resubscribe | ReadMark | Membership | Ended)
+Notice = KeyChange | Resubscribe | ReadMark | Membership | Ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,5 +479,5 @@ class Invited:
     by: str
 
 
-Published = Union[Message, Presence, Heartbeat, Invited]
+Published = Message | Presence | Heartbeat | Invited
 

@@ -7,7 +7,8 @@ the cursor gets everything, a frame at a time.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from zchat import protocol as p
 

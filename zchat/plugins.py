@@ -21,8 +21,9 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
@@ -94,7 +95,7 @@ class Launch:
             zchat.keys.ServerKeyChanged: the broker's key differs from the pinned one.
             ServerUnusable: a malformed connect string (also a ValueError).
         """
-        from zchat.client import Client   # here, so importing zchat.plugins pulls in no sockets
+        from zchat.client import Client  # here, so importing zchat.plugins pulls in no sockets
         if server is _Unset.OPTIONS:
             server = getattr(self.options, "server", None)
         try:
@@ -189,7 +190,8 @@ class Plugins:
 
     def _record(self, failure: PluginFailure) -> None:
         """Keep one record per failure, however often a hook is called (``frontends()`` twice, say)."""
-        if not any((f.plugin, f.where, f.error) == (failure.plugin, failure.where, failure.error) for f in self.failures):
+        seen = {(f.plugin, f.where, f.error) for f in self.failures}
+        if (failure.plugin, failure.where, failure.error) not in seen:
             self.failures.append(failure)
 
     def describe(self) -> list[dict[str, Any]]:
@@ -198,8 +200,8 @@ class Plugins:
         distribution; None when neither is known) and the hooks it implements."""
         out: list[dict[str, Any]] = []
         for name, plugin in self.pm.list_name_plugin():
-            dist, version = self.dists.get(name, ("", ""))
-            version = version or getattr(plugin, "__version__", None)
+            dist, known = self.dists.get(name, ("", ""))
+            version: str | None = known or getattr(plugin, "__version__", None)
             hooks = sorted(hc.name for hc in self.pm.get_hookcallers(plugin) or [])
             out.append({"name": name, "distribution": dist or None, "version": version or None, "hooks": hooks})
         return out
@@ -267,13 +269,13 @@ class Plugins:
         return [observe]
 
 
-def _trace_before(hook_name: str, hook_impls: list[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+def _trace_before(hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
     plugins = ", ".join(i.plugin_name for i in hook_impls)
     print(f"zchat-trace: {hook_name}({', '.join(kwargs)}) -> [{plugins}]", file=sys.stderr)
 
 
-def _trace_after(outcome: Any, hook_name: str, hook_impls: list[pluggy.HookImpl],
-                 kwargs: Mapping[str, object]) -> None:
+def _trace_after(outcome: Any, hook_name: str, hook_impls: Sequence[pluggy.HookImpl],
+                 kwargs: Mapping[str, Any]) -> None:
     exc = outcome.exception
     print(f"zchat-trace: {hook_name} {'raised ' + _one_line(exc) if exc else 'returned ' + repr(outcome.get_result())}",
           file=sys.stderr)
@@ -291,7 +293,8 @@ def _selected(eps: list[importlib.metadata.EntryPoint], env: Mapping[str, str],
         wanted = {_canonical(w) for w in wanted_raw.split(",") if w.strip()}
         keep = [ep for ep in eps if builtin(ep) or _canonical(ep.name) in wanted
                 or _canonical(_dist_of(ep)[0]) in wanted]
-        for missing in sorted(wanted - {_canonical(ep.name) for ep in eps} - {_canonical(_dist_of(ep)[0]) for ep in eps}):
+        found = {_canonical(ep.name) for ep in eps} | {_canonical(_dist_of(ep)[0]) for ep in eps}
+        for missing in sorted(wanted - found):
             plugins.failures.append(PluginFailure(missing, "", "", f"named in {PLUGINS_ENV} but no entry point "
                                                   f"or distribution of that name is in group {GROUP!r}"))
         plugins.notes.append(f"{PLUGINS_ENV}={wanted_raw!r}: loaded the built-ins and the plugins it names")

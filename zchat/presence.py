@@ -15,7 +15,8 @@ Nothing here survives a restart, and nothing needs to: clients say hello again.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zchat import protocol as p
 

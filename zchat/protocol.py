@@ -14,14 +14,26 @@ import math
 import os
 import re
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
-from typing import Any, Callable
+from typing import Any
 
 from zchat import compiled
 from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
-from zchat.messages import Error, Notice, Published, Reply, Request, Send
+from zchat.messages import CONTROL_RE, Error, KeyInfo, Notice, Published, Reply, Request, Send
+from zchat.messages import __all__ as _messages_all
+
+# the messages and vocabulary (zchat.messages), and what this module adds
+__all__ = [*_messages_all, "CONNECT_PREFIX", "ErrorCode", "MAX_FRAME_BYTES", "MAX_ID_CHARS", "MAX_INT",
+           "MAX_TEXT_BYTES",
+           "MIN_VERSION", "NAME_MAX", "NAME_RULE", "NOTICE_TYPES", "PROTOCOL_VERSION", "PUBLISHED_TYPES",
+           "ProtocolError", "REPLY_TYPES", "REQUEST_TYPES", "RESERVED_NAMES", "RETRYABLE", "ROUTING_ID_BYTES",
+           "SUB_TOKEN_PROPERTY", "TOPIC_HEARTBEAT", "TOPIC_PRESENCE", "canonical", "check_name", "decode_published",
+           "decode_reply", "decode_request", "dm_key", "encode", "error", "format_connect_string", "group_key",
+           "is_conversation_key", "is_random_routing_id", "is_valid_name", "key_info", "loads", "new_routing_id",
+           "parse_connect_string", "sub_metadata", "topic", "user_topic"]
 
 PROTOCOL_VERSION = 2             # 2: the fan-out is sealed (zchat.seal), keys in welcome, ok and notices
 MIN_VERSION = 2
@@ -131,7 +143,7 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
-    t = type(value)
+    t: type = type(value)
     if t in _LEAVES:
         return value
     names = _field_names(t)
@@ -172,7 +184,8 @@ def _encoder(cls: type) -> Callable[[Any], bytes]:
 def encode(msg: Any) -> bytes:
     """A message dataclass -> one UTF-8 JSON frame; fields that are None are left out.
     (A nested item without a TYPE encodes as its bare object: used to measure sizes.)"""
-    return _encoder(type(msg))(msg)
+    cls: type = type(msg)
+    return _encoder(cls)(msg)
 
 
 # ---------------------------------------------------------------- decoding
@@ -182,7 +195,8 @@ def _reject_constant(name: str) -> None:
 
 
 _json = json.JSONDecoder(parse_constant=_reject_constant)
-_scan = _json.scan_once   # the scanner decode() wraps in two regex matches for surrounding whitespace
+_scan: Callable[[str, int], tuple[Any, int]] = _json.scan_once  # type: ignore[attr-defined]  # decode()'s scanner,
+# without the two regex matches decode() wraps around it for surrounding whitespace
 
 
 def _parse(text: str) -> Any:
@@ -277,8 +291,9 @@ def _checker(hint: Any) -> Check:
                 raise ValueError("an object expected")
             return {key(k): val(x) for k, x in v.items()}
         return check_dict
-    if is_dataclass(hint):
-        return lambda v: _build(hint, v, None)
+    if isinstance(hint, type) and is_dataclass(hint):
+        nested: type = hint
+        return lambda v: _build(nested, v, None)
     raise TypeError(f"no decoder for {hint!r}")  # a bug in zchat.messages, found at import time by the tests
 
 
@@ -309,7 +324,7 @@ def _build_checked(cls: type, obj: Any, rid: str | None) -> Any:
     """The definition of decoding: every field checked against its annotation."""
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_FIELD, f"{cls.__name__}: an object expected", rid)
-    values = {}
+    values: dict[str, Any] = {}
     for name, check, required, optional in _plan(cls):
         if name not in obj:
             if optional:
@@ -351,7 +366,7 @@ def decode_request(data: bytes) -> Request:
     cls = _class_of(REQUEST_TYPES, obj)
     if cls is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {str(obj.get('type'))[:40]!r}", rid)
-    req = _build(cls, obj, rid)
+    req: Request = _build(cls, obj, rid)
     if len(req.id) > MAX_ID_CHARS:
         raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'id': at most {MAX_ID_CHARS} characters", None)
     if type(req) is Send:
@@ -368,12 +383,14 @@ def decode_request(data: bytes) -> Request:
 
 def decode_reply(data: bytes) -> Reply:
     """Bytes from the broker's ROUTER -> a typed reply, or ProtocolError."""
-    return _decode_from(REPLY_TYPES, data)
+    reply: Reply = _decode_from(REPLY_TYPES, data)
+    return reply
 
 
 def decode_published(data: bytes) -> Published:
     """The payload frame of a published [topic, payload] pair -> a typed message, or ProtocolError."""
-    return _decode_from(PUBLISHED_TYPES, data)
+    published: Published = _decode_from(PUBLISHED_TYPES, data)
+    return published
 
 
 def _decode_from(table: dict[str, type], data: bytes) -> Any:

@@ -25,9 +25,12 @@ import itertools
 import os
 import secrets
 from collections import OrderedDict
+from typing import cast
 
 from nacl import bindings as _nacl
-from nacl._sodium import ffi as _ffi, lib as _lib   # the same libsodium calls without PyNaCl's
+from nacl._sodium import ffi as _ffi  # the same libsodium calls without PyNaCl's
+from nacl._sodium import lib as _lib
+
                                                      # per-call checks: 1.3 us a seal instead of 5.5
 
 FORMAT = 1
@@ -88,7 +91,7 @@ def _fast_open(topic: bytes, frame: bytes, key: bytes) -> bytes:
             out, _ffi.NULL, _ffi.NULL, frame[HEADER_BYTES + NONCE_BYTES:], n + TAG_BYTES, ad, len(ad),
             frame[HEADER_BYTES:HEADER_BYTES + NONCE_BYTES], key) != 0:
         raise SealError("forged", scope_of(topic), epoch_of(frame))
-    return _ffi.buffer(out, n)[:]
+    return cast(bytes, _ffi.buffer(out, n)[:])
 
 
 def epoch_of(frame: bytes) -> int:
@@ -140,7 +143,7 @@ class Keyring:
         ad = topic + head
         _lib.crypto_aead_xchacha20poly1305_ietf_encrypt(out, _ffi.NULL, payload, n, ad, len(ad), _ffi.NULL,
                                                          nonce, key)
-        return head + nonce + _ffi.buffer(out, n + TAG_BYTES)[:]
+        return head + nonce + cast(bytes, _ffi.buffer(out, n + TAG_BYTES)[:])
 
 
 class KeyChain:
@@ -211,7 +214,8 @@ class KeyChain:
         if len(frame) < OVERHEAD or frame[0] != FORMAT:
             raise SealError("malformed")
         scope, epoch = scope_of(topic), epoch_of(frame)
-        key = self._keys.get(scope, {}).get(epoch)
+        epochs = self._keys.get(scope)
+        key = epochs.get(epoch) if epochs is not None else None
         if key is None:
             raise SealError("unknown_key", scope, epoch)
         return _fast_open(topic, frame, key)

@@ -430,7 +430,7 @@ class ClientSession(Delivery):
             self._fail("usage", "everyone cannot be closed: it is where every user is", "close")
             return False
         conv = self.convs.get(key) if key else None
-        if conv is None or key in self.closed:
+        if key is None or conv is None or key in self.closed:
             self._fail("usage", f"no open conversation {target or key!r} to close", "close")
             return False
         if conv.kind == "group" and key not in self.left_convs:

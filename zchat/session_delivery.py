@@ -66,7 +66,8 @@ class Delivery:
         behind = sum(max(0, c.head - c.seen) for c in self.convs.values())
         if behind:
             self._live = False
-            self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=behind, detail=f"catching up: {behind} behind"))
+            self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=behind,
+                                             detail=f"catching up: {behind} behind"))
         elif not self._live and self.joined and self._synced:
             self._live = True
             self._event(ev.ConnectionChanged(state=ev.ConnState.LIVE))

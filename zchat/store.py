@@ -273,7 +273,7 @@ class SQLiteStore:
 
     def counts(self) -> dict[str, int]:
         """Rows per table, and the database's size in bytes (admin stats)."""
-        out = {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]   # noqa: S608 (fixed names)
+        out = {t: self._conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                for t in ("users", "devices", "conversations", "messages")}
         page, pages = (self._conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count"))
         out["bytes"] = page * pages
