@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -338,27 +339,43 @@ def texts(buf: Buffer) -> list[str]:
     return [line.text for line in buf.lines]
 
 
-def test_lines_count_as_unread_only_where_they_arrived_unseen_and_clear_when_shown() -> None:
+def listed(current: str = "all", **unread: int) -> ev.ConversationsChanged:
+    """The core's conversation list (everyone, #dev, @bob) with its unread counts: ``listed(dev=3)``."""
+    convs = {"everyone": EVERYONE, "dev": DEV, "bob": BOB}
+    return ev.ConversationsChanged(conversations=tuple(replace(c, unread=unread.get(k, 0)) for k, c in convs.items()),
+                                   current=current)
+
+
+def test_the_activity_list_shows_the_cores_unread_counts_and_marks_lines_for_you() -> None:
     m = three_buffers()
     m.apply(msg(seq=1, text="on screen"))
-    m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden"))
-    m.apply(msg(conv="g:dev", title="dev", seq=2, text="hey Alice, look"))            # names alice
-    m.apply(msg(conv="g:dev", title="dev", seq=3, text="alicebot is someone else"))
+    for seq, text in enumerate(("hidden", "hey Alice, look", "alicebot is someone else"), start=1):
+        m.apply(listed(dev=seq))                       # the core counts a line, then sends it
+        m.apply(msg(conv="g:dev", title="dev", seq=seq, text=text))
     m.apply(msg(conv="g:dev", title="dev", seq=4, sender="alice", own=True, text="mine"))
     m.apply(msg(conv="g:dev", title="dev", seq=5, kind="event", text="joined"))
     m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden", history=True))       # the same seq again
+    m.apply(listed(dev=3, bob=1))
     m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))                # a DM is for you
     m.apply(ev.PresenceChanged(name="carol", state="online", reason="joined"))
     assert hotlist_text(m.buffers.hotlist()) == "[2:#dev(3!) 3:@bob(1!)]"
     assert texts(m.buffers.by_conv["g:dev"]).count("hidden") == 1
     assert m.buffers.hottest() == "g:dev"
-    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current="g:dev"))
+    m.apply(listed("g:dev", bob=1))                   # shown here
     assert hotlist_text(m.buffers.hotlist()) == "[3:@bob(1!)]"
+    m.apply(listed("g:dev", everyone=1, bob=1))
     m.apply(msg(seq=2, text="while you look elsewhere"))
     m.apply(msg(conv="g:dev", title="dev", seq=6, text="on screen now"))
     assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
     assert m.buffers.hottest() == "dm:alice:bob"
-    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, BOB), current="all"))   # left the group
+    m.apply(listed("g:dev", everyone=1))              # @bob was read on another device of alice's
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=2, text="read elsewhere already"))   # the core did not count it
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
+    m.apply(listed("g:dev", everyone=1, bob=1))
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=3, text="new"))
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, replace(BOB, unread=1)), current="all"))   # left #dev
     assert m.buffers.order == ["all", "dm:alice:bob"] and hotlist_text(m.buffers.hotlist()) == "[2:@bob(1!)]"
     assert (m.buffers.at(2), m.buffers.at(3), m.buffers.neighbour(1), m.buffers.neighbour(-1)) == (
         "dm:alice:bob", None, "dm:alice:bob", "dm:alice:bob")
@@ -487,7 +504,9 @@ def test_the_status_bar_shows_you_the_buffer_the_link_the_activity_list_and_more
     m = three_buffers()
     m.apply(ev.ConnectionChanged(state=C.LIVE))
     for k in range(1, 4):
+        m.apply(listed(dev=k))
         m.apply(msg(conv="g:dev", title="dev", seq=k, text=f"line {k}"))
+    m.apply(listed(dev=3, bob=1))
     m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))
 
     def bar() -> str:
