@@ -23,7 +23,7 @@ from zchat import events as ev
 from zchat.frontends.cli_buffers import Buffer, Line, LineKind, hotlist_text
 from zchat.frontends.cli_model import HISTORY_FILL, ChatModel
 from zchat.frontends.cli_view import MISSED_HEADER, View, clean
-from zchat.frontends.text import mentions, nick_colour
+from zchat.frontends.text import mentions, nick_colour, valid_for
 
 
 class User:
@@ -297,6 +297,62 @@ def test_other_events() -> None:
     assert v.apply(ev.Left(reason="left")) == ["* left"]
 
 
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_link_code_shows_its_minutes_and_the_command_for_the_new_device() -> None:
+    v = View("tcp://h:1#key=ab")
+    v.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    assert v.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600)) == [
+        "* link code: 7Q2M-9KXD-4TRA (valid 10 minutes)",
+        "    on the new device run: python -m zchat --name alice --link 7Q2M-9KXD-4TRA",
+        "    with this device's server: --server 'tcp://h:1#key=ab'",       # quoted: '#' would start a comment
+        "    the code adds one device to your account: keep it secret"]
+    assert [valid_for(1000 + left, now=1000) for left in (629, 571, 150, 89, 20, 0, -5)] == [
+        "valid 10 minutes", "valid 10 minutes", "valid 2 minutes", "valid 1 minute", "valid 1 minute", "expired",
+        "expired"]
+    local = View()                                                     # the local default broker: no --server
+    local.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    shown = local.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600))
+    assert "\n".join(shown) in README                                   # what the README shows is what it says
+    assert not [line for line in shown if "server" in line]
+
+
+def test_devices_are_a_table_with_this_device_marked_and_a_revocation_says_why() -> None:
+    v = View()
+    t0 = time.mktime((2026, 11, 30, 7, 5, 0, 0, 0, -1))
+    listed = ev.DevicesListed(devices=(
+        ev.Device(name="device-1", created=t0, last_seen=t0 + 60, online=False),
+        ev.Device(name="phone", created=t0 + 120, last_seen=time.time(), online=True, current=True)))
+    assert v.apply(listed) == [
+        "* your devices (2):",
+        "    NAME      CREATED           LAST SEEN",
+        "    device-1  2026-11-30 07:05  2026-11-30 07:06",
+        "    phone     2026-11-30 07:07  online now        (this device)"]
+    assert v.devices == {"device-1"}                                   # what /device revoke completes
+    t1 = time.mktime((2026, 11, 30, 9, 12, 0, 0, 0, -1))
+    assert "\n".join(v.apply(ev.DevicesListed(devices=(                 # the README's example
+        ev.Device(name="device-1", created=t0, last_seen=time.time(), online=True, current=True),
+        ev.Device(name="device-2", created=t0 + 120, last_seen=t1, online=False))))) in README
+    assert v.apply(ev.JoinFailed(name="alice", code="link_invalid", message="that link code is wrong, used or "
+                                 "expired: make a new one on a device of the account")) == [
+        "! cannot join as alice: that link code is wrong, used or expired: make a new one on a device of the account"]
+    assert v.apply(ev.Left(reason="this device (phone) was revoked")) == ["* this device (phone) was revoked"]
+    m = ChatModel()                                                    # the full-screen client: the same words
+    m.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    m.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600))
+    m.apply(listed)
+    m.apply(ev.Left(reason="this device (phone) was revoked"))
+    lines = m.buffers.shown.lines[1:]
+    assert [line.text for line in lines] == [
+        "link code: 7Q2M-9KXD-4TRA (valid 10 minutes)",
+        "    on the new device run: python -m zchat --name alice --link 7Q2M-9KXD-4TRA",
+        "    the code adds one device to your account: keep it secret", "your devices (2):", *v.apply(listed)[1:],
+        "this device (phone) was revoked"]
+    assert [line.mention for line in lines[:2]] == [True, False]       # the code stands out
+    assert m.left == "this device (phone) was revoked"
+
+
 def test_completion() -> None:
     pytest.importorskip("prompt_toolkit")
     from prompt_toolkit.document import Document
@@ -319,6 +375,10 @@ def test_completion() -> None:
     assert complete("/close @") == ["@Bella ", "@bob "]
     assert complete("hello @bo") == ["@bob "]
     assert complete("hello") == []
+    v.devices.update({"phone", "Tablet"})                               # as /devices listed them
+    assert complete("/device ") == ["link ", "revoke "] and complete("/device r") == ["revoke "]
+    assert complete("/device revoke ") == ["phone ", "Tablet "] and complete("/device link ") == []
+
 
 
 # ---------------------------------------------------------------- the full-screen client's model, in-process

@@ -83,7 +83,7 @@ class PlainMode:
         self.launch, self.options = launch, options
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.backlog: deque[object] = deque()       # lines read but not yet used (typed before the join ended)
-        self.view = View()
+        self.view = View(options.server)
 
     def _read_stdin(self) -> None:
         try:

@@ -64,7 +64,7 @@ class FullScreen:
 
     def __init__(self, launch: Any, options: argparse.Namespace) -> None:
         self.launch, self.options = launch, options
-        self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)))
+        self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)), server=options.server)
         self.client: Client | None = None
         self.asking_name = False
         self.leaving = False
