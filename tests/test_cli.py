@@ -8,6 +8,8 @@ and every wait is bounded by a deadline on that output.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -235,6 +237,49 @@ def test_bad_server_is_one_error_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_a_second_device_joins_with_the_printed_command_and_is_signed_out_when_revoked(users, broker) -> None:
+    laptop = users("alice", "alice-laptop")
+    joined(laptop)
+    laptop.say("/device link")
+    code = re.fullmatch(r"\* link code: (\S+) \(valid 10 minutes\)", laptop.wait_text("* link code:")).group(1)
+    command = laptop.wait_text("on the new device run: ").split("run: ", 1)[1]
+    server = laptop.wait_text("with this device's server: ").split("server: ", 1)[1]
+    assert shlex.split(f"{command} {server}") == ["python", "-m", "zchat", "--name", "alice", "--link", code,
+                                                  "--server", broker.connect]
+    phone = users("alice", "alice-phone", "--link", code)             # what it says, with its own config dir
+    joined(phone)
+    bob = users("bob")
+    joined(bob)
+    bob.say("/msg alice for both of you")
+    phone.say("/msg bob from the phone")
+    laptop.wait_line(lambda line: line.endswith("[@bob] alice: from the phone"))    # the account's own line
+    bob.wait_line(lambda line: line.endswith("[@alice] alice: from the phone"))
+    for device in (laptop, phone):
+        device.wait_text("for both of you")
+        device.say("/devices")
+        device.wait_text("* your devices (2):")
+        rows = device.wait_line(lambda line: "(this device)" in line)
+        assert rows.split()[:1] == ["device-1" if device is laptop else "device-2"], device.lines
+    assert [sum("for both of you" in line for line in d.lines) for d in (laptop, phone)] == [1, 1]
+
+    laptop.say("/device revoke device-2")
+    laptop.wait_text("revoked the device device-2: it is signed out and can no longer read")
+    assert phone.wait_exit() == 0
+    assert phone.lines[-1] == "* this device (device-2) was revoked"
+
+    used = users(None, "alice-tablet", "--link", code)                 # the name from stdin; the code is used up
+    used.say("alice")
+    used.wait_text("! cannot join as alice: that link code is wrong, used or expired: make a new one on a device of "
+                   "the account")
+    used.p.stdin.close()
+    assert used.wait_exit() == 1
+    for option, value, says in (("--link", "nope", "'nope' is not a link code: 12 letters and digits"),
+                                ("--device", "not a name!", "invalid device name 'not a name!'")):
+        u = users("alice", "alice" + option, option, value)            # the core's check, said as one line
+        assert u.wait_exit() == 2
+        assert len(u.errors) == 1 and u.errors[0].startswith(f"zchat: error: {says}") and not u.lines, u.everything()
+
+
 def test_closed_stdin_does_not_crash(broker: BrokerProcess, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "eve", "--server", broker.connect,
                         "--config-dir", str(tmp_path)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -334,9 +379,11 @@ def test_devices_are_a_table_with_this_device_marked_and_a_revocation_says_why()
     assert "\n".join(v.apply(ev.DevicesListed(devices=(                 # the README's example
         ev.Device(name="device-1", created=t0, last_seen=time.time(), online=True, current=True),
         ev.Device(name="device-2", created=t0 + 120, last_seen=t1, online=False))))) in README
+    v.state = "connected"
     assert v.apply(ev.JoinFailed(name="alice", code="link_invalid", message="that link code is wrong, used or "
                                  "expired: make a new one on a device of the account")) == [
         "! cannot join as alice: that link code is wrong, used or expired: make a new one on a device of the account"]
+    assert v.state == "offline"
     assert v.apply(ev.Left(reason="this device (phone) was revoked")) == ["* this device (phone) was revoked"]
     m = ChatModel()                                                    # the full-screen client: the same words
     m.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
@@ -378,7 +425,6 @@ def test_completion() -> None:
     v.devices.update({"phone", "Tablet"})                               # as /devices listed them
     assert complete("/device ") == ["link ", "revoke "] and complete("/device r") == ["revoke "]
     assert complete("/device revoke ") == ["phone ", "Tablet "] and complete("/device link ") == []
-
 
 
 # ---------------------------------------------------------------- the full-screen client's model, in-process

@@ -30,9 +30,10 @@ WIDTH, HEIGHT = 100, 24
 def terminal(broker: BrokerProcess, tmp_path: Path) -> Iterator[Callable[..., Tmux]]:
     made: list[Tmux] = []
 
-    def start(name: str | None, *extra: str) -> Tmux:
+    def start(name: str | None, *extra: str, config: str | None = None) -> Tmux:
+        """``config``: the config dir's name (default: the user's); another one is another device."""
         args = [sys.executable, "-m", "zchat", "--ui", "cli", "--server", broker.connect,
-                "--config-dir", str(tmp_path / f"tty-{name}"), *extra] + (["--name", name] if name else [])
+                "--config-dir", str(tmp_path / f"tty-{config or name}"), *extra] + (["--name", name] if name else [])
         env = {"TERM": "xterm-256color", "ZCHAT_DISABLE_PLUGIN_AUTOLOAD": "1"}
         made.append(Tmux(shlex.join(args) + '; echo "[exit $?]"', env=env, width=WIDTH, height=HEIGHT))
         return made[-1]
@@ -362,3 +363,16 @@ def test_the_name_is_asked_and_ctrl_d_leaves_telling_the_others(terminal, other)
     bob.wait_line(lambda line: line.endswith("* carol left"), start=n)
     assert carol.exit_status() == 0
     assert "* left" in carol.history()          # said on the terminal's own screen, after the full-screen one
+
+
+def typed(t: Tmux, line: str) -> None:
+    t.type(line)
+    t.keys("Enter")
+
+
+def test_a_malformed_link_code_is_one_error_line_after_the_name_is_asked(terminal) -> None:
+    t = terminal(None, "--link", "nope", config="alice-watch")
+    t.wait_for(lambda lines: lines[-1] == "your name:")
+    typed(t, "alice")
+    assert t.exit_status() == 2
+    assert "zchat: error: 'nope' is not a link code: 12 letters and digits, as XXXX-XXXX-XXXX" in t.history()

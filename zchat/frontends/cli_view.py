@@ -117,6 +117,8 @@ class View:
                 self.groups.update(c.title for c in convs if c.kind == ev.ConvKind.GROUP)
                 return [f"* joined as {clean(name)}" + (" (resumed)" if resumed else "")]
             case ev.JoinFailed() | ev.CommandFailed():
+                if isinstance(event, ev.JoinFailed):
+                    self.state = "offline"     # that client is closed; the next name gets a new one
                 first, *rest = self.notice(event)
                 return [f"! {first}", *rest]
             case ev.Info():
