@@ -8,10 +8,13 @@ and every wait is bounded by a deadline on that output.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,7 +25,7 @@ from zchat import events as ev
 from zchat.frontends.cli_buffers import Buffer, Line, LineKind, hotlist_text
 from zchat.frontends.cli_model import HISTORY_FILL, ChatModel
 from zchat.frontends.cli_view import MISSED_HEADER, View, clean
-from zchat.frontends.text import mentions, nick_colour
+from zchat.frontends.text import mentions, nick_colour, valid_for
 
 
 class User:
@@ -234,6 +237,49 @@ def test_bad_server_is_one_error_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_a_second_device_joins_with_the_printed_command_and_is_signed_out_when_revoked(users, broker) -> None:
+    laptop = users("alice", "alice-laptop")
+    joined(laptop)
+    laptop.say("/device link")
+    code = re.fullmatch(r"\* link code: (\S+) \(valid 10 minutes\)", laptop.wait_text("* link code:")).group(1)
+    command = laptop.wait_text("on the new device run: ").split("run: ", 1)[1]
+    server = laptop.wait_text("with this device's server: ").split("server: ", 1)[1]
+    assert shlex.split(f"{command} {server}") == ["python", "-m", "zchat", "--name", "alice", "--link", code,
+                                                  "--server", broker.connect]
+    phone = users("alice", "alice-phone", "--link", code)             # what it says, with its own config dir
+    joined(phone)
+    bob = users("bob")
+    joined(bob)
+    bob.say("/msg alice for both of you")
+    phone.say("/msg bob from the phone")
+    laptop.wait_line(lambda line: line.endswith("[@bob] alice: from the phone"))    # the account's own line
+    bob.wait_line(lambda line: line.endswith("[@alice] alice: from the phone"))
+    for device in (laptop, phone):
+        device.wait_text("for both of you")
+        device.say("/devices")
+        device.wait_text("* your devices (2):")
+        rows = device.wait_line(lambda line: "(this device)" in line)
+        assert rows.split()[:1] == ["device-1" if device is laptop else "device-2"], device.lines
+    assert [sum("for both of you" in line for line in d.lines) for d in (laptop, phone)] == [1, 1]
+
+    laptop.say("/device revoke device-2")
+    laptop.wait_text("revoked the device device-2: it is signed out and can no longer read")
+    assert phone.wait_exit() == 0
+    assert phone.lines[-1] == "* this device (device-2) was revoked"
+
+    used = users(None, "alice-tablet", "--link", code)                 # the name from stdin; the code is used up
+    used.say("alice")
+    used.wait_text("! cannot join as alice: that link code is wrong, used or expired: make a new one on a device of "
+                   "the account")
+    used.p.stdin.close()
+    assert used.wait_exit() == 1
+    for option, value, says in (("--link", "nope", "'nope' is not a link code: 12 letters and digits"),
+                                ("--device", "not a name!", "invalid device name 'not a name!'")):
+        u = users("alice", "alice" + option, option, value)            # the core's check, said as one line
+        assert u.wait_exit() == 2
+        assert len(u.errors) == 1 and u.errors[0].startswith(f"zchat: error: {says}") and not u.lines, u.everything()
+
+
 def test_closed_stdin_does_not_crash(broker: BrokerProcess, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "eve", "--server", broker.connect,
                         "--config-dir", str(tmp_path)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -296,6 +342,64 @@ def test_other_events() -> None:
     assert v.apply(ev.Left(reason="left")) == ["* left"]
 
 
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_link_code_shows_its_minutes_and_the_command_for_the_new_device() -> None:
+    v = View("tcp://h:1#key=ab")
+    v.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    assert v.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600)) == [
+        "* link code: 7Q2M-9KXD-4TRA (valid 10 minutes)",
+        "    on the new device run: python -m zchat --name alice --link 7Q2M-9KXD-4TRA",
+        "    with this device's server: --server 'tcp://h:1#key=ab'",       # quoted: '#' would start a comment
+        "    the code adds one device to your account: keep it secret"]
+    assert [valid_for(1000 + left, now=1000) for left in (629, 571, 150, 89, 20, 0, -5)] == [
+        "valid 10 minutes", "valid 10 minutes", "valid 2 minutes", "valid 1 minute", "valid 1 minute", "expired",
+        "expired"]
+    local = View()                                                     # the local default broker: no --server
+    local.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    shown = local.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600))
+    assert "\n".join(shown) in README                                   # what the README shows is what it says
+    assert not [line for line in shown if "server" in line]
+
+
+def test_devices_are_a_table_with_this_device_marked_and_a_revocation_says_why() -> None:
+    v = View()
+    t0 = time.mktime((2026, 11, 30, 7, 5, 0, 0, 0, -1))
+    listed = ev.DevicesListed(devices=(
+        ev.Device(name="device-1", created=t0, last_seen=t0 + 60, online=False),
+        ev.Device(name="phone", created=t0 + 120, last_seen=time.time(), online=True, current=True)))
+    assert v.apply(listed) == [
+        "* your devices (2):",
+        "    NAME      CREATED           LAST SEEN",
+        "    device-1  2026-11-30 07:05  2026-11-30 07:06",
+        "    phone     2026-11-30 07:07  online now        (this device)"]
+    assert v.devices == {"device-1"}                                   # what /device revoke completes
+    t1 = time.mktime((2026, 11, 30, 9, 12, 0, 0, 0, -1))
+    assert "\n".join(v.apply(ev.DevicesListed(devices=(                 # the README's example
+        ev.Device(name="device-1", created=t0, last_seen=time.time(), online=True, current=True),
+        ev.Device(name="device-2", created=t0 + 120, last_seen=t1, online=False))))) in README
+    v.state = "connected"
+    assert v.apply(ev.JoinFailed(name="alice", code="link_invalid", message="that link code is wrong, used or "
+                                 "expired: make a new one on a device of the account")) == [
+        "! cannot join as alice: that link code is wrong, used or expired: make a new one on a device of the account"]
+    assert v.state == "offline"
+    assert v.apply(ev.Left(reason="this device (phone) was revoked")) == ["* this device (phone) was revoked"]
+    m = ChatModel()                                                    # the full-screen client: the same words
+    m.apply(ev.Joined(name="alice", resumed=False, conversations=(EVERYONE,)))
+    m.apply(ev.LinkCodeMade(code="7Q2M-9KXD-4TRA", expires=time.time() + 600))
+    m.apply(listed)
+    m.apply(ev.Left(reason="this device (phone) was revoked"))
+    lines = m.buffers.shown.lines[1:]
+    assert [line.text for line in lines] == [
+        "link code: 7Q2M-9KXD-4TRA (valid 10 minutes)",
+        "    on the new device run: python -m zchat --name alice --link 7Q2M-9KXD-4TRA",
+        "    the code adds one device to your account: keep it secret", "your devices (2):", *v.apply(listed)[1:],
+        "this device (phone) was revoked"]
+    assert [line.mention for line in lines[:2]] == [True, False]       # the code stands out
+    assert m.left == "this device (phone) was revoked"
+
+
 def test_completion() -> None:
     pytest.importorskip("prompt_toolkit")
     from prompt_toolkit.document import Document
@@ -318,6 +422,9 @@ def test_completion() -> None:
     assert complete("/close @") == ["@Bella ", "@bob "]
     assert complete("hello @bo") == ["@bob "]
     assert complete("hello") == []
+    v.devices.update({"phone", "Tablet"})                               # as /devices listed them
+    assert complete("/device ") == ["link ", "revoke "] and complete("/device r") == ["revoke "]
+    assert complete("/device revoke ") == ["phone ", "Tablet "] and complete("/device link ") == []
 
 
 # ---------------------------------------------------------------- the full-screen client's model, in-process
@@ -338,27 +445,43 @@ def texts(buf: Buffer) -> list[str]:
     return [line.text for line in buf.lines]
 
 
-def test_lines_count_as_unread_only_where_they_arrived_unseen_and_clear_when_shown() -> None:
+def listed(current: str = "all", **unread: int) -> ev.ConversationsChanged:
+    """The core's conversation list (everyone, #dev, @bob) with its unread counts: ``listed(dev=3)``."""
+    convs = {"everyone": EVERYONE, "dev": DEV, "bob": BOB}
+    return ev.ConversationsChanged(conversations=tuple(replace(c, unread=unread.get(k, 0)) for k, c in convs.items()),
+                                   current=current)
+
+
+def test_the_activity_list_shows_the_cores_unread_counts_and_marks_lines_for_you() -> None:
     m = three_buffers()
     m.apply(msg(seq=1, text="on screen"))
-    m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden"))
-    m.apply(msg(conv="g:dev", title="dev", seq=2, text="hey Alice, look"))            # names alice
-    m.apply(msg(conv="g:dev", title="dev", seq=3, text="alicebot is someone else"))
+    for seq, text in enumerate(("hidden", "hey Alice, look", "alicebot is someone else"), start=1):
+        m.apply(listed(dev=seq))                       # the core counts a line, then sends it
+        m.apply(msg(conv="g:dev", title="dev", seq=seq, text=text))
     m.apply(msg(conv="g:dev", title="dev", seq=4, sender="alice", own=True, text="mine"))
     m.apply(msg(conv="g:dev", title="dev", seq=5, kind="event", text="joined"))
     m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden", history=True))       # the same seq again
+    m.apply(listed(dev=3, bob=1))
     m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))                # a DM is for you
     m.apply(ev.PresenceChanged(name="carol", state="online", reason="joined"))
     assert hotlist_text(m.buffers.hotlist()) == "[2:#dev(3!) 3:@bob(1!)]"
     assert texts(m.buffers.by_conv["g:dev"]).count("hidden") == 1
     assert m.buffers.hottest() == "g:dev"
-    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, DEV, BOB), current="g:dev"))
+    m.apply(listed("g:dev", bob=1))                   # shown here
     assert hotlist_text(m.buffers.hotlist()) == "[3:@bob(1!)]"
+    m.apply(listed("g:dev", everyone=1, bob=1))
     m.apply(msg(seq=2, text="while you look elsewhere"))
     m.apply(msg(conv="g:dev", title="dev", seq=6, text="on screen now"))
     assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
     assert m.buffers.hottest() == "dm:alice:bob"
-    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, BOB), current="all"))   # left the group
+    m.apply(listed("g:dev", everyone=1))              # @bob was read on another device of alice's
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=2, text="read elsewhere already"))   # the core did not count it
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
+    m.apply(listed("g:dev", everyone=1, bob=1))
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=3, text="new"))
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, replace(BOB, unread=1)), current="all"))   # left #dev
     assert m.buffers.order == ["all", "dm:alice:bob"] and hotlist_text(m.buffers.hotlist()) == "[2:@bob(1!)]"
     assert (m.buffers.at(2), m.buffers.at(3), m.buffers.neighbour(1), m.buffers.neighbour(-1)) == (
         "dm:alice:bob", None, "dm:alice:bob", "dm:alice:bob")
@@ -487,7 +610,9 @@ def test_the_status_bar_shows_you_the_buffer_the_link_the_activity_list_and_more
     m = three_buffers()
     m.apply(ev.ConnectionChanged(state=C.LIVE))
     for k in range(1, 4):
+        m.apply(listed(dev=k))
         m.apply(msg(conv="g:dev", title="dev", seq=k, text=f"line {k}"))
+    m.apply(listed(dev=3, bob=1))
     m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))
 
     def bar() -> str:

@@ -1,7 +1,8 @@
 """The full-screen terminal client in a real terminal: tmux runs it, ``send-keys`` types and
 ``capture-pane`` shows the screen as a person would see it. The other side of each chat is a
-plain-line-mode client (tests/test_cli.py's ``User``). Every wait polls the screen for the
-content that proves the step, with a deadline.
+plain-line-mode client (tests/test_cli.py's ``User``); two panes with their own config dirs are
+two devices of one account. Every wait polls the screen for the content that proves the step,
+with a deadline.
 
 The screen: row 0 is the title bar (`` 2:#dev  group dev``), then the buffer on screen, then the
 status bar (`` [alice] 2:#dev [live] [1:everyone(2!) 3:@bob(1!)]``), then the input line.
@@ -30,9 +31,10 @@ WIDTH, HEIGHT = 100, 24
 def terminal(broker: BrokerProcess, tmp_path: Path) -> Iterator[Callable[..., Tmux]]:
     made: list[Tmux] = []
 
-    def start(name: str | None, *extra: str) -> Tmux:
+    def start(name: str | None, *extra: str, config: str | None = None) -> Tmux:
+        """``config``: the config dir's name (default: the user's); another one is another device."""
         args = [sys.executable, "-m", "zchat", "--ui", "cli", "--server", broker.connect,
-                "--config-dir", str(tmp_path / f"tty-{name}"), *extra] + (["--name", name] if name else [])
+                "--config-dir", str(tmp_path / f"tty-{config or name}"), *extra] + (["--name", name] if name else [])
         env = {"TERM": "xterm-256color", "ZCHAT_DISABLE_PLUGIN_AUTOLOAD": "1"}
         made.append(Tmux(shlex.join(args) + '; echo "[exit $?]"', env=env, width=WIDTH, height=HEIGHT))
         return made[-1]
@@ -68,6 +70,15 @@ def body(lines: list[str]) -> str:
 
 def status(lines: list[str]) -> str:
     return lines[-2]
+
+
+def name_style(coloured: list[str], text: str, name: str) -> str:
+    """The SGR sequences that start the name column on the row that shows ``text`` (``coloured``:
+    the screen with its escapes)."""
+    row = next(row for row in coloured if text in row)
+    found = re.search(r"((?:\x1b\[[0-9;]*m)+) *" + name + r"(?:\x1b| )", row)
+    assert found, repr(row)
+    return found.group(1)
 
 
 def live(t: Tmux, name: str) -> None:
@@ -156,19 +167,11 @@ def test_names_have_stable_colours_and_your_own_name_and_mentions_stand_out(term
     alice.keys("Enter")
     alice.wait_text("alice │ mine")
     coloured = alice.lines(escapes=True)
-
-    def name_style(text: str, name: str) -> str:
-        """The SGR sequences that start the name column on the row that shows ``text``."""
-        row = next(row for row in coloured if text in row)
-        found = re.search(r"((?:\x1b\[[0-9;]*m)+) *" + name + r"(?:\x1b| )", row)
-        assert found, repr(row)
-        return found.group(1)
-
-    bob_first, bob_second = name_style("bob is here", "bob"), name_style("second line from bob", "bob")
-    assert bob_first == bob_second                                  # the same colour each time
-    assert name_style("carol is here", "carol") != bob_first        # and not everyone's the same
-    assert "\x1b[1m" in name_style("mine", "alice")                  # your own name in bold
-    assert "\x1b[43m" in name_style("hey alice, look", "carol")      # a line that names you: yellow
+    bob_first = name_style(coloured, "bob is here", "bob")
+    assert name_style(coloured, "second line from bob", "bob") == bob_first     # the same colour each time
+    assert name_style(coloured, "carol is here", "carol") != bob_first          # and not everyone's the same
+    assert "\x1b[1m" in name_style(coloured, "mine", "alice")                    # your own name in bold
+    assert "\x1b[43m" in name_style(coloured, "hey alice, look", "carol")        # a line that names you: yellow
 
 
 def test_resizing_redraws_the_whole_screen_without_leftovers(terminal, other) -> None:
@@ -362,3 +365,94 @@ def test_the_name_is_asked_and_ctrl_d_leaves_telling_the_others(terminal, other)
     bob.wait_line(lambda line: line.endswith("* carol left"), start=n)
     assert carol.exit_status() == 0
     assert "* left" in carol.history()          # said on the terminal's own screen, after the full-screen one
+
+
+def typed(t: Tmux, line: str) -> None:
+    t.type(line)
+    t.keys("Enter")
+
+
+def link_code(t: Tmux) -> str:
+    """Ask for a link code with /device link and read it off the screen."""
+    typed(t, "/device link")
+    screen = t.wait_text("(valid 10 minutes)")
+    found = re.search(r"link code: (\S+) \(valid 10 minutes\)", body(screen))
+    assert found, body(screen)
+    assert f"on the new device run: python -m zchat --name alice --link {found.group(1)}" in body(screen)
+    return found.group(1)
+
+
+def devices_listed(t: Tmux, count: int) -> dict[str, str]:
+    """Type /devices and wait for the whole table: each device's name -> its row."""
+    typed(t, "/devices")
+    header = f"your devices ({count}):"
+
+    def table(lines: list[str]) -> list[str]:
+        rows = body(lines).rpartition(header)[2].splitlines()[1:]
+        return [row for row in rows if "│     " in row][1:]         # under the NAME CREATED LAST SEEN row
+
+    screen = t.wait_for(lambda lines: header in body(lines) and len(table(lines)) == count)
+    return {row.split("│ ", 1)[1].split()[0]: row for row in table(screen)}
+
+
+def test_a_second_device_links_with_a_code_from_the_first_and_both_are_alice_until_revoked(terminal, other) -> None:
+    first = terminal("alice", config="alice-laptop")
+    live(first, "alice")
+    code = link_code(first)
+    second = terminal(None, "--link", code, config="alice-phone")      # no --name: the name is asked
+    second.wait_for(lambda lines: lines[-1] == "your name:")
+    typed(second, "alice")
+    live(second, "alice")
+    bob = other("bob")
+    for t in (first, second):
+        showing(t, 1, "everyone", "bob │ bob is here")
+
+    bob.say("/msg alice for alice, wherever she is")
+    for t in (first, second):                               # both devices get the DM, unread
+        activity(t, "[2:@bob(1!)]")
+    second.keys("M-2")
+    screen = showing(second, 2, "@bob", "bob │ for alice, wherever she is")
+    assert body(screen).count("for alice, wherever she is") == 1
+    activity(first, "")                                     # read on the phone: read on the laptop
+    first.keys("M-2")
+    screen = showing(first, 2, "@bob", "bob │ for alice, wherever she is")
+    assert body(screen).count("for alice, wherever she is") == 1
+
+    typed(second, "typed on the phone")
+    screen = showing(first, 2, "@bob", "alice │ typed on the phone")
+    assert body(screen).count("typed on the phone") == 1
+    typed(first, "typed on the laptop")
+    showing(first, 2, "@bob", "alice │ typed on the laptop")
+    coloured = first.lines(escapes=True)                    # the phone's line is drawn as the laptop's own
+    own = name_style(coloured, "typed on the laptop", "alice")
+    assert name_style(coloured, "typed on the phone", "alice") == own != name_style(coloured, "wherever she is", "bob")
+    assert "\x1b[1m" in own
+    bob.wait_line(lambda line: line.endswith("[@alice] alice: typed on the phone"))
+
+    for t, this in ((first, "device-1"), (second, "device-2")):
+        rows = devices_listed(t, 2)
+        assert set(rows) == {"device-1", "device-2"}, rows
+        assert all(row.endswith("online now  (this device)") == (name == this) for name, row in rows.items()), rows
+        assert all(row.endswith(("online now", "online now  (this device)")) for row in rows.values()), rows
+
+    typed(first, "/device revoke device-2")
+    first.wait_text("revoked the device device-2")
+    assert second.exit_status() == 0
+    assert "* this device (device-2) was revoked" in second.history()
+    assert list(devices_listed(first, 1)) == ["device-1"]
+
+    used = terminal(None, "--link", code, config="alice-tablet")           # the code worked once
+    used.wait_for(lambda lines: lines[-1] == "your name:")
+    typed(used, "alice")
+    used.wait_text("! │ cannot join as alice: that link code is wrong, used or expired")
+    used.wait_for(lambda lines: lines[-1] == "your name:" and status(lines).endswith("[offline]"))   # asked again
+    used.keys("C-d")
+    assert used.exit_status() == 0
+
+
+def test_a_malformed_link_code_is_one_error_line_after_the_name_is_asked(terminal) -> None:
+    t = terminal(None, "--link", "nope", config="alice-watch")
+    t.wait_for(lambda lines: lines[-1] == "your name:")
+    typed(t, "alice")
+    assert t.exit_status() == 2
+    assert "zchat: error: 'nope' is not a link code: 12 letters and digits, as XXXX-XXXX-XXXX" in t.history()

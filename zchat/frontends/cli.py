@@ -51,6 +51,16 @@ def make_client(launch: Any, options: argparse.Namespace) -> Client:
         raise Fatal(str(exc)) from exc
 
 
+def join(client: Client, name: str) -> None:
+    """Start the session as ``name``. The core checks --link and --device here; a bad one is Fatal,
+    since no name typed afterwards could fix it (a bad name is a JoinFailed instead)."""
+    try:
+        client.join(name)
+    except ValueError as exc:
+        client.close()
+        raise Fatal(str(exc)) from exc
+
+
 def is_terminal() -> bool:
     # sys.stdin is None when fd 0 is closed (`zchat <&-`): check it before isatty()
     return bool(sys.stdin and sys.stdin.isatty() and sys.stdout and sys.stdout.isatty())
@@ -83,7 +93,7 @@ class PlainMode:
         self.launch, self.options = launch, options
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.backlog: deque[object] = deque()       # lines read but not yet used (typed before the join ended)
-        self.view = View()
+        self.view = View(options.server)
 
     def _read_stdin(self) -> None:
         try:
@@ -121,7 +131,7 @@ class PlainMode:
                     client.close()
                     return 1 if refused else 0
             client.set_wakeup(lambda: self.inbox.put(_WAKE))
-            client.join(name)
+            join(client, name)
             outcome = self._session(client)
             client.set_wakeup(None)
             client.close()

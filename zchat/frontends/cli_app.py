@@ -26,7 +26,7 @@ from prompt_toolkit.layout.menus import CompletionsMenu
 from prompt_toolkit.layout.processors import BeforeInput
 
 from zchat import events as ev
-from zchat.frontends.cli import LEAVE_WAIT, make_client
+from zchat.frontends.cli import LEAVE_WAIT, Fatal, join, make_client
 from zchat.frontends.cli_complete import ChatCompleter
 from zchat.frontends.cli_model import HISTORY_COUNT, ChatModel
 from zchat.frontends.cli_render import STYLE, rows_of, status_bar, title_bar, visible_rows
@@ -64,11 +64,12 @@ class FullScreen:
 
     def __init__(self, launch: Any, options: argparse.Namespace) -> None:
         self.launch, self.options = launch, options
-        self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)))
+        self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)), server=options.server)
         self.client: Client | None = None
         self.asking_name = False
         self.leaving = False
         self.farewell = ""
+        self.fatal: Fatal | None = None
         self._exiting = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self._wake_pending = False
@@ -171,7 +172,11 @@ class FullScreen:
         line = self.input.text
         if self.asking_name:
             if line.strip():
-                self._join(line.strip())
+                try:
+                    self._join(line.strip())
+                except Fatal as exc:       # said after the screen closes, as when --name was given
+                    self.fatal = exc
+                    self._exit()
         elif self.client is not None and not self.leaving:
             self.model.buffers.shown.anchor = None        # show what you said
             self.client.execute(line)
@@ -181,7 +186,7 @@ class FullScreen:
         client = self.client or make_client(self.launch, self.options)
         self.client, self.asking_name = client, False
         client.set_wakeup(self._wake)
-        client.join(name)
+        join(client, name)
 
     def _leave(self) -> None:
         """Ctrl-D or Ctrl-C: tell the others and wait (bounded) for Left; a second press stops waiting."""
@@ -251,6 +256,8 @@ class FullScreen:
             if self.client is not None:
                 self.client.set_wakeup(None)
                 self.client.close()
+        if self.fatal is not None:
+            raise self.fatal
         farewell = self.farewell or self.model.left
         if farewell:
             print(f"* {farewell}", flush=True)       # on the terminal's own screen, after the full-screen one

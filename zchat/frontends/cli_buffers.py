@@ -3,8 +3,9 @@
 A :class:`Buffer` holds the lines of one conversation received in this run (plus history
 fetched from the broker, merged in seq order, each seq once) and its own scroll position.
 :class:`Buffers` numbers them (everyone is 1), knows which one is on screen, and keeps the
-activity list (WeeChat's hotlist): a line counts as unread only if it arrived while its buffer
-was not on screen, and the count clears when the buffer is shown. Pure code: no terminal.
+activity list (WeeChat's hotlist) from the core's unread counts: a line is unread if it arrived
+while its conversation was not on screen, until it is shown here or on another device of the
+account. Pure code: no terminal.
 """
 from __future__ import annotations
 
@@ -177,12 +178,15 @@ class Buffers:
         return buf
 
     def sync(self, conversations: Iterable[ev.Conversation], current: str | None = None) -> None:
-        """Follow the core's conversation list: new ones open, closed ones go (everyone stays), and
-        ``current`` is shown (its unread count clears)."""
+        """Follow the core's conversation list: new ones open, closed ones go (everyone stays),
+        ``current`` is shown, and each buffer's unread count is the core's (which clears when the
+        conversation is shown here or read on another device of the account)."""
         listed = {c.conv: c for c in conversations}
         for c in listed.values():
             buf = self.get(c.conv, c.title)
-            buf.title, buf.private = c.title, c.private
+            buf.title, buf.private, buf.unread = c.title, c.private, c.unread
+            if not c.unread:
+                buf.highlights = 0
         for conv in [c for c in self.order if c not in listed and c != EVERYONE]:
             self.order.remove(conv)
             del self.by_conv[conv]
@@ -193,13 +197,14 @@ class Buffers:
         self.shown.unread = self.shown.highlights = 0
 
     def add(self, conv: str, line: Line, title: str = "") -> bool:
-        """Add a line to ``conv``'s buffer; a chat line from someone else counts as unread there if that
-        buffer is not on screen. False if it was a duplicate."""
+        """Add a line to ``conv``'s buffer; an unread chat line from someone else (the core counted it
+        before it sent the line) that names you, or any in a DM, marks the buffer. False if it was a
+        duplicate."""
         buf = self.get(conv, title)
         if not buf.add(line):
             return False
-        if conv != self.current and line.kind == LineKind.MSG and not line.own and not line.history:
-            buf.unread += 1
+        if (buf.unread and conv != self.current and line.kind == LineKind.MSG and not line.own
+                and not line.history):
             buf.highlights += line.mention or buf.kind == ev.ConvKind.DM    # a direct message is for you
         return True
 

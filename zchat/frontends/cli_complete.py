@@ -1,5 +1,6 @@
 """Tab completion for the terminal client's input line: commands after "/", user and group names
-where a command expects them, ``@name`` anywhere, conversations for /switch.
+where a command expects them, ``@name`` anywhere, conversations for /switch, /device's words and
+the devices /devices listed.
 
 The names come from what the :class:`~zchat.frontends.cli_view.View` has seen; the commands
 from the core's table, so a command the core gains completes without a change here.
@@ -17,6 +18,7 @@ from zchat.frontends.cli_view import View
 USER_ARGS = {"msg": 0, "invite": 0}               # command -> index of the argument that is a user name
 GROUP_ARGS = {"join": 0, "leave": 0, "who": 0, "invite": 1}
 CONVERSATION_ARGS = ("switch", "close")            # commands whose argument is everyone, @NAME or #GROUP
+DEVICE_WORDS = ("link", "revoke")                  # /device link | /device revoke NAME
 
 
 class ChatCompleter(Completer):
@@ -41,6 +43,10 @@ class ChatCompleter(Completer):
                 words = self._users()
             elif GROUP_ARGS.get(command) == index:
                 words = self._groups()
+            elif command == "device" and index == 0:
+                words = list(DEVICE_WORDS)
+            elif command == "device" and index == 1 and args[0].lower() == "revoke":
+                words = sorted(self.view.devices, key=str.lower)
             else:
                 words = []
         elif word.startswith("@"):

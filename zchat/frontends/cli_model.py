@@ -12,7 +12,7 @@ from enum import Enum
 
 from zchat import events as ev
 from zchat.frontends.cli_buffers import EVERYONE, Buffers, Line, LineKind
-from zchat.frontends.cli_view import View, notice
+from zchat.frontends.cli_view import View
 from zchat.frontends.text import clean, mentions, presence_phrase
 
 HISTORY_FILL = 20       # a buffer opened with fewer messages than this gets history from the broker
@@ -35,8 +35,8 @@ LINK_OF = {ev.ConnState.CONNECTED: Link.UP, ev.ConnState.CATCHING_UP: Link.UP, e
 class ChatModel:
     """The buffers, the connection and the names seen; ``apply(event)`` updates them."""
 
-    def __init__(self, hide_joins: bool = False) -> None:
-        self.view = View()          # the name, users and groups seen (completion), the state in words
+    def __init__(self, hide_joins: bool = False, server: str | None = None) -> None:
+        self.view = View(server)    # the name, users and groups seen (completion), the state in words
         self.buffers = Buffers()
         self.hide_joins = hide_joins
         self.link: Link | None = None
@@ -73,14 +73,16 @@ class ChatModel:
             case ev.ConnectionChanged():
                 self._connection(event)
             case ev.JoinFailed() | ev.CommandFailed():
-                self.note(notice(event), LineKind.ERROR)
-            case ev.Invited():
-                self.buffers.add(self.buffers.current, Line(LineKind.INFO, notice(event)[0], mention=True))
+                self.note(self.view.notice(event), LineKind.ERROR)
+            case ev.Invited() | ev.LinkCodeMade():         # for you to act on: its first line stands out
+                first, *rest = self.view.notice(event)
+                self.buffers.add(self.buffers.current, Line(LineKind.INFO, first, mention=True))
+                self.note(rest)
             case ev.Left(reason=reason):
                 self.left = clean(reason)
-                self.note(notice(event))
+                self.note(self.view.notice(event))
             case _:
-                self.note(notice(event))
+                self.note(self.view.notice(event))
 
     def _message(self, m: ev.MessageReceived) -> None:
         chat = m.kind == ev.MessageKind.MSG

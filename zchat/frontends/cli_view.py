@@ -7,38 +7,11 @@ to print: ``HH:MM [conversation] sender: text``. Pure code: no terminal, no prom
 from __future__ import annotations
 
 from zchat import events as ev
-from zchat.frontends.text import clean, clock, conv_label, presence_phrase
+from zchat.frontends.text import (aligned, clean, clock, conv_label, device_rows, link_code_text, link_hint,
+                                  presence_phrase)
 
 MISSED_WORDS = "messages you missed while away"
 MISSED_HEADER = f"-- {MISSED_WORDS} --"
-
-
-def notice(event: ev.Event) -> list[str]:
-    """The words of an event that is not a chat line (an error, a list, a command's outcome), one
-    string per line, without the marks each mode puts in front; [] for other events."""
-    match event:
-        case ev.JoinFailed(name=name, message=message):
-            return [f"cannot join as {clean(name)}: {clean(message)}"]
-        case ev.CommandFailed(message=message):
-            return [clean(message)]
-        case ev.Info(text=text):
-            return text.splitlines() or [""]
-        case ev.GroupsListed(groups=groups):
-            if not groups:
-                return ["no groups yet: /create GROUP makes one"]
-            return [f"groups ({len(groups)}):"] + [
-                f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
-                f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
-                for name, private, members, joined in groups]
-        case ev.UsersListed(conv=conv, title=title, users=users, total=total):
-            more = f" (showing {len(users)})" if total > len(users) else ""
-            return [f"users in {conv_label(conv, title)}: {total}{more}"] + [
-                f"    {clean(name)} ({state})" for name, state in users]
-        case ev.Invited(group=group, by=by):
-            return [f"{clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
-        case ev.Left(reason=reason):
-            return [clean(reason)]
-    return []
 
 
 def _starred(lines: list[str]) -> list[str]:
@@ -52,7 +25,8 @@ def _seconds(value: float | None) -> str:
 class View:
     """The client's state as the terminal shows it; ``apply(event)`` returns the lines to print."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: str | None = None) -> None:
+        self.server = server               # the --server given, for the command a link code is used with
         self.name: str | None = None
         self.joined = False
         self.state = "offline"             # the connection, as words for the status line
@@ -61,6 +35,7 @@ class View:
         self.convs: dict[str, ev.Conversation] = {}
         self.users: set[str] = set()
         self.groups: set[str] = set()
+        self.devices: set[str] = set()     # this account's other devices, as /devices last listed them
         self.in_missed = False             # the last message line printed was a missed one
 
     # ---------------------------------------------------------------- for the prompt and status line
@@ -83,6 +58,40 @@ class View:
             self.users.add(name)
 
     # ---------------------------------------------------------------- one event -> lines
+    def notice(self, event: ev.Event) -> list[str]:
+        """The words of an event that is not a chat line (an error, a list, a command's outcome), one
+        string per line, without the marks each mode puts in front; [] for other events. Both modes
+        say the same thing: plain mode prints these, the full-screen mode adds them to a buffer."""
+        match event:
+            case ev.JoinFailed(name=name, message=message):
+                return [f"cannot join as {clean(name)}: {clean(message)}"]
+            case ev.CommandFailed(message=message):
+                return [clean(message)]
+            case ev.Info(text=text):
+                return text.splitlines() or [""]
+            case ev.GroupsListed(groups=groups):
+                if not groups:
+                    return ["no groups yet: /create GROUP makes one"]
+                return [f"groups ({len(groups)}):"] + [
+                    f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
+                    f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
+                    for name, private, members, joined in groups]
+            case ev.UsersListed(conv=conv, title=title, users=users, total=total):
+                more = f" (showing {len(users)})" if total > len(users) else ""
+                return [f"users in {conv_label(conv, title)}: {total}{more}"] + [
+                    f"    {clean(name)} ({state})" for name, state in users]
+            case ev.Invited(group=group, by=by):
+                return [f"{clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
+            case ev.Left(reason=reason):
+                return [clean(reason)]
+            case ev.LinkCodeMade(code=code, expires=expires):
+                hint = link_hint(self.name, code, self.server)
+                return [link_code_text(code, expires)] + ["    " + line for line in hint]
+            case ev.DevicesListed(devices=devices):
+                return [f"your devices ({len(devices)}):"] + [
+                    "    " + row for row in aligned(device_rows(devices))]
+        return []
+
     def apply(self, event: ev.Event) -> list[str]:
         match event:
             case ev.MessageReceived():
@@ -108,23 +117,30 @@ class View:
                 self.groups.update(c.title for c in convs if c.kind == ev.ConvKind.GROUP)
                 return [f"* joined as {clean(name)}" + (" (resumed)" if resumed else "")]
             case ev.JoinFailed() | ev.CommandFailed():
-                first, *rest = notice(event)
+                if isinstance(event, ev.JoinFailed):
+                    self.state = "offline"     # that client is closed; the next name gets a new one
+                first, *rest = self.notice(event)
                 return [f"! {first}", *rest]
             case ev.Info():
-                return notice(event)
+                return self.notice(event)
             case ev.GroupsListed(groups=groups):
                 self.groups.update(g[0] for g in groups)
-                return _starred(notice(event))
+                return _starred(self.notice(event))
             case ev.UsersListed(users=users):
                 for name, _ in users:
                     self._saw_user(name)
-                return _starred(notice(event))
+                return _starred(self.notice(event))
             case ev.Invited(group=group):
                 self.groups.add(group)
-                return [f"{clock()} * {notice(event)[0]}"]
+                return [f"{clock()} * {self.notice(event)[0]}"]
+            case ev.LinkCodeMade():
+                return _starred(self.notice(event))
+            case ev.DevicesListed(devices=devices):
+                self.devices = {d.name for d in devices if not d.current}
+                return _starred(self.notice(event))
             case ev.Left():
                 self.joined = False
-                return _starred(notice(event))
+                return _starred(self.notice(event))
         return []
 
     def _message(self, m: ev.MessageReceived) -> list[str]:
