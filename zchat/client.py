@@ -53,7 +53,7 @@ class Client:
     Raises (at once, before any network traffic):
         zchat.keys.NoServer: no server given and no local broker found.
         zchat.keys.ServerKeyChanged: the broker's key differs from the one pinned on first use.
-        ValueError: a malformed connect string.
+        ValueError: a malformed connect string, link code or device name.
 
     Every command method returns at once; what happens arrives as events. They raise TypeError or
     ValueError for bad arguments, and ClientClosed once :meth:`close` was called or the I/O
@@ -64,7 +64,9 @@ class Client:
                  observers: Sequence[Callable[[ev.Event], None]] = (), link: str | None = None,
                  device: str | None = None) -> None:
         self.config_dir = Path(config_dir) if config_dir else default_config_dir()
-        self.link, self.device = link, device      # join()'s defaults: a link code, this device's name
+        # join()'s defaults: a link code, this device's name (checked now, so a bad one is said at once)
+        self.link = check.link_code(link)
+        self.device = check.name(device, "device name") if device is not None else None
         self.endpoint, self.server_key = resolve_server(server, self.config_dir)
         self.observers = list(observers)
         self.name: str | None = None

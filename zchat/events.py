@@ -46,10 +46,12 @@ class ConnectionChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Joined:
-    """The broker confirmed the name. ``resumed``: the session was still alive (a reconnect)."""
+    """The broker confirmed the name. ``resumed``: the session was still alive (a reconnect);
+    ``device``: this device's name in the account."""
     name: str
     resumed: bool
     conversations: tuple[Conversation, ...]
+    device: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -91,16 +91,21 @@ class Launch:
         default broker), using ``options.config_dir``.
 
         Raises:
+            ValueError: a malformed --link code or --device name.
             zchat.keys.NoServer: no server given and no local broker found.
             zchat.keys.ServerKeyChanged: the broker's key differs from the pinned one.
             ServerUnusable: a malformed connect string (also a ValueError).
         """
+        from zchat import client_checks as check
         from zchat.client import Client  # here, so importing zchat.plugins pulls in no sockets
         if server is _Unset.OPTIONS:
             server = getattr(self.options, "server", None)
+        link, device = getattr(self.options, "link", None), getattr(self.options, "device", None)
+        check.link_code(link)                  # a bad option is a ValueError of its own, not a bad server
+        if device is not None:
+            check.name(device, "device name")
         try:
-            client = Client(server, config_dir=getattr(self.options, "config_dir", None),
-                            link=getattr(self.options, "link", None), device=getattr(self.options, "device", None))
+            client = Client(server, config_dir=getattr(self.options, "config_dir", None), link=link, device=device)
         except ValueError as exc:
             if isinstance(exc, ZchatError):
                 raise

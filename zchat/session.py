@@ -200,7 +200,7 @@ class ClientSession(Delivery):
         self.sub_token = w.sub_token
         self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
         complete = self._on_conversations(w.conversations, w.keys, not w.more)
-        self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=self._listed()))
+        self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=self._listed(), device=w.device))
         self._conv_list()
         for send in self.outbox.values():   # unacknowledged sends go again, with the same cmid
             self._request("send", p.Send, send.cmid, conv=send.conv, text=send.text, cmid=send.cmid)
