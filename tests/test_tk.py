@@ -25,8 +25,9 @@ except ImportError as exc:      # Python built without _tkinter (Debian's python
 
 needs_tk = pytest.mark.skipif(tkinter is None, reason=f"tkinter cannot be imported: {TK_ERROR}")
 if tkinter is not None:
-    from tests.tk_helpers import (CliUser, click, click_row, display, focus, other, pump, tk_user,  # noqa: F401
-                                  type_into, wait_event, xdo)
+    import tkinter.font
+    from tests.tk_helpers import (CliUser, click, click_row, display, focus, inside, other, pump,  # noqa: F401
+                                  tk_user, type_into, wait_event, xdo)
 
 
 def open_dialog(user, key: str) -> bool:  # type: ignore[no-untyped-def]
@@ -57,6 +58,21 @@ def test_format_lines() -> None:
         ("see ", False), ("https://x.org/a?b=1", True), (", or ", False), ("http://y.io", True), (").", False)]
 
 
+def test_device_and_link_code_words() -> None:
+    from zchat.frontends.tk import format as fmt
+    now = 1_800_000_000.0
+    assert [fmt.ago(now - s, now) for s in (-5, 30, 60, 119, 3599, 3600, 86399, 86400 * 6)] == [
+        "just now", "just now", "1 minute ago", "1 minute ago", "59 minutes ago", "1 hour ago", "23 hours ago",
+        "6 days ago"]
+    assert fmt.ago(now - 86400 * 8, now) == time.strftime("on %Y-%m-%d", time.localtime(now - 86400 * 8))
+    phone = ev.Device(name="phone", created=now - 100, last_seen=now - 300, online=False)
+    assert fmt.device_seen(phone, now) == "last seen 5 minutes ago"
+    assert fmt.device_seen(ev.Device(name="pc", created=now, last_seen=now, online=True), now) == "online now"
+    assert fmt.link_validity(now + 600, now).startswith("Valid for 10 minutes (until ")
+    assert fmt.link_validity(now + 40, now).startswith("Valid for 1 minute (")
+    assert fmt.link_validity(now - 1, now) == "This code has expired: make a new one (Ctrl+L)."
+
+
 # ---------------------------------------------------------------- the join screen
 @needs_tk
 def test_join_screen_fills_in_the_local_broker_and_shows_a_taken_name_in_place(
@@ -67,14 +83,22 @@ def test_join_screen_fills_in_the_local_broker_and_shows_a_taken_name_in_place(
     while not any(isinstance(e, ev.Joined) for e in squatter.poll_events(50)):
         assert time.monotonic() < deadline
         time.sleep(0.01)    # no Tk yet to pump; the squatter's join is a precondition
-    u = tk_user(None)
+    u = tk_user(None, geometry="640x400+0+0")                       # the smallest window
     join = u.app.join
     assert join.server.get() == broker.connect
+    assert not join.link.winfo_ismapped()                            # the link rows wait until asked for
     type_into(join.name, "bob")
     click(join.button)
     assert pump(u.root, lambda: "bob" in join.error_text() and join.error_text() != "", 15)
-    assert join.error_text() == "Cannot join as bob: the name 'bob' belongs to another key"
+    assert join.error_text().startswith("Cannot join as bob: the name 'bob' belongs to another key")
+    assert "link code" in join.error_text()                          # ...and how to use it from here too
+    pump(u.root, lambda: False, 0.1)
     assert u.app.window is None and join.winfo_ismapped()
+    lines = join.error.winfo_height() // tkinter.font.nametofont("TkDefaultFont").metrics("linespace")
+    assert lines >= 2 and join.error.winfo_width() <= join.winfo_width()          # wrapped, not cut
+    assert join.linking.get() and join.link.winfo_ismapped()         # perhaps it is bob's: the code goes here
+    for widget in (join.error, join.name, join.server, join.link, join.device, join.button, join.link_check):
+        assert inside(widget), (widget, widget.winfo_geometry())
     assert join.name.selection_present() and join.focus_get() == join.name    # ready to type another name
     type_into(join.name, "bobby", "Return")
     assert pump(u.root, lambda: u.app.window is not None, 15), join.error_text()

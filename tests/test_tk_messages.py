@@ -1,6 +1,6 @@
 """The Tk client's lines, for real: /history in time order around the missed marker, a message
-sent during an outage (sending, then sent), oversize text kept in the entry, a failed send
-with Retry, closing a conversation, and invitations answered from the bar. The transcript
+sent during an outage (sending, then sent), oversize text kept in the entry, a DM to nobody
+dropped with its reason shown, Retry, closing a conversation, and invitations answered from the bar. The transcript
 rules are also tested on their own, without a display.
 """
 from __future__ import annotations
@@ -139,28 +139,69 @@ def test_oversize_text_stays_in_the_entry_with_the_reason(broker: BrokerProcess,
     assert win.entry.get() == "" and not win.notice.winfo_ismapped()
 
 
-def test_a_refused_send_offers_retry_and_the_conversation_can_be_closed(broker: BrokerProcess, tk_user) -> None:
+def test_a_dm_to_nobody_is_dropped_and_the_reason_shown_where_the_user_is(broker: BrokerProcess, tk_user) -> None:
     alice = tk_user(broker.connect, "alice")
     win = alice.win
+    tree = win.conv_list.tree
     type_into(win.entry, "/switch @zed", "Return")                   # a user that does not exist
-    assert pump(alice.root, lambda: win.current == "dm:alice:zed", 10)
+    assert pump(alice.root, lambda: win.current == "dm:alice:zed" and tree.exists("dm:alice:zed"), 10)
     type_into(win.entry, "anyone there?", "Return")
-    assert pump(alice.root, lambda: [line.status for line in own_lines(alice, "dm:alice:zed")] == ["failed"], 10)
-    assert "✕ not sent: " in alice.text() and "zed" in own_lines(alice, "dm:alice:zed")[0].reason
-    first = own_lines(alice, "dm:alice:zed")[0].cmid
+    # the core drops the DM it opened (ConversationsChanged without it, back to everyone): so does the window
+    assert pump(alice.root, lambda: win.current == "all" and "not sent to @zed" in alice.text(), 10), alice.text()
+    assert not tree.exists("dm:alice:zed") and tree.selection() == ("all",)
+    said = [line for line in win.transcripts["all"] if "not sent to @zed" in line.text]
+    assert len(said) == 1 and said[0].style == "error"
+    assert said[0].text == "✕ not sent to @zed: no user named 'zed'. You wrote: anyone there?"
+    assert "dm:alice:zed" not in win.transcripts and not win.sends    # nothing of the dead DM is kept
+    assert win.title.cget("text") == "# everyone"
+    type_into(win.entry, "/msg zed second try", "Return")            # from everyone, with /msg: the same
+    assert pump(alice.root, lambda: "You wrote: second try" in alice.text(), 10), alice.text()
+    pump(alice.root, lambda: False, 0.3)                              # later lists from the core do not bring it back
+    assert not tree.exists("dm:alice:zed") and win.current == "all"
+    assert [line.text for line in win.transcripts["all"] if line.style == "error"] == [
+        "✕ not sent to @zed: no user named 'zed'. You wrote: anyone there?",
+        "✕ not sent to @zed: no user named 'zed'. You wrote: second try"]
+
+
+def test_retry_sends_a_refused_line_again_and_a_dm_can_be_closed(broker: BrokerProcess, tk_user, other) -> None:
+    """Retry, for a refusal whose conversation stays. The core no longer refuses a line for good in a
+    conversation it keeps (a DM to nobody is dropped; no other refusal can happen to a line this
+    window lets through), so the refusal is the one event injected here; the retry goes for real."""
+    alice = tk_user(broker.connect, "alice")
+    bob = other(broker.connect, "bob")
+    win = alice.win
+    assert pump(alice.root, lambda: ("bob", "online") in win.member_list.rows(), 10)
+    type_into(win.entry, "/msg bob hello", "Return")
+    assert pump(alice.root, lambda: win.conv_list.tree.exists("dm:alice:bob"), 10)
+    win.pick("dm:alice:bob")
+    assert pump(alice.root, lambda: [line.status for line in own_lines(alice, "dm:alice:bob")] == ["sent"], 10)
+    refused = ev.SendStatus(cmid="c-refused", conv="dm:alice:bob", text="try me again", state=ev.SendState.SENDING)
+    win.apply(refused)
+    win.apply(ev.SendStatus(cmid="c-refused", conv="dm:alice:bob", text="try me again", state=ev.SendState.FAILED,
+                            reason="refused for this test"))
+    win.apply(ev.CommandFailed(code="internal", message="refused for this test", command="send"))
+    win.flush()
+    assert "alice: try me again  ✕ not sent: refused for this test  Retry" in alice.text()
+    assert win.conv_list.tree.exists("dm:alice:bob") and win.current == "dm:alice:bob"
     text = win.view.text
     x, y, w, h = text.bbox(f"{text.tag_ranges('retry')[0]} + 2c")
     xdo(alice.root, "mousemove", str(text.winfo_rootx() + x), str(text.winfo_rooty() + y + h // 2))
     assert pump(alice.root, lambda: text.cget("cursor") == "hand2", 5)
     xdo(alice.root, "click", "1")                                    # Retry: the same text as a new message
-    assert pump(alice.root, lambda: [(line.cmid != first, line.status) for line in own_lines(alice, "dm:alice:zed")]
-                == [(True, "failed")], 10)
-    assert alice.text().count("anyone there?") == 1                  # the retried line took the old one's place
+    assert pump(alice.root, lambda: [(line.cmid != "c-refused", line.status)
+                                     for line in own_lines(alice, "dm:alice:bob")][1:] == [(True, "sent")], 10)
+    assert alice.text().count("try me again") == 1                   # the retried line took the old one's place
+    got = []
+    assert pump(alice.root, lambda: got.extend(e for e in bob.poll_events(100) if isinstance(e, ev.MessageReceived)
+                                               and e.text == "try me again") or got, 10)
+    pump(alice.root, lambda: False, 0.3)
+    assert len(got + [e for e in bob.poll_events(100) if isinstance(e, ev.MessageReceived)
+                      and e.text == "try me again"]) == 1             # bob gets it once
     focus(win.entry)
     xdo(alice.root, "key", "ctrl+w")                                  # close it (a DM cannot be left)
-    assert pump(alice.root, lambda: win.current == "all" and not win.conv_list.tree.exists("dm:alice:zed"), 10)
+    assert pump(alice.root, lambda: win.current == "all" and not win.conv_list.tree.exists("dm:alice:bob"), 10)
     pump(alice.root, lambda: False, 0.3)                              # later lists from the core keep it closed
-    assert not win.conv_list.tree.exists("dm:alice:zed")
+    assert not win.conv_list.tree.exists("dm:alice:bob")
 
 
 def test_an_invitation_is_a_bar_with_accept_and_decline(broker: BrokerProcess, tk_user, other) -> None:

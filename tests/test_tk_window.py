@@ -21,7 +21,7 @@ from zchat.frontends.tk import settings
 from zchat.frontends.tk.format import SHORTCUTS
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import (click, descendants, display, focus, inside, other, pump, tk_user,  # noqa: E402,F401
+from tests.tk_helpers import (assert_fits, click, display, focus, inside, other, pump, tk_user,  # noqa: E402,F401
                               type_into, wait_event, xdo)
 
 
@@ -65,17 +65,23 @@ def test_every_dialog_shows_all_its_widgets(broker: BrokerProcess, tk_user, size
         d = win.dialogs[key]
         assert pump(u.root, lambda: d.winfo_viewable() and d.winfo_width() > 1, 5), key
         pump(u.root, lambda: False, 0.1)
-        shown = [w for w in descendants(d) if w.winfo_class() in ("TLabel", "TEntry", "TCombobox", "TCheckbutton",
-                                                                 "TButton") and (w.winfo_class() != "TLabel"
-                                                                                 or w.cget("text"))]
-        assert len(shown) >= 4, key
-        for w in shown:
-            assert inside(w, d), (key, w, w.winfo_geometry(), d.winfo_geometry())
-            assert w.winfo_width() >= w.winfo_reqwidth(), (key, w, "squeezed")
+        assert_fits(d)
         if key == "create":
             assert d.check is not None and d.check.cget("text") == "private (invite only)"
             assert inside(d.check, d) and d.check.winfo_width() >= d.check.winfo_reqwidth()
         d.close()
+    win.ask_link()                                                     # the devices' dialogs, with their answers
+    assert pump(u.root, lambda: win.link_dialog.code_text != "", 10)
+    pump(u.root, lambda: False, 0.1)
+    assert_fits(win.link_dialog)
+    win.link_dialog.close()
+    win.show_devices()
+    assert pump(u.root, lambda: [(r[0], r[2]) for r in win.devices_dialog.rows()] == [
+        ("device-1  (this device)", "online now")], 10)
+    win.devices_dialog.ask("device-1")                                 # (the confirmation strip, drawn for size)
+    pump(u.root, lambda: False, 0.1)
+    assert_fits(win.devices_dialog, least=9)
+    win.devices_dialog.close()
     # and for real: a private group through the dialog, with keys and a click
     focus(win.entry)
     xdo(u.root, "key", "ctrl+g")
@@ -110,6 +116,28 @@ def test_the_new_dm_dialog_refuses_a_stranger_and_keeps_the_name(broker: BrokerP
     assert pump(u.root, lambda: win.current == "dm:alice:bob" and not d.winfo_exists(), 10)
 
 
+def test_a_name_the_core_refuses_is_said_in_the_dialog_never_as_a_traceback(broker: BrokerProcess, tk_user,
+                                                                            capfd: pytest.CaptureFixture) -> None:
+    """The Client checks its arguments in the caller and raises ValueError: the dialog shows the
+    sentence and stays open with what was typed; nothing goes to stderr."""
+    u = tk_user(broker.connect, "alice")
+    win = u.win
+    for keys, key, typed in (("ctrl+g", "create", "my group"), ("ctrl+j", "join", "no-way!")):
+        focus(win.entry)
+        xdo(u.root, "key", keys)
+        d = win.dialogs[key]
+        assert pump(u.root, lambda: d.winfo_viewable() and d.focus_get() == d.fields[0], 5)
+        xdo(u.root, "type", "--delay", "20", typed)
+        xdo(u.root, "key", "Return")
+        assert pump(u.root, lambda: f"invalid group name {typed!r}" in d.error.cget("text"), 5), d.error.cget("text")
+        assert d.winfo_exists() and d.fields[0].get() == typed and inside(d.error, d)
+        d.close()
+    pump(u.root, lambda: False, 0.2)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception in Tkinter callback" not in err, err
+    assert not any(c.kind == ev.ConvKind.GROUP for c in win.convs.values())
+
+
 def test_f1_and_help_open_a_help_window_with_every_shortcut_and_command(broker: BrokerProcess, tk_user) -> None:
     u = tk_user(broker.connect, "alice")
     win = u.win
@@ -120,14 +148,21 @@ def test_f1_and_help_open_a_help_window_with_every_shortcut_and_command(broker: 
     h = win.help
     rows = h.rows()
     assert [r for r in rows if r in SHORTCUTS] == list(SHORTCUTS)
-    assert [usage for usage, _ in COMMANDS.values()] == [a for a, _ in rows if a.startswith("/")]
+    assert [spec.usage for spec in COMMANDS.values()] == [a for a, _ in rows if a.startswith("/")]
+    assert ("/devices", COMMANDS["devices"].what) in rows and ("Ctrl+L", dict(SHORTCUTS)["Ctrl+L"]) in rows
     pump(u.root, lambda: False, 0.1)
-    for table in h.tables.values():
-        assert inside(table, h)
-        first = table.column("#0", "width")
-        assert all(table.tk.call("font", "measure", "TkDefaultFont", table.item(i, "text")) < first
-                   for i in table.get_children())                        # the keys column is not cut
-    assert inside(h.close_button, h)
+    assert inside(h.text, h) and inside(h.close_button, h)
+    assert h.winfo_width() <= h.winfo_screenwidth() and h.winfo_height() <= h.winfo_screenheight()  # on screen
+    assert h.winfo_rootx() >= 0 and h.winfo_rooty() >= 0
+    assert all(h.tk.call("font", "measure", "TkDefaultFont", key) < h.key_width for key, _ in rows)  # keys not cut
+    starts = set()                                                      # where each shown description begins
+    for n, line in enumerate(h.text.get("1.0", "end-1c").split("\n"), start=1):
+        key, tab, _ = line.partition("\t")
+        box, key_end = h.text.bbox(f"{n}.{len(key) + 1}"), h.text.bbox(f"{n}.{len(key) - 1}")
+        if tab and box and key_end:
+            assert key_end[0] + key_end[2] < box[0], line
+            starts.add(box[0])
+    assert len(starts) == 1, starts                                    # one column, past every key
     assert u.text() == before                                           # nothing dumped into the conversation
     xdo(u.root, "key", "Escape")
     assert pump(u.root, lambda: not h.winfo_exists() and win.focus_get() == win.entry, 5)

@@ -6,6 +6,7 @@ deadline passes (TESTING-UI.md, pitfall 5).
 """
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import shutil
@@ -114,6 +115,7 @@ class TkUser:
             self.root.destroy()
         except tk.TclError:
             pass
+        gc.collect()    # now, on Tk's thread: a Tk variable collected later on a client's thread raises in __del__
 
 
 def park_pointer(root: tk.Tk) -> None:
@@ -171,6 +173,19 @@ def inside(widget: tk.Misc, outer: tk.Misc | None = None) -> bool:
             and x + w <= ox + ow and y + h <= oy + oh)
 
 
+def assert_fits(dialog: tk.Misc, least: int = 4) -> None:
+    """Every widget ``dialog`` shows (labels with text, entries, buttons, check boxes; at least
+    ``least``) is inside it and gets the room it asks for."""
+    dialog.update_idletasks()
+    kinds = ("TLabel", "TEntry", "TCombobox", "TCheckbutton", "TButton")
+    shown = [w for w in descendants(dialog) if w.winfo_ismapped() and w.winfo_class() in kinds
+             and (w.winfo_class() != "TLabel" or w.cget("text"))]
+    assert len(shown) >= least, shown
+    for w in shown:
+        assert inside(w, dialog), (w, w.winfo_geometry(), dialog.winfo_geometry())
+        assert w.winfo_width() >= w.winfo_reqwidth(), (w, "squeezed")
+
+
 def descendants(widget: tk.Misc) -> list[tk.Misc]:
     out = []
     for child in widget.winfo_children():
@@ -222,12 +237,14 @@ def tk_user(display: None, tmp_path: Path) -> Iterator[Callable[..., TkUser]]:
 
 @pytest.fixture
 def other(tmp_path: Path) -> Iterator[Callable[..., Client]]:
-    """make(server, name, config="cfg"): a plain Client, joined."""
+    """make(server, name, config="cfg", link=None, device=None): a plain Client, joined (with a link
+    code: as a new device of the account, which needs a config dir of its own, i.e. its own key)."""
     made: list[Client] = []
 
-    def make(server: str, name: str, config: str = "cfg") -> Client:
+    def make(server: str, name: str, config: str = "cfg", link: str | None = None,
+             device: str | None = None) -> Client:
         c = Client(server, config_dir=tmp_path / config)
-        c.join(name)
+        c.join(name, link=link, device=device)
         made.append(c)
         return c
 

@@ -8,6 +8,7 @@ life cycle and the event pump :mod:`.app`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ def zchat_register_frontends(register: Callable[..., None]) -> None:
 
 
 class TkFrontend:
-    """Shows the join screen (name and server filled in from --name and --server), then the chat."""
+    """Shows the join screen (filled in from --name, --server, --link and --device), then the chat."""
 
     def __init__(self, options: argparse.Namespace) -> None:
         self.options = options
@@ -39,9 +40,14 @@ class TkFrontend:
                   file=sys.stderr)
             return 2
         from zchat.frontends.tk.app import TkApp
-        name = getattr(self.options, "name", None) or ""
-        app = TkApp(root, launch.client, name=name, server=getattr(self.options, "server", None) or "",
-                    config_dir=getattr(self.options, "config_dir", None))
+        opts = self.options
+        name = getattr(opts, "name", None) or ""
+        # --link and --device fill in the join screen, which passes what is there to join(): clients are
+        # built without them as defaults, so a code the user clears (or that failed) is not used again
+        plain = dataclasses.replace(launch, options=argparse.Namespace(**{**vars(opts), "link": None, "device": None}))
+        app = TkApp(root, plain.client, name=name, server=getattr(opts, "server", None) or "",
+                    link=getattr(opts, "link", None) or "", device=getattr(opts, "device", None) or "",
+                    config_dir=getattr(opts, "config_dir", None))
         if name:                                      # --name given: join at once; errors show in place
             root.after_idle(app.join.submit)
         try:

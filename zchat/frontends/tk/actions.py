@@ -15,6 +15,9 @@ from zchat.frontends.text import clean
 from zchat.frontends.tk.dialogs import FormDialog, HelpWindow
 from zchat.frontends.tk.format import Line
 
+QUIT_LABEL = "Leave the chat"                    # the Chat menu's entry that still works once the session ended
+STILL_WORKING = ("<Control-q>", "<F1>", "<Escape>")
+
 if TYPE_CHECKING:
     from zchat.frontends.tk.window import ChatWindow as _Base
 else:
@@ -25,7 +28,9 @@ class Actions(_Base):
     def init_actions(self) -> None:
         self.typed: list[str] = []                       # typed lines, for Up/Down
         self._recall = 0
-        self.auto = {"who": 0, "groups": 0}              # answers asked for by the window (not printed)
+        self.auto = {"who": 0, "groups": 0, "devices": 0}  # answers asked for by the window (not printed)
+        self.failed_send: tuple[ev.SendStatus, str] | None = None  # the last refusal and where, until its
+        #                                                             CommandFailed comes
         self.dialogs: dict[str, FormDialog] = {}
         self.help: HelpWindow | None = None
 
@@ -44,16 +49,26 @@ class Actions(_Base):
                 self.show_notice(f"Too long to send: {size:,} bytes, and a message may have {limit:,}. "
                                  f"It is still in the box: shorten it or split it, then press Enter.")
                 return
+        if isinstance(cmd, commands.Help):
+            self._took(line)
+            self.show_help()
+        elif isinstance(cmd, commands.Quit):
+            self._took(line)
+            self.on_quit()                               # as closing the window: leave, bounded wait
+        else:
+            try:
+                self.client.execute(line)
+            except ValueError as exc:                    # the core refused the text itself: it stays in the box
+                self.show_notice(f"Not sent: {exc}. It is still in the box.")
+                return
+            self._took(line)
+
+    def _took(self, line: str) -> None:
+        """``line`` was done: the entry is cleared and the line can be recalled with Up."""
         self.show_notice("")
         self.entry.delete(0, "end")
         self.typed.append(line)
         self._recall = len(self.typed)
-        if isinstance(cmd, commands.Help):
-            self.show_help()
-            return
-        if isinstance(cmd, commands.Quit):
-            self.status.set_state("◌ leaving…", "busy")
-        self.client.execute(line)
 
     def show_notice(self, text: str) -> None:
         self.notice.configure(text=text)
@@ -69,10 +84,40 @@ class Actions(_Base):
 
     def _failed(self, e: ev.CommandFailed) -> None:
         if e.command == "send" and e.code != "too_large":
-            return                                       # the line itself says so (SendStatus failed)
+            refused, self.failed_send = self.failed_send, None
+            if refused is None or refused[0].conv in self.convs:
+                return                                   # the line itself says so, with Retry
+            self._dead_conversation(*refused)
+            return
         self._info(f"✕ {e.message}", "error")
         if e.code == "too_large" and not self.entry.get() and self.typed:
             self.entry.insert(0, self.typed[-1])         # refused after all: the text comes back
+
+    def _dead_conversation(self, refused: ev.SendStatus, where: str) -> None:
+        """The core dropped the conversation a line was refused in (a DM to nobody): its transcript
+        goes too, and the reason and the text are said where the user now is."""
+        self.transcripts.pop(refused.conv, None)
+        self.sends.pop(refused.cmid, None)
+        self.closed.pop(refused.conv, None)
+        self._info(f"✕ not sent to {where}: {clean(refused.reason)}. You wrote: {clean(refused.text)}", "error")
+
+    def ended(self, reason: str) -> None:
+        """The session is over without the user asking (see TkApp._ended): say so; from now on only
+        leaving, help and reading (scrolling, copying) work, so nothing calls the closed Client."""
+        self.status.set_state(f"✕ session ended: {clean(reason)}", "bad")
+        self._info(f"✕ session ended: {clean(reason)}", "error")
+        self.flush()
+        self.entry.configure(state="disabled")
+        for key, button in self.buttons.items():
+            if key != "help":
+                button.state(["disabled"])
+        top = self.winfo_toplevel()
+        for seq in self.keys:
+            if seq not in STILL_WORKING:
+                top.unbind(seq)
+        for i in range((self.chat_menu.index("end") or 0) + 1):
+            if self.chat_menu.type(i) == "command" and self.chat_menu.entrycget(i, "label") != QUIT_LABEL:
+                self.chat_menu.entryconfigure(i, state="disabled")
 
     # ---------------------------------------------------------------- dialogs
     def _dialog(self, key: str, *args: object, **kw: object) -> FormDialog:

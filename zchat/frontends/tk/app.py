@@ -15,16 +15,16 @@ import tkinter as tk
 import traceback
 from pathlib import Path
 from tkinter import ttk
-from typing import TYPE_CHECKING, Callable
+from types import TracebackType
+from typing import Callable
 
 from zchat import events as ev
+from zchat.client import Client, ClientClosed
 from zchat.events import ConnState
 from zchat.frontends.tk import settings
+from zchat.frontends.tk.dialogs import MessageDialog
 from zchat.frontends.tk.join import JoinScreen
 from zchat.frontends.tk.window import ChatWindow
-
-if TYPE_CHECKING:
-    from zchat.client import Client
 
 POLL_MS = 25          # the pump's safety-net period
 BATCH = 100           # events per pump turn, so keys and redraws get their turn during a flood
@@ -57,11 +57,12 @@ def setup_styles(root: tk.Tk) -> None:
 
 class TkApp:
     """Owns one Tk root's contents. ``make_client(server)`` builds an unjoined Client (raising
-    NoServer, ServerKeyChanged or ValueError); ``on_exit(status)`` runs when the session is over.
-    ``config_dir``: where the window's geometry is remembered (None: nowhere)."""
+    NoServer, ServerKeyChanged or ValueError); ``on_exit(status)`` runs when the session is over
+    (0, or 1 when the client failed). ``name``, ``server``, ``link``, ``device`` fill in the join
+    screen; ``config_dir``: where the window's geometry is remembered (None: nowhere)."""
 
     def __init__(self, root: tk.Tk, make_client: Callable[[str | None], Client], *, name: str = "",
-                 server: str = "", on_exit: Callable[[int], None] | None = None,
+                 server: str = "", link: str = "", device: str = "", on_exit: Callable[[int], None] | None = None,
                  config_dir: Path | None = None) -> None:
         self.root, self.make_client, self.config_dir = root, make_client, config_dir
         self.on_exit = on_exit or (lambda status: root.destroy())
@@ -69,6 +70,8 @@ class TkApp:
         self.window: ChatWindow | None = None
         self.done = False
         self.status = 0
+        self.leaving = False           # the user asked to leave: Left closes the window at once
+        self.ended: MessageDialog | None = None     # the broker ended the session: says why, then closes
         self._job: str | None = None
         self._idle = False
         self._leave_job: str | None = None
@@ -87,7 +90,9 @@ class TkApp:
         root.rowconfigure(0, weight=1)
         root.columnconfigure(0, weight=1)
         root.protocol("WM_DELETE_WINDOW", self.request_exit)
-        self.join = JoinScreen(root, self._join, name=name, server=server or default_server())
+        root.report_callback_exception = self._callback_failed
+        self.join = JoinScreen(root, self._join, name=name, server=server or default_server(), link=link,
+                               device=device)
         self.join.grid(row=0, column=0)                 # centred
         (self.join.name if not name else self.join.button).focus_force()
 
@@ -107,18 +112,24 @@ class TkApp:
             settings.save(self.config_dir, geometry=self.root.geometry())
 
     # ---------------------------------------------------------------- joining
-    def _join(self, name: str, server: str) -> None:
+    def _join(self, name: str, server: str, link: str = "", device: str = "") -> None:
         self._drop_client()
+        self.status = 0
         try:
             client = self.make_client(server or None)
         except Exception as exc:          # NoServer, ServerKeyChanged, ValueError: the message says what to do
             self.join.show_error(str(exc))
             return
         try:
-            client.join(name)
+            client.join(name, link=link or None, device=device or None)
+        except ValueError as exc:         # a malformed link code or device name, checked by the core
+            client.close()
+            self.join.show_error(f"Cannot join as {name}: {exc}")
+            self.join.show_link(focus=True)
+            return
         except Exception as exc:
             client.close()
-            self.join.show_error(f"cannot join as {name!r}: {exc}")
+            self.join.show_error(f"Cannot join as {name}: {exc}")
             return
         self.client = client
         if self.wakeable:
@@ -138,6 +149,14 @@ class TkApp:
         self.window.grid(row=0, column=0, sticky="nsew")
         self.root.title(f"zchat — {e.name}")
         self.window.joined(e)
+
+    def _callback_failed(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        """A click or key whose Client call came after the session ended (ClientClosed): said in the
+        status bar, not as a traceback. Anything else is a bug: its traceback goes to stderr as usual."""
+        if isinstance(exc, ClientClosed) and self.window is not None:
+            self.window.status.set_state(f"✕ {exc}", "bad")
+            return
+        traceback.print_exception(kind, exc, tb, file=sys.stderr)
 
     # ---------------------------------------------------------------- the pump (main thread only)
     def _wake(self) -> None:
@@ -182,8 +201,10 @@ class TkApp:
         self._schedule(0 if len(events) == BATCH else POLL_MS)
 
     def _handle(self, e: ev.Event) -> None:
+        if isinstance(e, ev.ConnectionChanged) and e.state == ConnState.FAILED:
+            self.status = 1
         if isinstance(e, ev.Left):
-            self.finish(0)
+            self._left(e.reason)
         elif self.window is not None:
             self.window.apply(e)
         elif isinstance(e, ev.Joined):
@@ -191,6 +212,11 @@ class TkApp:
         elif isinstance(e, ev.JoinFailed):
             self._drop_client()
             self.join.show_error(f"Cannot join as {e.name}: {e.message}")
+            if e.code == "link_invalid":
+                self.join.show_link(focus=True)
+                return
+            if e.code == "name_taken":       # perhaps this person's own name, on another device
+                self.join.show_link()
             self.join.name.focus_force()
             self.join.name.select_range(0, "end")
         elif isinstance(e, ev.ConnectionChanged):
@@ -204,18 +230,38 @@ class TkApp:
                 self.join.show_status(f"{e.state} {e.detail}".strip() + "…")
 
     # ---------------------------------------------------------------- leaving
+    def _left(self, reason: str) -> None:
+        """The session is over: at once if the user asked for it, else say why first."""
+        if self.leaving:
+            self.finish(self.status)
+        elif self.window is None:            # still on the join screen: another try is possible
+            self._drop_client()
+            self.join.show_error(reason)
+        else:
+            self._ended(reason)
+
+    def _ended(self, reason: str) -> None:
+        """The broker ended the session (this device revoked, the account banned...) or the client
+        failed: the window stays, disabled, until the user has read why in a dialog."""
+        assert self.window is not None
+        self._drop_client()
+        self.window.ended(reason)
+        why = f"{reason[:1].upper()}{reason[1:].rstrip('.')}."
+        self.ended = MessageDialog(self.root, "zchat: session ended", "Your session has ended",
+                                   f"{why}\n\nzchat closes when you press OK.", on_close=lambda: self.finish(self.status))
+
     def request_exit(self) -> None:
         """Closing the window or Ctrl+Q: leave (others are told), then close once Left comes."""
         if self.done:
             return
         if self.client is None or self.window is None:
-            self.finish(0)
+            self.finish(self.status)
             return
-        if self.window is not None:
-            self.window.status.set_state("◌ leaving…", "busy")
+        self.leaving = True
+        self.window.status.set_state("◌ leaving…", "busy")
         if self._leave_job is None:
             self.client.leave()
-            self._leave_job = self.root.after(LEAVE_WAIT_MS, lambda: self.finish(0))
+            self._leave_job = self.root.after(LEAVE_WAIT_MS, lambda: self.finish(self.status))
 
     def finish(self, status: int) -> None:
         if self.done:
@@ -229,6 +275,11 @@ class TkApp:
             if job is not None:
                 self.root.after_cancel(job)
         self._job = self._leave_job = None
+        if self.ended is not None:
+            try:
+                self.ended.destroy()
+            except tk.TclError:
+                pass
         self._drop_client()
         if self.wakeable:
             self.root.tk.deletefilehandler(self._pipe_r)

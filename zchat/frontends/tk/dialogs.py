@@ -1,5 +1,5 @@
 """Small windows over the main one: the question dialogs (new direct message, create, join,
-invite) and the help window.
+invite), the help window, and a message to read before going on (the session ended).
 
 Every dialog is laid out with grid and sized from what its widgets ask for, so nothing is
 squeezed out at any main-window size; a bad answer is shown in the dialog, which stays open
@@ -19,8 +19,10 @@ from zchat.frontends.tk.format import COLORS, SHORTCUTS
 Answer = Callable[[list[str], bool], "str | None"]
 
 
-def place_over(win: tk.Toplevel, parent: tk.Misc) -> None:
-    """Centre ``win`` over ``parent``'s toplevel, kept on the screen (there may be no window manager)."""
+def show_over(win: tk.Toplevel, parent: tk.Misc, focus: tk.Misc) -> None:
+    """Show ``win`` centred over ``parent``'s toplevel, kept on the screen (there may be no window
+    manager), with the keys going to ``focus``: asked again once ``win`` is mapped, since a focus
+    asked for before the window is on the screen is lost without a window manager."""
     win.update_idletasks()
     top = parent.winfo_toplevel()
     w, h = win.winfo_reqwidth(), win.winfo_reqheight()
@@ -30,6 +32,10 @@ def place_over(win: tk.Toplevel, parent: tk.Misc) -> None:
     y = max(0, min(y, win.winfo_screenheight() - h))
     win.geometry(f"+{x}+{y}")
     win.minsize(w, h)
+    win.bind("<Map>", lambda e: focus.focus_force() if e.widget is win else None, add="+")
+    win.deiconify()
+    win.lift()
+    focus.focus_force()
 
 
 class FormDialog(tk.Toplevel):
@@ -79,10 +85,7 @@ class FormDialog(tk.Toplevel):
         self.bind("<KP_Enter>", lambda e: self.submit() or "break")
         self.bind("<Escape>", lambda e: self.close() or "break")
         self.protocol("WM_DELETE_WINDOW", self.close)
-        place_over(self, parent)
-        self.deiconify()
-        self.lift()
-        self.fields[0].focus_force()
+        show_over(self, parent, self.fields[0])
 
     def set_choices(self, index: int, choices: Sequence[str]) -> None:
         field = self.fields[index]
@@ -94,7 +97,10 @@ class FormDialog(tk.Toplevel):
         if not all(values):
             self.show_error("Fill in every field.")
             return
-        problem = self.answer(values, self.checked.get())
+        try:
+            problem = self.answer(values, self.checked.get())
+        except ValueError as exc:            # the core refused the value itself (an invalid name...)
+            problem = str(exc)
         if problem:
             self.show_error(problem)
         else:
@@ -109,9 +115,17 @@ class FormDialog(tk.Toplevel):
         self.destroy()
         self.on_close()
 
+    def destroy(self) -> None:
+        super().destroy()
+        self.checked = None  # type: ignore[assignment]  # a Tk variable goes on Tk's thread, not in a later GC
+
 
 class HelpWindow(tk.Toplevel):
-    """The keyboard shortcuts and the slash commands as two tables. Escape or Close shuts it."""
+    """The keyboard shortcuts and the slash commands, each a key and what it does, in a read-only
+    Text: long descriptions wrap under their own column, and the window is sized to the screen
+    (with a scroll bar when that is needed). Escape, F1 or Close shuts it."""
+
+    DESCRIPTION_PX = 440       # the width of the "what it does" column
 
     def __init__(self, parent: tk.Misc, on_close: Callable[[], None] = lambda: None) -> None:
         super().__init__(parent)
@@ -123,39 +137,86 @@ class HelpWindow(tk.Toplevel):
         body.grid(sticky="nsew")
         self.rowconfigure(0, weight=1)
         self.columnconfigure(0, weight=1)
-        commands = [(usage, what) for usage, what in COMMANDS.values()] + [(EXIT_WORD, "leave the chat")]
-        self.tables: dict[str, ttk.Treeview] = {}
-        for row, (title, rows) in enumerate((("Keyboard, mouse and symbols", SHORTCUTS), ("Commands (type them in the entry)",
-                                                                                  commands))):
-            ttk.Label(body, text=title, style="Title.TLabel").grid(row=2 * row, column=0, sticky="w")
-            self.tables[title] = self._table(body, rows)
-            self.tables[title].grid(row=2 * row + 1, column=0, sticky="nsew", pady=(0, 8))
-            body.rowconfigure(2 * row + 1, weight=1)
+        commands = [(spec.usage, spec.what) for spec in COMMANDS.values()] + [(EXIT_WORD, "leave the chat")]
+        sections = (("Keyboard, mouse and symbols", SHORTCUTS), ("Commands (type them in the entry)", commands))
+        font = tkfont.nametofont("TkDefaultFont")
+        bold = font.copy()
+        bold.configure(weight="bold", size=font.actual("size") + 1)
+        self._bold = bold
+        self.key_width = max(font.measure(key) for _, rows in sections for key, _ in rows) + 24
+        width_px = min(self.key_width + self.DESCRIPTION_PX, self.winfo_screenwidth() - 60)
+        self.text = t = tk.Text(body, wrap="word", relief="flat", highlightthickness=0, font=font, padx=8, pady=4,
+                                tabs=(self.key_width,), cursor="arrow", background="white",
+                                width=width_px // max(1, font.measure("0")), height=1)
+        t.tag_configure("title", font=bold, spacing1=8, spacing3=4)
+        t.tag_configure("row", lmargin2=self.key_width, spacing1=1, spacing3=2)
+        t.tag_configure("what", foreground="#24292f")
+        t.tag_configure("key", foreground="#0550ae")
+        for title, rows in sections:
+            t.insert("end", title + "\n", ("title",))
+            for key, what in rows:
+                t.insert("end", key, ("row", "key"), "\t", ("row",), what + "\n", ("row", "what"))
+        t.delete("end-1c")
+        t.configure(state="disabled")
+        bar = ttk.Scrollbar(body, orient="vertical", command=t.yview)
+        t.configure(yscrollcommand=bar.set)
+        t.grid(row=0, column=0, sticky="nsew")
+        bar.grid(row=0, column=1, sticky="ns")
+        body.rowconfigure(0, weight=1)
         body.columnconfigure(0, weight=1)
         self.close_button = ttk.Button(body, text="Close", command=self.close)
-        self.close_button.grid(row=4, column=0, sticky="e")
+        self.close_button.grid(row=1, column=0, columnspan=2, sticky="e", pady=(8, 0))
+        self._fit_height(font)
         self.bind("<Escape>", lambda e: self.close())
         self.bind("<F1>", lambda e: self.close())
         self.protocol("WM_DELETE_WINDOW", self.close)
-        place_over(self, parent)
-        self.deiconify()
-        self.lift()
-        self.close_button.focus_force()
+        show_over(self, parent, self.close_button)
 
-    @staticmethod
-    def _table(master: tk.Misc, rows: Sequence[tuple[str, str]]) -> ttk.Treeview:
-        font = tkfont.nametofont("TkDefaultFont")
-        tree = ttk.Treeview(master, columns=("what",), show="tree", selectmode="none", height=len(rows))
-        first = max(font.measure(a) for a, _ in rows) + 24
-        tree.column("#0", width=first, minwidth=first, stretch=False)
-        tree.column("what", width=max(font.measure(b) for _, b in rows) + 12, stretch=True)
-        for a, b in rows:
-            tree.insert("", "end", text=a, values=(b,))
-        return tree
+    def _fit_height(self, font: tkfont.Font) -> None:
+        """As tall as the wrapped text, but at most 70 % of the screen (it scrolls)."""
+        self.text.configure(height=200)
+        self.update_idletasks()
+        pixels = int(self.text.count("1.0", "end", "ypixels")[0])  # type: ignore[index]
+        room = int(self.winfo_screenheight() * 0.7)
+        self.text.configure(height=max(8, min(pixels, room) // font.metrics("linespace") + 1))
 
     def close(self) -> None:
         self.destroy()
         self.on_close()
 
     def rows(self) -> list[tuple[str, str]]:
-        return [(t.item(i, "text"), t.item(i, "values")[0]) for t in self.tables.values() for i in t.get_children()]
+        """Every (key, what it does) row as drawn."""
+        lines = self.text.get("1.0", "end-1c").split("\n")
+        return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
+
+
+class MessageDialog(tk.Toplevel):
+    """A message that needs reading, with one OK button (Enter, Escape and closing the window answer
+    too); ``on_close`` runs once, after it is gone."""
+
+    def __init__(self, parent: tk.Misc, title: str, heading: str, text: str,
+                 on_close: Callable[[], None] = lambda: None) -> None:
+        super().__init__(parent)
+        self.withdraw()
+        self.title(title)
+        self.transient(parent.winfo_toplevel())
+        self.on_close = on_close
+        body = ttk.Frame(self, padding=16)
+        body.grid(sticky="nsew")
+        self.rowconfigure(0, weight=1)
+        self.columnconfigure(0, weight=1)
+        self.heading = ttk.Label(body, text=heading, style="Title.TLabel")
+        self.heading.grid(row=0, column=0, sticky="w")
+        self.message = ttk.Label(body, text=text, wraplength=380, justify="left")
+        self.message.grid(row=1, column=0, sticky="w", pady=(6, 0))
+        self.ok = ttk.Button(body, text="OK", command=self.close, default="active")
+        self.ok.grid(row=2, column=0, sticky="e", pady=(14, 0))
+        for key in ("<Return>", "<KP_Enter>", "<Escape>"):
+            self.bind(key, lambda e: self.close() or "break")
+        self.protocol("WM_DELETE_WINDOW", self.close)
+        show_over(self, parent, self.ok)
+
+    def close(self) -> None:
+        if self.winfo_exists():
+            self.destroy()
+            self.on_close()

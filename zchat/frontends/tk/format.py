@@ -29,6 +29,8 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+W", "leave the current group, or close the current direct messages"),
     ("Ctrl+PageUp / Ctrl+PageDown", "previous / next conversation"),
     ("Alt+1 … Alt+9", "go to conversation 1 … 9"),
+    ("Ctrl+L", "link a new device to your account: shows a one-time code"),
+    ("Ctrl+Shift+D", "your devices: when each was last seen; sign one out for good"),
     ("Ctrl+Q", "leave the chat (same as [EXIT])"),
     ("F1", "this help"),
     ("Escape", "back to the message entry"),
@@ -129,3 +131,34 @@ def groups_text(g: ev.GroupsListed) -> str:
         return "no groups yet: create one with the + button or /create NAME"
     return "groups: " + ", ".join(f"#{text.clean(n)} ({m} member{'s' * (m != 1)}{', private' * p}"
                                   f"{', joined' * j})" for n, p, m, j in g.groups)
+
+
+def ago(ts: float, now: float) -> str:
+    """How long ago ``ts`` was, in words: "just now", "5 minutes ago", "3 hours ago", "2 days ago",
+    or the date beyond a week (a clock a little off the broker's reads as "just now", not "in 1 minute")."""
+    seconds = now - ts
+    if seconds < 60:
+        return "just now"
+    for unit, size, limit in (("minute", 60, 3600), ("hour", 3600, 86400), ("day", 86400, 7 * 86400)):
+        if seconds < limit:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' * (n != 1)} ago"
+    return time.strftime("on %Y-%m-%d", time.localtime(ts))
+
+
+def device_seen(d: ev.Device, now: float) -> str:
+    """The devices dialog's "last seen" column."""
+    return "online now" if d.online else f"last seen {ago(d.last_seen, now)}"
+
+
+def device_added(d: ev.Device) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(d.created))
+
+
+def link_validity(expires: float, now: float) -> str:
+    """"valid for 10 minutes (until 14:32)" for a link code, or that it has expired."""
+    left = expires - now
+    if left <= 0:
+        return "This code has expired: make a new one (Ctrl+L)."
+    minutes = max(1, round(left / 60))
+    return f"Valid for {minutes} minute{'s' * (minutes != 1)} (until {text.clock(expires)}), and only once."

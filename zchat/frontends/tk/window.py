@@ -18,8 +18,10 @@ from tktooltip import ToolTip
 from zchat import events as ev
 from zchat.events import ConnState, ConvKind, PresenceState, SendState
 from zchat.frontends.text import clean
+from zchat.frontends.text import conv_label as plain_label
 from zchat.frontends.tk import format as fmt
-from zchat.frontends.tk.actions import Actions
+from zchat.frontends.tk.actions import QUIT_LABEL, Actions
+from zchat.frontends.tk.devices import DeviceActions
 from zchat.frontends.tk.format import Line
 from zchat.frontends.tk.menus import ContextMenus
 from zchat.frontends.tk.messageview import MessageView
@@ -35,7 +37,7 @@ SIDE_MIN = (140, 180)      # px: conversation list, member list
 CENTER_MIN = 300           # px: the messages, the entry and the Send button
 
 
-class ChatWindow(Actions, ttk.Frame):
+class ChatWindow(DeviceActions, Actions, ttk.Frame):
     def __init__(self, master: tk.Misc, client: Client, on_quit: Callable[[], None]) -> None:
         ttk.Frame.__init__(self, master)
         self.client, self.on_quit = client, on_quit
@@ -55,6 +57,7 @@ class ChatWindow(Actions, ttk.Frame):
         self._drawn = False
         self._history = [0, 0, -1]                       # this batch: new /history lines, repeats, first row
         self.init_actions()
+        self.init_devices()
         self._build()
         self.menus = ContextMenus(self)
         self._bind_keys()
@@ -74,7 +77,10 @@ class ChatWindow(Actions, ttk.Frame):
         chat.add_command(label="Who is here", command=self.client.who)
         chat.add_command(label="List groups", command=self.client.list_groups)
         chat.add_separator()
-        chat.add_command(label="Leave the chat", accelerator="Ctrl+Q", command=self.on_quit)
+        chat.add_command(label="Link a device…", accelerator="Ctrl+L", command=self.ask_link)
+        chat.add_command(label="Devices…", accelerator="Ctrl+Shift+D", command=self.show_devices)
+        chat.add_separator()
+        chat.add_command(label=QUIT_LABEL, accelerator="Ctrl+Q", command=self.on_quit)
         helpm = tk.Menu(menu, tearoff=False)
         helpm.add_command(label="Shortcuts and commands", accelerator="F1", command=self.show_help)
         menu.add_cascade(label="Chat", menu=chat)
@@ -165,12 +171,14 @@ class ChatWindow(Actions, ttk.Frame):
         keys: dict[str, Callable[[], object]] = {
             "<Control-n>": self.ask_dm, "<Control-g>": self.ask_create, "<Control-j>": self.ask_join,
             "<Control-w>": self.close_current, "<Control-q>": self.on_quit, "<F1>": self.show_help,
+            "<Control-l>": self.ask_link, "<Control-D>": self.show_devices,
             "<Control-Prior>": lambda: self.step(-1), "<Control-Next>": lambda: self.step(1),
             "<Escape>": self.entry.focus_set}
         for n in range(1, 10):
             keys[f"<Alt-Key-{n}>"] = lambda n=n: self.pick_index(n - 1)
         for seq, fn in keys.items():
             top.bind(seq, lambda e, fn=fn: fn() and None or "break")
+        self.keys = list(keys)
 
     # ---------------------------------------------------------------- drawing events
     def transcript(self, conv: str) -> Transcript:
@@ -252,6 +260,9 @@ class ChatWindow(Actions, ttk.Frame):
             self._edit(e.conv, t.set_status(e.cmid, e.state, e.reason, e.seq))
             if e.state == SendState.SENT:
                 self.sends.pop(e.cmid, None)
+            else:                                        # see _failed: the core may drop its conversation
+                c = self.convs.get(e.conv)
+                self.failed_send = (e, plain_label(e.conv, c.title if c else e.conv))
 
     def apply(self, e: ev.Event) -> None:
         match e:
@@ -296,7 +307,12 @@ class ChatWindow(Actions, ttk.Frame):
             case ev.Info():
                 self._info(e.text)
             case ev.CommandFailed():
-                self._failed(e)
+                if not self.device_failed(e):
+                    self._failed(e)
+            case ev.LinkCodeMade():
+                self.link_code_made(e)
+            case ev.DevicesListed():
+                self.devices_listed(e)
             case ev.JoinFailed():
                 self._add(self.current, Line("error", f"✕ could not join again as {e.name}: {e.message}", time.time()))
             case ev.Joined():
