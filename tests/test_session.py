@@ -214,3 +214,17 @@ def test_send_status_follows_a_send_through_an_outage_and_a_refusal(net):
     failed = [e for e in net.seen("alice") if isinstance(e, ev.SendStatus)][-1]
     assert (failed.state, failed.conv, failed.text) == ("failed", "dm:alice:nobody", "hi")
     assert "nobody" in failed.reason
+
+
+def test_a_dm_whose_first_line_was_lost_is_found_by_its_heartbeat(net: Net) -> None:
+    """bob writes to alice before her subscription is in: the line is lost, and she has no such
+    conversation to catch up; the DM's heartbeat on her own topic names it, and she fetches it."""
+    net.connect("alice")
+    net.connect("bob")
+    net.drop = lambda topic, payload: b'"text":"too early"' in payload
+    net.do("bob", "/msg alice too early")
+    assert "dm:alice:bob" not in net.sessions["alice"][0].convs
+    net.drop = lambda topic, payload: False
+    net.tick(2.0)
+    net.tick(2.0)
+    assert [e.text for e in net.lines("alice", "dm:alice:bob")] == ["too early"]

@@ -112,7 +112,9 @@ class Delivery:
                 self._synced = True
                 self._report_progress()
             for key, head in msg.heads.items():
-                conv = self.convs.get(key)
+                # a DM someone started while our subscription was not in yet: its first line was lost
+                # with nobody to tell us, but its heartbeat names it (on our own topic)
+                conv = self.convs.get(key) or (self._new_conv(key) if p.conv_kind(key) == p.ConvKind.DM else None)
                 if conv is not None and head > conv.head:
                     conv.head = head
                     self._catch_up(conv)
@@ -127,9 +129,7 @@ class Delivery:
         if conv is None and m.conv in self.left_convs:
             return              # the group's own "left" line, published after our leave was confirmed
         if conv is None:        # a new DM, or a group this session joined elsewhere
-            kind = p.conv_kind(m.conv)
-            conv = self.convs[m.conv] = ConvState(m.conv, kind, self._title_for(m.conv))
-            self._conv_list()
+            conv = self._new_conv(m.conv)
         conv.head = max(conv.head, m.seq)
         if m.seq <= conv.seen or not self.joined:
             return
@@ -139,6 +139,11 @@ class Delivery:
         else:                   # a gap: keep it, fetch what is missing
             conv.buffer[m.seq] = m
             self._catch_up(conv)
+
+    def _new_conv(self, key: str) -> ConvState:
+        conv = self.convs[key] = ConvState(key, p.conv_kind(key), self._title_for(key))
+        self._conv_list()
+        return conv
 
     def _drain_buffer(self, conv: ConvState) -> None:
         for seq in sorted(conv.buffer):
