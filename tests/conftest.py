@@ -18,8 +18,11 @@ import pytest
 import zmq
 from hypothesis import settings
 
+from tests.probe import Probe
 from tests.rawclient import RawClient
+from zchat import events as ev
 from zchat import protocol as p
+from zchat.client import Client
 
 HEARTBEAT = 0.25   # seconds: fast heartbeats keep subscription syncs short
 # rate limits out of the way, for tests that pipeline thousands of requests on purpose
@@ -143,6 +146,30 @@ def client(make_client: Callable[..., RawClient], broker: BrokerProcess) -> Call
     def make(name: str | None = None, connect: str | None = None, **kw: object) -> RawClient:
         return make_client(connect or broker.connect, name, **kw)
     return make
+
+
+@pytest.fixture
+def user(broker, tmp_path: Path) -> Iterator[Callable[..., Probe]]:
+    made: list[Client] = []
+
+    def make(name: str, connect: str | None = None, live: bool = True, cfg: str | None = None,
+             link: str | None = None, joined: bool = True) -> Probe:
+        """A Client joined as ``name``; ``cfg`` names its config dir (its key: another one is another
+        device), ``link`` a link code to join an account with."""
+        c = Client(connect or broker.connect, config_dir=tmp_path / (cfg or f"cfg-{name}"), link=link)
+        made.append(c)
+        c.join(name)
+        probe = Probe(c)
+        if not joined:
+            return probe
+        probe.wait(lambda e: isinstance(e, ev.Joined))
+        if live:
+            probe.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
+        return probe
+
+    yield make
+    for c in made:
+        c.close()
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

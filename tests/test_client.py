@@ -2,71 +2,14 @@
 from __future__ import annotations
 
 import signal
-import time
-from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
+from tests.probe import Probe, msg
 from zchat import events as ev
+from zchat import protocol as p
 from zchat.client import Client
 from zchat.keys import ServerKeyChanged
-from zchat import protocol as p
-
-
-class Probe:
-    """A Client plus every event it has delivered, with bounded waits."""
-
-    def __init__(self, client: Client) -> None:
-        self.client, self.seen = client, []
-
-    def wait(self, match: Callable[[ev.Event], bool], timeout: float = 10.0) -> ev.Event:
-        for e in self.seen:
-            if match(e):
-                return e
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            for e in self.client.events(timeout=min(left, 0.5)):
-                self.seen.append(e)
-                if match(e):
-                    return e
-                break
-        raise AssertionError(f"no matching event in {timeout} s; last events: {self.seen[-8:]}")
-
-    def wait_after(self, earlier: ev.Event, match: Callable[[ev.Event], bool], timeout: float = 10.0) -> ev.Event:
-        """The first event matching ``match`` that came after ``earlier`` (that very object, not an equal one)."""
-        start = next(i for i, e in enumerate(self.seen) if e is earlier) + 1
-        return self.wait(lambda e: match(e) and any(x is e for x in self.seen[start:]), timeout)
-
-    def texts(self, conv: str | None = None) -> list[str]:
-        return [e.text for e in self.seen if isinstance(e, ev.MessageReceived) and e.kind == "msg"
-                and (conv is None or e.conv == conv)]
-
-    def drain(self) -> None:
-        self.seen += self.client.poll_events(10_000)
-
-
-@pytest.fixture
-def user(broker, tmp_path: Path) -> Iterator[Callable[..., Probe]]:
-    made: list[Client] = []
-
-    def make(name: str, connect: str | None = None, live: bool = True) -> Probe:
-        c = Client(connect or broker.connect, config_dir=tmp_path / f"cfg-{name}")
-        made.append(c)
-        c.join(name)
-        probe = Probe(c)
-        probe.wait(lambda e: isinstance(e, ev.Joined))
-        if live:
-            probe.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
-        return probe
-
-    yield make
-    for c in made:
-        c.close()
-
-
-def msg(text: str, conv: str | None = None) -> Callable[[ev.Event], bool]:
-    return lambda e: isinstance(e, ev.MessageReceived) and e.text == text and (conv is None or e.conv == conv)
 
 
 def test_two_users_everyone_and_dm(user):

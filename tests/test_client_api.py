@@ -7,12 +7,13 @@ still starts its thread (libzmq redials in the background). The rest use a real 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from tests.test_client import Probe, msg
+from tests.probe import Probe, msg
 from zchat import events as ev
 from zchat import protocol as p
 from zchat.client import Client, ClientClosed, ClientError

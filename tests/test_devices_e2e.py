@@ -5,39 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zmq
 
+from tests.probe import Probe, msg
 from tests.rawclient import RawClient
-from tests.test_client import Probe, msg
 from zchat import events as ev
 from zchat import protocol as p
-from zchat.client import Client
 
 
 @pytest.fixture
-def device(broker, tmp_path: Path) -> Iterator[Callable[..., Probe]]:
-    """device(name, cfg, link=None, live=True): a Client for ``name`` with its own config dir (its own
-    key, as a separate device has)."""
-    made: list[Client] = []
-
-    def make(name: str, cfg: str, link: str | None = None, live: bool = True, joined: bool = True) -> Probe:
-        c = Client(broker.connect, config_dir=tmp_path / cfg, link=link)
-        made.append(c)
-        c.join(name)
-        probe = Probe(c)
-        if joined:
-            probe.wait(lambda e: isinstance(e, ev.Joined))
-        if live:
-            probe.wait(lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
-        return probe
-
-    yield make
-    for c in made:
-        c.close()
+def device(user: Callable[..., Probe]) -> Callable[..., Probe]:
+    """device(name, cfg, link=None, live=True, joined=True): a Client for ``name`` with its own config
+    dir (its own key, as a separate device has)."""
+    return lambda name, cfg, **kw: user(name, cfg=cfg, **kw)
 
 
 def link_code(probe: Probe) -> str:

@@ -13,18 +13,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, user_scope
 from zchat.errors import ErrorCode, ProtocolError
+from zchat.hub_parts import HubPart
 
 if TYPE_CHECKING:
-    from zchat.access import Access
-    from zchat.hub import Conversation, HubConfig
-    from zchat.presence import Roster, Session
-    from zchat.store import DeviceRow, SQLiteStore
+    from zchat.presence import Session
+    from zchat.store import DeviceRow
 
 log = logging.getLogger("zchat.hub")
 LINK_TTL = 600.0                   # seconds a link code made on a device is good for
@@ -46,23 +44,7 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(clean.encode()).hexdigest()
 
 
-class AccountRequests:
-    if TYPE_CHECKING:
-        store: SQLiteStore
-        config: HubConfig
-        clock: Callable[[], float]
-        names: dict[str, str]
-        user_convs: dict[str, set[str]]
-        convs: dict[str, Conversation]
-        access: Access
-        presence: Roster
-        devices: dict[str, DeviceRow]
-        banned: set[str]
-        to_cut: list[tuple[float, bytes | None, str | None]]
-
-        def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None: ...
-        def _notice(self, s: Session | None, notice: bytes) -> None: ...
-
+class AccountRequests(HubPart):
     # ---------------------------------------------------------------- hello: who is this key?
     def _account_of(self, pubkey: str, req: p.Hello) -> tuple[str, str]:
         """The account and device name a hello speaks for, after every check; new accounts and

@@ -1,48 +1,28 @@
 """The hub's group requests: create, join, leave, invite, and the paged list of groups.
 
-Part of the hub (a mixin of :class:`zchat.hub.Hub`, which owns the state named below); kept
+Part of the hub (a mixin of :class:`zchat.hub.Hub`, whose state zchat.hub_parts declares); kept
 apart so each module stays small. Membership is what the fan-out keys follow: joining
 hands over the group's current key in the ``ok``, and leaving rotates it, so the member who
 left reads nothing the group says afterwards, even on a subscription it kept.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zchat import paging
 from zchat import protocol as p
 from zchat.errors import ErrorCode, ProtocolError
+from zchat.hub_parts import HubPart
 
 if TYPE_CHECKING:
-    from zchat.access import Access
-    from zchat.hub import Conversation, HubConfig
-    from zchat.presence import Roster, Session
-    from zchat.store import SQLiteStore
+    from zchat.hub import Conversation
+    from zchat.presence import Session
 
 K = p.ConvKind
 EV = p.MessageKind.EVENT
 
 
-class GroupRequests:
-    if TYPE_CHECKING:
-        store: SQLiteStore
-        config: HubConfig
-        clock: Callable[[], float]
-        convs: dict[str, Conversation]
-        user_convs: dict[str, set[str]]
-        names: dict[str, str]
-        access: Access
-        presence: Roster
-
-        def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                    cmid: str | None = None) -> tuple[str, int, float, bool]: ...
-        def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str) -> None: ...
-        def _title(self, conv: Conversation, user: str) -> str: ...
-        def _publish(self, topic: bytes, payload: bytes) -> None: ...
-        def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
-        def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None: ...
-
+class GroupRequests(HubPart):
     def _group(self, name: str) -> Conversation:
         conv = self.convs.get(p.group_key(name))
         if conv is None or conv.kind != K.GROUP:

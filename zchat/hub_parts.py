@@ -1,0 +1,37 @@
+"""What the hub's parts (zchat.groups, zchat.accounts) may use of the hub: declared once, for
+the type checker. The hub (zchat.hub.Hub) is built from these parts and provides all of it."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zchat import protocol as p
+    from zchat.access import Access
+    from zchat.hub import Conversation, HubConfig
+    from zchat.presence import Roster, Session
+    from zchat.store import DeviceRow, SQLiteStore
+
+
+class HubPart:
+    if TYPE_CHECKING:
+        store: SQLiteStore
+        config: HubConfig
+        clock: Callable[[], float]
+        names: dict[str, str]                  # user key -> display name
+        convs: dict[str, Conversation]
+        user_convs: dict[str, set[str]]
+        access: Access
+        presence: Roster
+        devices: dict[str, DeviceRow]          # by CURVE key
+        banned: set[str]
+        to_cut: list[tuple[float, bytes | None, str | None]]
+
+        def _append(self, conv: Conversation, s: Session, kind: str, text: str,
+                    cmid: str | None = None) -> tuple[str, int, float, bool]: ...
+        def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None: ...
+        def _title(self, conv: Conversation, user: str) -> str: ...
+        def _publish(self, topic: bytes, payload: bytes) -> None: ...
+        def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
+        def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None: ...
+        def _notice(self, s: Session | None, notice: bytes) -> None: ...
