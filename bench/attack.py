@@ -4,12 +4,16 @@ with no attack and during each attack, against one zchat broker in one run.
 The healthy client (alice: DEALER + SUB, protocol 2, in this process) pings every 10 ms and
 sends a 100-byte message to her own group every 100 ms; per phase: the ping's and the send's
 round trip (request -> its pong / ok), the send's delivery to her own SUB (opened with her
-group's key), the broker's RSS (sampled every 100 ms), open files and CPU. Each attack runs in
+group's key), the broker's RSS (sampled every 100 ms: at the start, the most, and how much it
+grew in the phase, as RSS rarely shrinks), open files and CPU. Each attack runs in
 a process of its own, with its own CURVE key, started before the phase and stopped after it:
 
   sub_flood         a raw XSUB with no session token floods the XPUB with subscription frames
+                    (to 1,000 topics, over and over)
+  sub_flood_unique  the same, every topic a new one (not in the default set: libzmq keeps every
+                    topic, and the broker stalls when the flooder leaves; results/notes.md)
   nonsub_flood      a raw XSUB floods the XPUB with frames that are not subscriptions (the broker
-                    cuts it; it reconnects after 10 ms and goes on)
+                    cuts it; it reconnects at once with a new socket and goes on)
   big_frame         one 8 MiB frame sent to the XPUB
   idle_conns        300 DEALERs (no hello) on the ROUTER and 300 SUBs (no token) on the XPUB,
                     held open (the broker cuts them after --login-timeout; they reconnect)
@@ -44,6 +48,7 @@ import zclient as zc  # noqa: E402
 from zchat import protocol as p  # noqa: E402
 
 ATTACKS = ("sub_flood", "nonsub_flood", "big_frame", "idle_conns", "history_pipeline")
+EXTRA_ATTACKS = ("sub_flood_unique",)     # on request only: it takes the broker down (results/notes.md)
 BIG_FRAME = 8 * 1024 * 1024
 IDLE_CONNS = 300
 PIPELINED = 6000
@@ -63,23 +68,32 @@ def _curve(ctx, kind, skey, **options):
 
 
 class Link:
-    """One attacking XSUB and what its monitor says: up (handshake done) or not, and how often the
-    broker cut it."""
+    """An attacking XSUB and what its monitor says: up (handshake done) or not, and how often the
+    broker cut it. A cut link is replaced by a new socket at once (libzmq's own reconnect of an
+    XSUB whose queue was full when it was cut sends nothing more)."""
 
-    def __init__(self, ctx, skey, endpoint, reconnect_ms):
-        self.sock = _curve(ctx, zmq.XSUB, skey, reconnect_ivl=reconnect_ms)
+    def __init__(self, ctx, skey, endpoint, reopen=True):
+        self.ctx, self.skey, self.endpoint, self.reopen = ctx, skey, endpoint, reopen
+        self.cuts, self.connects = 0, 0
+        self._open()
+
+    def _open(self):
+        self.sock = _curve(self.ctx, zmq.XSUB, self.skey, reconnect_ivl=-1)
         self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
-        self.sock.connect(endpoint)
-        self.up, self.cuts, self.connects = False, 0, 0
+        self.sock.connect(self.endpoint)
+        self.up = False
 
     def events(self, timeout_ms=0):
         from zmq.utils.monitor import recv_monitor_message
         while self.monitor.poll(timeout_ms):
             timeout_ms = 0
             if recv_monitor_message(self.monitor)["event"] == zmq.EVENT_DISCONNECTED:
-                self.up, self.cuts = False, self.cuts + 1
-            else:
-                self.up, self.connects = True, self.connects + 1
+                self.cuts, self.up = self.cuts + 1, False
+                if self.reopen:
+                    self.close()
+                    self._open()
+                return
+            self.up, self.connects = True, self.connects + 1
 
     def wait_up(self, seconds=20):
         end = time.monotonic() + seconds
@@ -88,16 +102,16 @@ class Link:
         if not self.up:
             raise RuntimeError("the attacker's XSUB never finished its handshake")
 
-    def flood(self, frames, stop):
-        """Send ``frames`` round-robin while the link is up, until ``stop``: an XSUB never blocks (frames
-        over its high-water mark are dropped here), so this runs as fast as one core allows."""
-        offered, n = 0, len(frames)
-        send = self.sock.send
+    def flood(self, frame, stop):
+        """Send ``frame(i)`` for i = 0, 1, ... while the link is up, until ``stop``: an XSUB never blocks
+        (frames over its high-water mark are dropped here), so this runs as fast as one core allows."""
+        offered = 0
         while not stop.is_set():
             self.events(0 if self.up else 10)
             if self.up:
+                send = self.sock.send
                 for _ in range(1000):
-                    send(frames[offered % n])
+                    send(frame(offered))
                     offered += 1
         return {"frames_offered": offered, "cut": self.cuts, "connects": self.connects}
 
@@ -107,8 +121,26 @@ class Link:
         self.sock.close(0)
 
 
-def attacker(kind, connect, pub_endpoint, conn, stop):
-    """Set up, say "ready", wait for "go", attack until ``stop``, send back what it did."""
+class Stop:
+    """The parent's "stop" on the pipe (not a multiprocessing.Event: setting one blocks for ever if the
+    process waiting on it died)."""
+
+    def __init__(self, conn):
+        self.conn, self.set = conn, False
+
+    def is_set(self):
+        if not self.set and self.conn.poll(0):
+            self.set = self.conn.recv() == "stop"
+        return self.set
+
+    def wait(self, seconds):
+        if not self.set and self.conn.poll(seconds):
+            self.set = self.conn.recv() == "stop"
+
+
+def attacker(kind, connect, pub_endpoint, conn):
+    """Set up, say "ready", wait for "go", attack until the parent says "stop", send back what it did."""
+    stop = Stop(conn)
     raise_nofile()
     ctx = zmq.Context()
     ctx.set(zmq.MAX_SOCKETS, 6 * IDLE_CONNS + 64)      # each monitor is two more sockets
@@ -116,9 +148,10 @@ def attacker(kind, connect, pub_endpoint, conn, stop):
     socks, stats, link = [], {}, None
     c0 = time.process_time()
     try:
-        if kind in ("sub_flood", "nonsub_flood", "big_frame"):
-            # the floods reconnect after 10 ms when cut, as an attacker would; the big frame is sent once
-            link = Link(ctx, skey, pub_endpoint, -1 if kind == "big_frame" else 10)
+        if kind in ("sub_flood", "sub_flood_unique", "nonsub_flood", "big_frame"):
+            # a flood reconnects at once when cut; the big frame is sent once (and its socket left alone
+            # after the cut: libzmq 4.3.5 crashes closing an XSUB cut in the middle of an 8 MiB frame)
+            link = Link(ctx, skey, pub_endpoint, reopen=kind != "big_frame")
             link.wait_up()
         elif kind == "idle_conns":
             for _ in range(IDLE_CONNS):
@@ -145,9 +178,13 @@ def attacker(kind, connect, pub_endpoint, conn, stop):
         conn.recv()
         t0 = time.monotonic()
         if kind == "sub_flood":
-            stats = link.flood([b"\x01g:flood%d|" % i for i in range(1000)], stop)
+            topics = [b"\x01g:flood%d|" % i for i in range(1000)]
+            stats = link.flood(lambda i: topics[i % 1000], stop)
+        elif kind == "sub_flood_unique":
+            stats = link.flood(lambda i: b"\x01g:flood%012d|" % i, stop)
         elif kind == "nonsub_flood":
-            stats = link.flood([b"\x02not a subscription %d" % i for i in range(1000)], stop)
+            frames = [b"\x02not a subscription %d" % i for i in range(1000)]
+            stats = link.flood(lambda i: frames[i % 1000], stop)
         elif kind == "big_frame":
             link.sock.send(b"\x01" + b"x" * (BIG_FRAME - 1))
             while not link.cuts and time.monotonic() - t0 < 20:     # however long the phase is
@@ -169,11 +206,12 @@ def attacker(kind, connect, pub_endpoint, conn, stop):
         stats = {"error": repr(exc)}
     finally:
         conn.send(stats)
-        if link is not None:
-            link.close()
-        for s in socks:
-            s.close(0)
-        ctx.term()
+        if kind != "big_frame":      # its socket is left to the process's exit: see Link
+            if link is not None:
+                link.close()
+            for s in socks:
+                s.close(0)
+            ctx.term()
 
 
 def _handshaken(socks, seconds=30):
@@ -289,7 +327,8 @@ class Healthy:
         wall = time.monotonic() - t0
         return {"ping": lat_summary_us(pings), "send": lat_summary_us(sends), "deliver": lat_summary_us(deliver),
                 "unanswered": len(pending), "undelivered": len(waiting), "errors": errors[:3],
-                "rss_mb_max": round(max(rss) / 1024, 1), "rss_mb_end": round(rss[-1] / 1024, 1),
+                "rss_mb_start": round(rss[0] / 1024, 1), "rss_mb_max": round(max(rss) / 1024, 1),
+                "rss_mb_end": round(rss[-1] / 1024, 1), "rss_grew_mb": round((max(rss) - rss[0]) / 1024, 1),
                 "fds_max": max(fds), "broker_cpu_pct": round(100 * (cpu_seconds(self.pid) - c0) / wall, 1)}
 
 
@@ -299,8 +338,7 @@ def run_phase(kind, healthy, connect, pub_endpoint, seconds):
         return healthy.phase(seconds), {}
     mpc = mp.get_context("fork")
     parent, child = mpc.Pipe()
-    stop = mpc.Event()
-    pr = mpc.Process(target=attacker, args=(kind, connect, pub_endpoint, child, stop), daemon=True)
+    pr = mpc.Process(target=attacker, args=(kind, connect, pub_endpoint, child), daemon=True)
     pr.start()
     try:
         ready = parent.recv() if parent.poll(60) else {"error": "attacker not ready"}
@@ -308,8 +346,11 @@ def run_phase(kind, healthy, connect, pub_endpoint, seconds):
             return {"error": str(ready)}, {}
         parent.send("go")
         figures = healthy.phase(seconds)
-        stop.set()
-        stats = parent.recv() if parent.poll(30) else {"error": "attacker did not report"}
+        try:
+            parent.send("stop")
+            stats = parent.recv() if parent.poll(30) else {"error": "attacker did not report"}
+        except (OSError, EOFError) as exc:
+            stats = {"error": f"attacker gone (exit {pr.exitcode}): {exc!r}"}
     finally:
         pr.join(10)
         if pr.is_alive():
@@ -324,11 +365,12 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=12.0,
                     help="length of the idle_conns phase (longer than the broker's --login-timeout, 10 s, "
                          "so the cutting and reconnecting is in it)")
-    ap.add_argument("--attacks", default=",".join(ATTACKS), help=f"comma-separated, of {', '.join(ATTACKS)}")
+    ap.add_argument("--attacks", default=",".join(ATTACKS),
+                    help=f"comma-separated, of {', '.join(ATTACKS + EXTRA_ATTACKS)} (default: all but the last)")
     ap.add_argument("--broker-args", default="", help="extra broker arguments")
     a = ap.parse_args()
     attacks = [x for x in a.attacks.split(",") if x]
-    unknown = set(attacks) - set(ATTACKS)
+    unknown = set(attacks) - set(ATTACKS) - set(EXTRA_ATTACKS)
     if unknown:
         ap.error(f"unknown attacks: {', '.join(sorted(unknown))}")
     broker, connect, data_dir = start_zchat(["--limit", "message=1e9/1000000", *a.broker_args.split()],
@@ -347,8 +389,8 @@ def main():
             for what in ("ping", "send", "deliver"):
                 for q in ("p50_us", "p99_us", "max_us"):
                     out[f"{kind}_{what}_{q}"] = figures.get(what, {}).get(q)
-            for key in ("unanswered", "undelivered", "rss_mb_max", "rss_mb_end", "fds_max", "broker_cpu_pct",
-                        "errors", "error"):
+            for key in ("unanswered", "undelivered", "rss_mb_start", "rss_mb_max", "rss_mb_end", "rss_grew_mb",
+                        "fds_max", "broker_cpu_pct", "errors", "error"):
                 if figures.get(key) not in (None, []):
                     out[f"{kind}_{key}"] = figures[key]
             if stats:
@@ -364,7 +406,7 @@ def main():
         ctx.term()
         stop_zchat(broker, data_dir)
     for kind in out["phases"]:
-        for key in ("ping_p50_us", "ping_p99_us", "send_p99_us", "rss_mb_max"):
+        for key in ("ping_p50_us", "ping_p99_us", "send_p99_us"):
             x, base = out.get(f"{kind}_{key}"), out.get(f"none_{key}")
             if x is not None and base:
                 out[f"{kind}_{key.replace('_us', '')}_ratio"] = round(x / base, 3)

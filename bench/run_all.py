@@ -69,6 +69,8 @@ for n in (10, 50, 200):
                                   f"--count {2000000 // n} --max-seconds 2")
     JOBS[f"P6_zchat_lat_n{n}"] = J("lat.py", f"--target zchat --clients {n} --group {n} --rate 100 --seconds 3")
     JOBS[f"P6_irc_lat_n{n}"] = J("irc_load.py", f"--clients {n} --rate 100 --seconds 3")
+    JOBS[f"S_P6_fast_thr_n{n}_noseal"] = J("thr.py", f"--target drain_fast --dealers {n} --subs {n} --window 200 "
+                                                   "--seconds 2 --broker-args=--no-seal")
 
 
 def C(what, z, base, key, op=None, goal=None, bkey=None):
@@ -118,20 +120,24 @@ ROWS = [
         C("info: P1 msgs/s, drain_store sealed vs plaintext", "P1_store", "S_P1_store_noseal", "msgs_per_s"),
         C("info: P2 deliveries/s, 100 subs, drain_fast sealed vs plaintext", "P2_fast_s100", "S_P2_fast_s100_noseal",
           "deliveries_per_s"),
+        *[C(f"info: P6 deliveries/s to others, N={n}, drain_fast sealed vs plaintext", f"P6_fast_thr_n{n}",
+            f"S_P6_fast_thr_n{n}_noseal", "deliveries_others_per_s") for n in (10, 50, 200)],
         C("info: P3 p50, drain_fast sealed vs plaintext", "P3_fast", "S_P3_fast_noseal", "p50_us"),
         C("info: P3 p99, drain_fast sealed vs plaintext", "P3_fast", "S_P3_fast_noseal", "p99_us"),
         *[C(f"info: {op} one {n} B frame (us; {who})", "S_seal_cost", None, f"{op}_{n}_us")
           for n in (100, 2048) for op, who in (("seal", "the broker, per publish"),
                                                 ("open", "each receiver, per delivery"))]]),
     ("A1", "attacks: a healthy client's ping round trip and the broker's RSS, vs no attack in the same run", [
-        C(f"info: {a}: {what}", "A1_attack", "A1_attack", f"{a}_{key}", bkey=f"none_{key}")
-        for a in ATTACKS for what, key in (("ping p50 (us)", "ping_p50_us"), ("ping p99 (us)", "ping_p99_us"),
-                                           ("broker RSS max (MB)", "rss_mb_max"))]),
+        C(f"info: {a}: {what}", "A1_attack", *base, f"{a}_{key}", bkey=f"none_{key}")
+        for a in ATTACKS for what, key, base in (("ping p50 (us)", "ping_p50_us", ["A1_attack"]),
+                                                 ("ping p99 (us)", "ping_p99_us", ["A1_attack"]),
+                                                 ("broker RSS growth in the phase (MB)", "rss_grew_mb", [None]))]),
 ]
 
 
 def run_job(jid, job):
     cmd = [PY, os.path.join(HERE, job["script"]), *job["args"].split()]
+    load = os.getloadavg()[0]      # the machine is shared: how busy it was as the job began
     t = time.monotonic()
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=job["timeout"], cwd=os.path.dirname(HERE))
@@ -140,7 +146,8 @@ def run_job(jid, job):
     except subprocess.TimeoutExpired:
         res = {"ok": False, "error": "timeout"}
     res.setdefault("ok", False)
-    res.update({"id": jid, "run_s": round(time.monotonic() - t, 1), "ts": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    res.update({"id": jid, "run_s": round(time.monotonic() - t, 1), "ts": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "load1": load})
     return res
 
 
@@ -160,6 +167,11 @@ def stat(vals):
     return f"{fmt(statistics.median(vals))} [{fmt(min(vals))}–{fmt(max(vals))}]"
 
 
+def load_range(results):
+    loads = [r["load1"] for rs in results.values() for r in rs if r and "load1" in r]
+    return f"{statistics.median(loads):.1f} [{min(loads):.1f}–{max(loads):.1f}]" if loads else "not recorded"
+
+
 def summarise(results, repeats, wall_s):
     """results: job id -> list of per-repeat dicts (None where not run)."""
     lines = ["# zchat benchmark summary", "",
@@ -167,14 +179,15 @@ def summarise(results, repeats, wall_s):
              f"{os.cpu_count()} cores, Python {platform.python_version()}, {repeats} repeats "
              f"(zchat and baselines interleaved), {wall_s / 60:.1f} min. Figures: median [min–max]. "
              "Ratio: median [min–max] of the per-repeat ratio zchat / baseline, measured back to back. "
-             "A run with lost, duplicated or out-of-order messages (or failed acks) is a FAILURE, not a figure.", "",
+             "A run with lost, duplicated or out-of-order messages (or failed acks) is a FAILURE, not a figure. "
+             f"Load average (1 min) as the jobs began: {load_range(results)}.", "",
              "| row | check | zchat | baseline | ratio | goal | verdict |", "|---|---|---|---|---|---|---|"]
     verdicts = {}
     for rid, title, checks in ROWS:
         for c in checks:
             zr = results.get(c["z"], [])
             br = results.get(c["base"], []) if c["base"] else []
-            if not zr:
+            if not zr or (c["base"] and not br):     # a job of this check was not run (--only)
                 continue
             zvals = [r[c["key"]] for r in zr if r and r.get("ok") and isinstance(r.get(c["key"]), (int, float))]
             zfail = sum(1 for r in zr if r and not r.get("ok"))
