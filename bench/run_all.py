@@ -1,6 +1,6 @@
 """One command for zchat's benchmark: every goal row, zchat and its baselines in the same run.
 
-  python bench/run_all.py              # all rows, 3 repeats (about 15 minutes on 2 cores)
+  python bench/run_all.py              # all rows, 3 repeats (about 13 minutes on 2 cores)
   python bench/run_all.py --only P2    # one goal row (P1..P6), or F, S, A1
   python bench/run_all.py --list       # the commands
 
@@ -69,6 +69,8 @@ for n in (10, 50, 200):
                                   f"--count {2000000 // n} --max-seconds 2")
     JOBS[f"P6_zchat_lat_n{n}"] = J("lat.py", f"--target zchat --clients {n} --group {n} --rate 100 --seconds 3")
     JOBS[f"P6_irc_lat_n{n}"] = J("irc_load.py", f"--clients {n} --rate 100 --seconds 3")
+    JOBS[f"F_P6_zchat_thr_n{n}_nofsync"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 "
+                                                     "--seconds 2 --broker-args=--no-fsync")
     JOBS[f"S_P6_fast_thr_n{n}_noseal"] = J("thr.py", f"--target drain_fast --dealers {n} --subs {n} --window 200 "
                                                    "--seconds 2 --broker-args=--no-seal")
 
@@ -112,6 +114,8 @@ ROWS = [
     ("F", "what fsync costs: the same job synced / not synced", [
         C("info: P1 msgs/s, zchat (fsync) vs zchat --no-fsync", "P1_zchat", "F_P1_zchat_nofsync", "msgs_per_s"),
         C("info: P1 msgs/s, drain_store FULL vs NORMAL", "P1_store", "F_P1_store_nosync", "msgs_per_s"),
+        *[C(f"info: P6 deliveries/s to others, N={n}, zchat (fsync) vs zchat --no-fsync", f"P6_zchat_thr_n{n}",
+            f"F_P6_zchat_thr_n{n}_nofsync", "deliveries_others_per_s") for n in (10, 50, 200)],
         C("info: P3 p50, zchat (fsync) vs zchat --no-fsync", "P3_zchat", "F_P3_zchat_nofsync", "p50_us"),
         C("info: P3 p99, zchat (fsync) vs zchat --no-fsync", "P3_zchat", "F_P3_zchat_nofsync", "p99_us"),
         C("info: P3 p50, zchat vs drain_store (both synced)", "P3_zchat", "F_P3_store", "p50_us"),
