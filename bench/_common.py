@@ -182,7 +182,8 @@ def probe_sender(target, payload):
 
 
 def start_relay(mode, max_seconds=120, extra=(), script="relay_broker.py"):
-    """Start a CURVE baseline broker; -> (proc, router_port, pub_port, server_public_z85)."""
+    """Start a CURVE baseline broker; -> (proc, router_port, pub_port, server_public_z85, master): master
+    is the secret its topic keys derive from (bench/sealing.py), None when it does not seal."""
     import select
     import subprocess
     cmd = [sys.executable, os.path.join(HERE, script), "--mode", mode,
@@ -193,12 +194,19 @@ def start_relay(mode, max_seconds=120, extra=(), script="relay_broker.py"):
     if not line.startswith("READY"):
         stop_broker(proc)
         raise RuntimeError(f"broker did not start: {line!r}")
-    _, rport, pport, key = line.split()
-    return proc, int(rport), int(pport), key.encode()
+    _, rport, pport, key, master = line.split()
+    return proc, int(rport), int(pport), key.encode(), None if master == "-" else bytes.fromhex(master)
 
 
-def start_zchat(extra=(), max_seconds=300):
-    """Start `python -m zchat.broker` on a random 127.0.0.1 port with a fresh data dir.
+# zchat's per-user rate limits, lifted: one benchmark user sends far more than a person could
+BENCH_LIMITS = ("--limit", "message=1e9/1000000", "--limit", "history=1e9/1000000",
+                "--limit", "create_group=1e9/1000000", "--limit", "invite=1e9/1000000",
+                "--rate", "1e9", "--rate-burst", "1000000")
+
+
+def start_zchat(extra=(), max_seconds=300, limits=False):
+    """Start `python -m zchat.broker` on a random 127.0.0.1 port with a fresh data dir, its rate
+    limits lifted (BENCH_LIMITS) unless ``limits``; ``extra`` comes last, so it can override them.
 
     -> (proc, connect_string, data_dir). Stop it with stop_zchat(proc, data_dir).
     The broker gets a hard --max-seconds equivalent: a timer here kills it by PID.
@@ -207,7 +215,7 @@ def start_zchat(extra=(), max_seconds=300):
     import tempfile
     data_dir = tempfile.mkdtemp(prefix="zchat_bench_")
     cmd = [sys.executable, "-m", "zchat.broker", "--bind", "tcp://127.0.0.1:*",
-           "--data-dir", data_dir, "--log-level", "warning", *extra]
+           "--data-dir", data_dir, "--log-level", "warning", *(() if limits else BENCH_LIMITS), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     import queue
     import threading

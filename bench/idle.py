@@ -1,11 +1,16 @@
 """Idle clients held by one broker (P4) and one message to all of them / a connect storm (P5).
 
---target zchat  python -m zchat.broker --max-clients N --heartbeat 30 --rate 1e6 --rate-burst 1e6:
+--target zchat  python -m zchat.broker --max-clients N --heartbeat 30, rate limits lifted:
                 N users (own CURVE keys, hello; SUB on p|, all| and u:NAME|), 1 of them in
                 this process (the observer: counts presence publishes during the storm, sends
                 the broadcast), N-1 in --procs client processes; then --extra more users say
                 hello and must get server_full, and the broker must not spin afterwards
 --target raw    idle_broker.py (CURVE): [hello] -> [welcome] on the ROUTER, [bcast, x] -> PUB "all"
+                sealed as zchat seals (--broker-args=--no-seal: plaintext)
+
+Every SUB opens (decrypts) each frame it looks for a marker in. A DEALER connects only when
+its hello is about to go out: the broker cuts a connection that holds no session for its
+--login-timeout (10 s), and a storm of 9,900 takes longer than that.
 
 Clients live in several processes (about 4 open files per client; the limit is 20000 per
 process). Steps: broker RSS at rest; all clients connect at once and say hello (connect_all_s:
@@ -27,14 +32,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from _common import (baseline_socket, cpu_seconds, emit, fd_count, raise_nofile,  # noqa: E402
                      rss_kb, start_relay, start_zchat, shutdown)
+from sealing import opener  # noqa: E402
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
 PROBE, BCAST = b"PROBE", b"BCAST"
 
 
 def client_proc(idx, n, target, addr, conn, ends, presence=True):
-    """addr: (router endpoint, pub endpoint or None, server key); ends: (hello, sync) deadlines on
-    the machine-wide monotonic clock."""
+    """addr: (router endpoint, pub endpoint or None, server key, raw: the sealing master or None);
+    ends: (hello, sync) deadlines on the machine-wide monotonic clock."""
     raise_nofile()
     import zclient as zc
     from zchat import protocol as p
@@ -42,12 +48,12 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
     ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
     socks = []
     try:
-        endpoint, pub_ep, skey = addr
+        endpoint, pub_ep, skey, master = addr
         t0 = time.monotonic()
         dl, end_sync = ends
         errs = []
         if target == "zchat":
-            users = [zc.User(ctx, i, endpoint, skey, name=f"c{idx}x{i}") for i in range(n)]
+            users = [zc.User(ctx, i, endpoint, skey, name=f"c{idx}x{i}", connect=False) for i in range(n)]
             socks += [u.dealer for u in users]
             errs = zc.hello_all(users, dl, batch=1000)
             welcomed = sum(1 for u in users if u.welcome)
@@ -56,6 +62,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                     socks.append(u.open_sub(ctx, skey, ([b"p|"] if presence else []) + [b"all|", p.user_topic(u.name)],
                                             rcvhwm=1000))
             subs = [u.sub for u in users if u.sub is not None]
+            opens = [u.open for u in users if u.sub is not None]
         else:
             dealers, subs = [], []
             for _ in range(n):
@@ -63,6 +70,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                 dealers.append(d)
                 subs.append(baseline_socket(ctx, zmq.SUB, skey, pub_ep, kp, b"all")[0])
             socks += dealers + subs
+            opens = [opener(master, [b"all"])] * n
             for d in dealers:
                 d.send(b"hello")
 
@@ -77,8 +85,8 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             got = [0]
 
             def on_msg(i, s):
-                s.recv()
-                payload = s.recv()
+                topic = s.recv()
+                payload = opens[i](topic, s.recv())
                 if marker in payload:
                     got[0] += 1
                     t_last[0] = time.monotonic_ns()
@@ -92,14 +100,15 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             zc.gather(subs, on_msg, end_sync)
         conn.send({"synced": got[0]})
 
-        def queued(s):
-            """The payloads of the [topic, payload] pairs waiting on SUB ``s``, without blocking."""
+        def queued(i):
+            """The (opened) payloads of the [topic, frame] pairs waiting on SUB ``i``, without blocking."""
+            s = subs[i]
             while True:
                 try:
-                    s.recv(NOBLOCK)
+                    topic = s.recv(NOBLOCK)
                 except Again:
                     return
-                yield s.recv()
+                yield opens[i](topic, s.recv())
 
         def drain_quiet():
             """Read and drop whatever is queued (probes, presence) until 0.3 s pass without any."""
@@ -108,8 +117,8 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             n_drop = 0
             while time.monotonic() - quiet < 0.3 and time.monotonic() < end:
                 busy = False
-                for s in subs:
-                    for _ in queued(s):
+                for i in range(len(subs)):
+                    for _ in queued(i):
                         n_drop += 1
                         busy = True
                 if busy:
@@ -128,7 +137,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                 conn.send({"ready": True})
                 zc.gather(subs, on_msg, time.monotonic() + 20)
                 # exactly once: nothing more with the marker may follow
-                extra = sum(BCAST in payload for s in subs for payload in queued(s))
+                extra = sum(BCAST in payload for i in range(len(subs)) for payload in queued(i))
                 conn.send({"bcast_got": got[0], "bcast_dup": extra, "t_last": t_last[0], "rss": rss_kb(),
                            "fds": fd_count()})
             else:
@@ -161,15 +170,16 @@ def main():
     from zchat import protocol as p
     if Z:
         broker, connect, data_dir = start_zchat(
-            ["--max-clients", str(a.clients), "--heartbeat", "30", "--rate", "1000000",
-             "--rate-burst", "1000000", *a.broker_args.split()], max_seconds=a.timeout * 3 + 60)
+            ["--max-clients", str(a.clients), "--heartbeat", "30", *a.broker_args.split()],
+            max_seconds=a.timeout * 3 + 60)
         endpoint, skey = zc.server_of(connect)
-        pub_ep = None
+        pub_ep = master = None
     else:
-        broker, rport, pport, skey = start_relay("idle", max_seconds=a.timeout * 3 + 60,
-                                                 script="idle_broker.py")
+        broker, rport, pport, skey, master = start_relay("idle", max_seconds=a.timeout * 3 + 60,
+                                                         extra=a.broker_args.split(), script="idle_broker.py")
         endpoint, pub_ep = f"tcp://127.0.0.1:{rport}", f"tcp://127.0.0.1:{pport}"
-    out = {"bench": "idle", "target": a.target, "clients": a.clients, "procs": procs}
+    out = {"bench": "idle", "target": a.target, "clients": a.clients, "procs": procs,
+           "broker_args": a.broker_args, "sealed": Z or master is not None}
     ctx = zmq.Context()
     socks = []
     ps, pipes = [], []
@@ -200,7 +210,7 @@ def main():
         ends = (t0 + 0.6 * a.timeout, t0 + 0.85 * a.timeout)
         for i, n in enumerate(share):
             parent, child = mpc.Pipe()
-            pr = mpc.Process(target=client_proc, args=(i, n, a.target, (endpoint, pub_ep, skey), child,
+            pr = mpc.Process(target=client_proc, args=(i, n, a.target, (endpoint, pub_ep, skey, master), child,
                                                        ends, not a.no_presence), daemon=True)
             pr.start()
             ps.append(pr)
@@ -220,7 +230,7 @@ def main():
                     t = obs.sub.recv(NOBLOCK)
                 except Again:
                     return msgs, changes
-                raw = obs.sub.recv()
+                raw = obs.open(t, obs.sub.recv())
                 if t != b"p|":
                     continue
                 msgs += 1
@@ -257,7 +267,7 @@ def main():
                     pres[0] += m
                     pres[1] += c
                     while obs.dealer.poll(0):
-                        obs.dealer.recv()
+                        obs.notice(obs.dealer.recv())
                 else:
                     while bd.poll(0):
                         bd.recv()

@@ -2,8 +2,10 @@
 (fresh key pair, no ZAP handler). Adapted from ../shared/bench-anchors/idle_broker.py.
 
   [ident, b"hello"]          -> reply [ident, b"welcome"] on the ROUTER (DM path)
-  [ident, b"bcast", payload] -> publish [b"all", payload] on the PUB (group path)
-Prints "READY <router_port> <pub_port>"; exits on SIGTERM or --max-seconds.
+  [ident, b"bcast", payload] -> publish [b"all", payload sealed] on the PUB (group path)
+What it publishes is sealed as zchat seals (bench/sealing.py; --no-seal: plaintext).
+Prints "READY <router_port> <pub_port> <server_public_z85> <master_hex or ->"; exits on
+SIGTERM or --max-seconds.
 """
 import argparse
 import os
@@ -14,6 +16,7 @@ import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import raise_nofile  # noqa: E402
+from sealing import new_master, sealer  # noqa: E402
 
 
 def main():
@@ -21,7 +24,10 @@ def main():
     ap.add_argument("--mode", default="idle")  # accepted for start_broker()
     ap.add_argument("--max-seconds", type=float, default=300)
     ap.add_argument("--backlog", type=int, default=4096)
+    ap.add_argument("--no-seal", action="store_true", help="publish broadcasts as they are, not sealed")
     a = ap.parse_args()
+    master = None if a.no_seal else new_master()
+    seal = sealer(master)
     raise_nofile()
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
@@ -34,7 +40,7 @@ def main():
         s.curve_publickey, s.curve_secretkey = public, secret
     rport = router.bind_to_random_port("tcp://127.0.0.1")
     pport = pub.bind_to_random_port("tcp://127.0.0.1")
-    print(f"READY {rport} {pport} {public.decode()}", flush=True)
+    print(f"READY {rport} {pport} {public.decode()} {master.hex() if master else '-'}", flush=True)
     poller = zmq.Poller()
     poller.register(router, zmq.POLLIN)
     NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
@@ -52,7 +58,7 @@ def main():
                 router.send(b"welcome")
             elif frames[1] == b"bcast":
                 pub.send(b"all", SNDMORE)
-                pub.send(frames[2])
+                pub.send(seal(b"all", frames[2]))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,15 @@ is delivered to G subscribers (the sender's own SUB included). Latency = receive
 send timestamp carried in the message (same process clock). The driver waits with epoll on
 the sockets' ZMQ_FD, so a wake-up costs O(ready sockets), not O(C).
 
---target zchat        python -m zchat.broker: real users (own CURVE keys, hello), groups made
+--target zchat        python -m zchat.broker (rate limits lifted; fsync on unless
+                      --broker-args=--no-fsync): real users (own CURVE keys, hello), groups made
                       with create_group / join_group, SUBs on g:NAME|, stored + acked sends
                       (acks drained and checked)
---target drain_fast   relay_broker.py --mode drain_fast (CURVE), topic per group
---target drain_store  relay_broker.py --mode drain_store (CURVE)
+--target drain_fast   relay_broker.py --mode drain_fast (CURVE, sealed), topic per group
+--target drain_store  relay_broker.py --mode drain_store (CURVE, sealed, synced before its acks)
+
+Every published frame is sealed and opened by its receiver before it is timed (a client must
+decrypt a message to show it); --broker-args=--no-seal makes a baseline publish plaintext.
 
 Every delivery is accounted (lost / dup / out-of-order per sender); any of them makes the run
 a failure ("ok": false).
@@ -31,6 +35,8 @@ sys.path.insert(0, HERE)
 from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
                      lat_summary_us, probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index,
                      store_ok, shutdown)
+from sealing import opener  # noqa: E402
+from zchat.seal import SealError  # noqa: E402
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -59,7 +65,7 @@ def main():
     ctx.set(zmq.MAX_SOCKETS, 2 * C + 64)
     socks = []
     out = {"bench": "lat", "target": a.target, "clients": C, "group": G, "rate": a.rate,
-           "size": a.size}
+           "size": a.size, "broker_args": a.broker_args}
     t_setup = time.monotonic()
     if Z:
         import zclient as zc
@@ -68,10 +74,12 @@ def main():
         endpoint, skey = zc.server_of(connect)
         topics = [b"g:g%05d|" % g for g in range(ng)]
         convs = ["g:g%05d" % g for g in range(ng)]
+        out["sealed"] = True
     else:
-        broker, rport, pport, skey = start_relay(a.target, max_seconds=a.timeout + 60,
-                                                 extra=a.broker_args.split())
+        broker, rport, pport, skey, master = start_relay(a.target, max_seconds=a.timeout + 60,
+                                                         extra=a.broker_args.split())
         topics = [b"g%05d" % g for g in range(ng)]
+        out["sealed"] = master is not None
     try:
         dl = time.monotonic() + 60
         if Z:
@@ -85,6 +93,8 @@ def main():
                 socks.append(u.open_sub(ctx, skey, [topics[i // G]]))
             dealers = [u.dealer for u in users]
             subs = [u.sub for u in users]
+            opens = [u.open for u in users]
+            notices = [u.notice for u in users]
             FPM = 2
         else:
             dealers, subs = [], []
@@ -93,7 +103,10 @@ def main():
                 dealers.append(d)
                 subs.append(baseline_socket(ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", kp, topics[i // G])[0])
             socks += dealers + subs
+            opens = [opener(master, topics)] * C
+            notices = [lambda raw: False] * C
             FPM = 3
+        unopened = [0]
         sel = selectors.EpollSelector()
         for i, s in enumerate(subs):
             sel.register(s.getsockopt(zmq.FD), selectors.EVENT_READ, i)
@@ -113,7 +126,8 @@ def main():
                 return HDR.unpack_from(payload, 0)[1] < PROBE
         is_ok = zc.is_ok if Z else store_ok
 
-        def drain_dealer(d):
+        def drain_dealer(k):
+            d, notice = dealers[k], notices[k]
             while True:
                 try:
                     r = d.recv(NOBLOCK)
@@ -121,21 +135,27 @@ def main():
                     return
                 if is_ok(r):
                     acks[0] += 1
+                elif notice(r):
+                    pass
                 elif len(ack_err) < 5:
                     ack_err.append(r[:200].decode(errors="replace"))
 
         def drain_sub(i, got):
             """Drain one SUB completely (required by ZMQ_FD semantics)."""
             s = subs[i]
-            recv = s.recv
+            recv, open_ = s.recv, opens[i]
             while True:
                 try:
-                    recv(NOBLOCK)
+                    topic = recv(NOBLOCK)
                 except Again:
                     return
                 if FPM == 3:
                     recv()
-                payload = recv()
+                try:
+                    payload = open_(topic, recv())
+                except SealError:
+                    unopened[0] += 1
+                    continue
                 if got is not None:
                     got.append((time.monotonic_ns(), i, payload))
                     if measured(payload):
@@ -184,7 +204,7 @@ def main():
             while time.monotonic() < end:
                 for key, _ in sel.select(0.02):
                     if key.data < 0:
-                        drain_dealer(dealers[-1 - key.data])
+                        drain_dealer(-1 - key.data)
                     else:
                         tmp = []
                         drain_sub(key.data, tmp)
@@ -202,8 +222,8 @@ def main():
                 quiet = time.monotonic()
             for i in range(C):
                 drain_sub(i, None)
-            for d in dealers if ACKS else ():
-                drain_dealer(d)
+            for k in range(C) if ACKS else ():
+                drain_dealer(k)
         acks[0] = 0
         nmeas[0] = 0
         del ack_err[:]
@@ -239,7 +259,7 @@ def main():
             wait = max(0.0, nxt - time.monotonic()) if sent < count else 0.05
             for key, _ in sel.select(wait):
                 if key.data < 0:
-                    drain_dealer(dealers[-1 - key.data])
+                    drain_dealer(-1 - key.data)
                 else:
                     drain_sub(key.data, got)
         wall = time.monotonic() - t0
@@ -275,6 +295,9 @@ def main():
             bucket = int((ts - t0_ns) / 1e8) * 100
             slow[bucket] = slow.get(bucket, 0) + 1
     out.update(acct.result(expected))
+    out["unopened"] = unopened[0]      # published frames that did not open: a failure
+    if unopened[0]:
+        out["ok"] = False
     out.update({"sent": sent, "wall_s": round(wall, 3),
                 "broker_cpu_pct": round(100 * b_cpu / wall, 1),
                 "driver_cpu_pct": round(100 * c_cpu / wall, 1)})

@@ -1,9 +1,12 @@
 """(1b) The simplest possible ZeroMQ chat relay: ROUTER in, PUB out, both CURVE servers.
 
 Adapted from ../shared/bench-anchors/relay_broker.py for zchat's bench: every socket is a
-CURVE server with a fresh key pair (no ZAP handler, so any client key is accepted), so the
-baseline pays for encryption exactly as zchat does.  The READY line carries the server's
-public key (z85): "READY <router_port> <pub_port> <server_public_z85>".
+CURVE server with a fresh key pair (no ZAP handler, so any client key is accepted), and
+drain_fast and drain_store seal every payload they publish as zchat does (bench/sealing.py:
+zchat.seal's Keyring, one key per topic), so the baseline pays for encryption exactly as
+zchat does (--no-seal: plaintext, to measure the cost). The READY line carries the server's
+public key (z85) and the master secret the topic keys derive from (hex, "-" when not sealing):
+"READY <router_port> <pub_port> <server_public_z85> <master_hex>".
 
 Clients' DEALERs send [topic, payload]; the ROUTER yields [ident, topic, payload];
 the relay publishes [topic, ident, payload] (so SUBs can filter on topic = group).
@@ -21,24 +24,31 @@ Modes (all single-threaded Python unless noted):
            *_multipart call in IntFlag arithmetic); trusts the fixed 3-frame layout
   drain_store  zchat-shaped minimal broker: drain_fast + json.loads of the
            payload, a per-topic sequence number, one SQLite (WAL,
-           synchronous=NORMAL) transaction per drained batch (<= 1000 msgs),
-           json.dumps of the published message, and a JSON "ok" ack to the
-           sender on the ROUTER (every request gets one reply)
+           synchronous=FULL: the WAL is synced at every commit, before any ack)
+           transaction per drained batch (<= 1000 msgs), json.dumps of the
+           published message, and a JSON "ok" ack to the sender on the ROUTER
+           (every request gets one reply); --store-sync NORMAL: no sync per commit
   proxy    zmq.proxy(router, pub): C-level forwarding in libzmq, no Python per
            message (publishes [ident, topic, payload]: no topic filtering)
 
-Prints "READY <router_port> <pub_port>" once bound, then runs until SIGTERM
-or --max-seconds.
+Only drain_fast (3 frames) and drain_store seal. Prints the READY line once bound, then runs
+until SIGTERM or --max-seconds.
 
   python relay_broker.py --mode drain --max-seconds 60
 """
 import argparse
 import os
 import signal
+import sys
 import threading
 import time
 
 import zmq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sealing import new_master, sealer  # noqa: E402
+
+SEALING_MODES = ("drain_fast", "drain_store")
 
 stop = False
 
@@ -59,15 +69,22 @@ def main():
     ap.add_argument("--backlog", type=int, default=4096)
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--io-threads", type=int, default=1)
-    ap.add_argument("--store-sync", default="NORMAL", choices=["NORMAL", "OFF", "FULL"],
-                    help="drain_store: PRAGMA synchronous (WAL mode)")
+    ap.add_argument("--store-sync", default="FULL", choices=["NORMAL", "OFF", "FULL"],
+                    help="drain_store: PRAGMA synchronous (WAL mode); FULL, as zchat's default, syncs every "
+                         "commit before the batch is acknowledged (default: %(default)s)")
     ap.add_argument("--store-autocheckpoint", type=int, default=1000,
                     help="drain_store: PRAGMA wal_autocheckpoint pages (0 = never)")
     ap.add_argument("--frames", type=int, default=3, choices=[1, 3],
                     help="1: clients send one frame [topic+payload]; drain_fast then "
                          "publishes one frame [topic+payload+ident]")
     ap.add_argument("--no-curve", action="store_true", help="plaintext (for comparison with the anchors)")
+    ap.add_argument("--no-seal", action="store_true",
+                    help="drain_fast / drain_store: publish payloads as they are, not sealed (the cost of sealing)")
     a = ap.parse_args()
+    if a.mode == "drain_fast" and a.frames == 1 and not a.no_seal:
+        ap.error("--frames 1 publishes the topic inside its one frame: use --no-seal with it")
+    master = new_master() if a.mode in SEALING_MODES and not a.no_seal else None
+    seal = sealer(master)
 
     # hard safety net: never outlive max-seconds (+2 s grace), whatever the mode
     killer = threading.Timer(a.max_seconds + 2, lambda: os._exit(3))
@@ -105,7 +122,7 @@ def main():
 
     rport = bind(router, a.router_port)
     pport = bind(pub, a.pub_port)
-    print(f"READY {rport} {pport} {public.decode()}", flush=True)
+    print(f"READY {rport} {pport} {public.decode()} {master.hex() if master else '-'}", flush=True)
     deadline = time.monotonic() + a.max_seconds
     forwarded = 0
 
@@ -178,7 +195,7 @@ def main():
                 payload = rrecv()    # here (atomic delivery), so never blocks
                 psend(topic, SNDMORE)
                 psend(ident, SNDMORE)
-                psend(payload)
+                psend(seal(topic, payload))
                 forwarded += 1
     elif a.mode == "drain_store":
         import json
@@ -231,8 +248,8 @@ def main():
                     rsend(dumps({"type": "ok", "id": cid, "seq": seq}).encode())
                     psend(topic, SNDMORE)
                     psend(ident, SNDMORE)
-                    psend(dumps({"type": "msg", "to": topic.decode(), "seq": seq, "ts": ts,
-                                 "id": cid, "body": body}).encode())
+                    psend(seal(topic, dumps({"type": "msg", "to": topic.decode(), "seq": seq, "ts": ts,
+                                             "id": cid, "body": body}).encode()))
                 forwarded += len(batch)
             db.close()
         finally:

@@ -1,8 +1,14 @@
 """One command for zchat's benchmark: every goal row, zchat and its baselines in the same run.
 
-  python bench/run_all.py              # all rows, 3 repeats (about 10-13 minutes on 2 cores)
-  python bench/run_all.py --only P2    # one goal row (P1..P6)
+  python bench/run_all.py              # all rows, 3 repeats (about 13 minutes on 2 cores)
+  python bench/run_all.py --only P2    # one goal row (P1..P6), or F, S, A1
   python bench/run_all.py --list       # the commands
+
+Every target seals what it publishes and its drivers open every frame they count (zchat:
+protocol 2; the relay baselines: bench/sealing.py), and zchat and drain_store sync each
+batch to disk before they acknowledge it. Rows F and S measure what those two cost (the same
+jobs with --no-fsync / --store-sync=NORMAL / --no-seal, and seal_cost.py); row A1 what attacks
+cost a healthy client (attack.py).
 
 Each repeat runs every job once, zchat and its baseline back to back (interleaved, so a noisy
 neighbour hits both sides alike). A job whose JSON line says "ok": false (lost, duplicated or
@@ -39,7 +45,22 @@ JOBS = {
     "P3_fast": J("lat.py", "--target drain_fast --clients 1000 --group 10 --rate 1000 --seconds 3"),
     "P45_zchat": J("idle.py", "--target zchat --clients 9900 --extra 20 --timeout 90", timeout=240),
     "P45_raw": J("idle.py", "--target raw --clients 9900 --timeout 90", timeout=240),
+    # what fsync and sealing cost: the same jobs without them (rows F and S)
+    "F_P1_zchat_nofsync": J("thr.py", "--target zchat --dealers 10 --subs 1 --seconds 2 --broker-args=--no-fsync"),
+    "F_P1_store_nosync": J("thr.py", "--target drain_store --dealers 10 --subs 1 --seconds 2 "
+                                     "--broker-args=--store-sync=NORMAL"),
+    "F_P3_zchat_nofsync": J("lat.py", "--target zchat --clients 1000 --group 10 --rate 1000 --seconds 3 "
+                                      "--broker-args=--no-fsync"),
+    "F_P3_store": J("lat.py", "--target drain_store --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "S_P1_store_noseal": J("thr.py", "--target drain_store --dealers 10 --subs 1 --seconds 2 --broker-args=--no-seal"),
+    "S_P2_fast_s100_noseal": J("thr.py", "--target drain_fast --dealers 10 --subs 100 --seconds 2 "
+                                         "--broker-args=--no-seal"),
+    "S_P3_fast_noseal": J("lat.py", "--target drain_fast --clients 1000 --group 10 --rate 1000 --seconds 3 "
+                                    "--broker-args=--no-seal"),
+    "S_seal_cost": J("seal_cost.py", ""),
+    "A1_attack": J("attack.py", "--seconds 4 --idle-seconds 12", timeout=400),
 }
+ATTACKS = ("sub_flood", "nonsub_flood", "big_frame", "idle_conns", "history_pipeline")
 for n in (10, 50, 200):
     JOBS[f"P6_zchat_thr_n{n}"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 --seconds 2")
     # not a goal: the CURVE relay ceiling under the same driver, to show what is left to win
@@ -48,11 +69,15 @@ for n in (10, 50, 200):
                                   f"--count {2000000 // n} --max-seconds 2")
     JOBS[f"P6_zchat_lat_n{n}"] = J("lat.py", f"--target zchat --clients {n} --group {n} --rate 100 --seconds 3")
     JOBS[f"P6_irc_lat_n{n}"] = J("irc_load.py", f"--clients {n} --rate 100 --seconds 3")
+    JOBS[f"F_P6_zchat_thr_n{n}_nofsync"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 "
+                                                     "--seconds 2 --broker-args=--no-fsync")
+    JOBS[f"S_P6_fast_thr_n{n}_noseal"] = J("thr.py", f"--target drain_fast --dealers {n} --subs {n} --window 200 "
+                                                   "--seconds 2 --broker-args=--no-seal")
 
 
-def C(what, z, base, key, op, goal, bkey=None):
+def C(what, z, base, key, op=None, goal=None, bkey=None):
     """A check: ratio z[key] / base[bkey or key] (op '>=' or '<=' goal); base None: absolute z[key].
-    op None: a figure for context ("info"), not a goal."""
+    op None: a figure for context ("info"), not a goal. base == z: two figures of one job (*)."""
     return {"what": what, "z": z, "base": base, "key": key, "bkey": bkey or key, "op": op, "goal": goal}
 
 
@@ -86,11 +111,37 @@ ROWS = [
             f"P6_irc_thr_n{n}", "deliveries_others_per_s", None, None, bkey="deliveries_per_s") for n in (10, 50, 200)],
         *[C(f"info: zchat vs drain_fast, N={n}", f"P6_zchat_thr_n{n}", f"P6_fast_thr_n{n}",
             "deliveries_others_per_s", None, None) for n in (10, 50, 200)]]),
+    ("F", "what fsync costs: the same job synced / not synced", [
+        C("info: P1 msgs/s, zchat (fsync) vs zchat --no-fsync", "P1_zchat", "F_P1_zchat_nofsync", "msgs_per_s"),
+        C("info: P1 msgs/s, drain_store FULL vs NORMAL", "P1_store", "F_P1_store_nosync", "msgs_per_s"),
+        *[C(f"info: P6 deliveries/s to others, N={n}, zchat (fsync) vs zchat --no-fsync", f"P6_zchat_thr_n{n}",
+            f"F_P6_zchat_thr_n{n}_nofsync", "deliveries_others_per_s") for n in (10, 50, 200)],
+        C("info: P3 p50, zchat (fsync) vs zchat --no-fsync", "P3_zchat", "F_P3_zchat_nofsync", "p50_us"),
+        C("info: P3 p99, zchat (fsync) vs zchat --no-fsync", "P3_zchat", "F_P3_zchat_nofsync", "p99_us"),
+        C("info: P3 p50, zchat vs drain_store (both synced)", "P3_zchat", "F_P3_store", "p50_us"),
+        C("info: P3 p99, zchat vs drain_store (both synced)", "P3_zchat", "F_P3_store", "p99_us")]),
+    ("S", "what sealing costs: the same baseline sealed / plaintext, and one frame", [
+        C("info: P1 msgs/s, drain_store sealed vs plaintext", "P1_store", "S_P1_store_noseal", "msgs_per_s"),
+        C("info: P2 deliveries/s, 100 subs, drain_fast sealed vs plaintext", "P2_fast_s100", "S_P2_fast_s100_noseal",
+          "deliveries_per_s"),
+        *[C(f"info: P6 deliveries/s to others, N={n}, drain_fast sealed vs plaintext", f"P6_fast_thr_n{n}",
+            f"S_P6_fast_thr_n{n}_noseal", "deliveries_others_per_s") for n in (10, 50, 200)],
+        C("info: P3 p50, drain_fast sealed vs plaintext", "P3_fast", "S_P3_fast_noseal", "p50_us"),
+        C("info: P3 p99, drain_fast sealed vs plaintext", "P3_fast", "S_P3_fast_noseal", "p99_us"),
+        *[C(f"info: {op} one {n} B frame (us; {who})", "S_seal_cost", None, f"{op}_{n}_us")
+          for n in (100, 2048) for op, who in (("seal", "the broker, per publish"),
+                                                ("open", "each receiver, per delivery"))]]),
+    ("A1", "attacks: a healthy client's ping round trip and the broker's RSS, vs no attack in the same run", [
+        C(f"info: {a}: {what}", "A1_attack", *base, f"{a}_{key}", bkey=f"none_{key}")
+        for a in ATTACKS for what, key, base in (("ping p50 (us)", "ping_p50_us", ["A1_attack"]),
+                                                 ("ping p99 (us)", "ping_p99_us", ["A1_attack"]),
+                                                 ("broker RSS growth in the phase (MB)", "rss_grew_mb", [None]))]),
 ]
 
 
 def run_job(jid, job):
     cmd = [PY, os.path.join(HERE, job["script"]), *job["args"].split()]
+    load = os.getloadavg()[0]      # the machine is shared: how busy it was as the job began
     t = time.monotonic()
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=job["timeout"], cwd=os.path.dirname(HERE))
@@ -99,7 +150,8 @@ def run_job(jid, job):
     except subprocess.TimeoutExpired:
         res = {"ok": False, "error": "timeout"}
     res.setdefault("ok", False)
-    res.update({"id": jid, "run_s": round(time.monotonic() - t, 1), "ts": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    res.update({"id": jid, "run_s": round(time.monotonic() - t, 1), "ts": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "load1": load})
     return res
 
 
@@ -119,6 +171,11 @@ def stat(vals):
     return f"{fmt(statistics.median(vals))} [{fmt(min(vals))}–{fmt(max(vals))}]"
 
 
+def load_range(results):
+    loads = [r["load1"] for rs in results.values() for r in rs if r and "load1" in r]
+    return f"{statistics.median(loads):.1f} [{min(loads):.1f}–{max(loads):.1f}]" if loads else "not recorded"
+
+
 def summarise(results, repeats, wall_s):
     """results: job id -> list of per-repeat dicts (None where not run)."""
     lines = ["# zchat benchmark summary", "",
@@ -126,14 +183,15 @@ def summarise(results, repeats, wall_s):
              f"{os.cpu_count()} cores, Python {platform.python_version()}, {repeats} repeats "
              f"(zchat and baselines interleaved), {wall_s / 60:.1f} min. Figures: median [min–max]. "
              "Ratio: median [min–max] of the per-repeat ratio zchat / baseline, measured back to back. "
-             "A run with lost, duplicated or out-of-order messages (or failed acks) is a FAILURE, not a figure.", "",
+             "A run with lost, duplicated or out-of-order messages (or failed acks) is a FAILURE, not a figure. "
+             f"Load average (1 min) as the jobs began: {load_range(results)}.", "",
              "| row | check | zchat | baseline | ratio | goal | verdict |", "|---|---|---|---|---|---|---|"]
     verdicts = {}
     for rid, title, checks in ROWS:
         for c in checks:
             zr = results.get(c["z"], [])
             br = results.get(c["base"], []) if c["base"] else []
-            if not zr:
+            if not zr or (c["base"] and not br):     # a job of this check was not run (--only)
                 continue
             zvals = [r[c["key"]] for r in zr if r and r.get("ok") and isinstance(r.get(c["key"]), (int, float))]
             zfail = sum(1 for r in zr if r and not r.get("ok"))
@@ -162,7 +220,8 @@ def summarise(results, repeats, wall_s):
                 verdicts.setdefault(rid, []).append(verdict)
             goal = f"{c['op']} {c['goal']}" if c["op"] else "-"
             lines.append(f"| {rid} | {c['what']} | {stat(zvals)} | {btxt} | {rtxt} | {goal} | **{verdict}** |")
-    lines += ["", "\\* presence row: zchat's own presence publishes / presence changes in the storm.", "",
+    lines += ["", "\\* two figures of one job: P5's presence row, zchat's presence publishes / presence changes "
+              "in the storm; A1, the figure during the attack / with no attack, in the same run.", "",
               "## Per row", ""]
     for rid, title, _ in ROWS:
         if rid in verdicts:
@@ -186,13 +245,15 @@ def summarise(results, repeats, wall_s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", default="", help="a row (P1..P6) or a substring of job ids")
+    ap.add_argument("--only", default="", help="a row (P1..P6, F, S, A1: every job it needs) or a substring of "
+                                               "job ids")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--summarise", action="store_true", help="only rewrite summary.md from raw.jsonl")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     a = ap.parse_args()
-    jobs = {k: v for k, v in JOBS.items() if not a.only or k.startswith(a.only + "_") or a.only in k
-            or (a.only in ("P4", "P5") and k.startswith("P45"))}
+    rows = {rid: {j for c in checks for j in (c["z"], c["base"]) if j} for rid, _, checks in ROWS}
+    jobs = {k: v for k, v in JOBS.items() if not a.only or k in rows.get(a.only, ()) or
+            (a.only not in rows and a.only in k)}
     if a.list:
         for k, j in jobs.items():
             print(f"{k:22s} python bench/{j['script']} {j['args']}")
@@ -222,7 +283,8 @@ def main():
                 results[jid].append(res)
                 bad = "" if res["ok"] else f"FAILED {str(res.get('error') or res.get('errors') or '')[:120]}"
                 keys = [k for k in ("msgs_per_s", "deliveries_per_s", "deliveries_others_per_s", "p50_us", "p99_us",
-                                    "broker_rss_mb", "bcast_fanout_ms", "sync_s") if k in res]
+                                    "broker_rss_mb", "bcast_fanout_ms", "sync_s", "open_100_us",
+                                    *(f"{x}_ping_p99_us" for x in ATTACKS)) if k in res]
                 print(f"[{rep}] {jid:20s} {res['run_s']:6.1f}s {bad} {({k: res[k] for k in keys})}", flush=True)
     text = summarise(results, a.repeats, time.monotonic() - t0)
     with open(os.path.join(a.out, "summary.md"), "w") as f:

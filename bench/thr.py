@@ -1,10 +1,15 @@
 """Closed-loop throughput: D senders -> broker -> N subscribers in one group, 100 B messages.
 
---target zchat        python -m zchat.broker; D+N users (user i sends if i < D, receives if
-                      i < N), real CURVE keys, hello, create_group/join_group, SUB on g:bench|;
-                      every `send` is stored and acknowledged (acks are drained and checked)
---target drain_fast   relay_broker.py --mode drain_fast (CURVE): the Python ceiling
---target drain_store  relay_broker.py --mode drain_store (CURVE): JSON + seq + SQLite batch + ack
+--target zchat        python -m zchat.broker (rate limits lifted; fsync on unless --broker-args=--no-fsync);
+                      D+N users (user i sends if i < D, receives if i < N), real CURVE keys, hello,
+                      create_group/join_group, SUB on g:bench|; every `send` is stored and
+                      acknowledged (acks are drained and checked)
+--target drain_fast   relay_broker.py --mode drain_fast (CURVE, sealed): the Python ceiling
+--target drain_store  relay_broker.py --mode drain_store (CURVE, sealed): JSON + seq + SQLite batch
+                      synced before its acks (--broker-args=--store-sync=NORMAL: not synced)
+
+Every published frame is sealed (zchat.seal; the baselines as bench/sealing.py says) and every
+receiver opens each one it counts (--broker-args=--no-seal: a baseline publishes plaintext).
 
 Closed loop with a window (at most --window messages sent but not yet delivered to the average
 subscriber), like the anchors' relay_thr.py. Sending stops after --count messages or --seconds,
@@ -26,6 +31,8 @@ sys.path.insert(0, HERE)
 from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
                      probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index, store_ok,
                      shutdown)
+from sealing import opener  # noqa: E402
+from zchat.seal import SealError  # noqa: E402
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
@@ -49,16 +56,19 @@ def main():
     ctx = zmq.Context()
     ctx.set(zmq.MAX_SOCKETS, 2 * (D + N) + 64)
     socks = []
-    out = {"bench": "thr", "target": a.target, "subs": N, "dealers": D, "size": a.size, "window": W}
+    out = {"bench": "thr", "target": a.target, "subs": N, "dealers": D, "size": a.size, "window": W,
+           "broker_args": a.broker_args}
     t_setup = time.monotonic()
     if Z:
         import zclient as zc
         from zchat import protocol as p
         broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
         endpoint, skey = zc.server_of(connect)
+        out["sealed"] = True
     else:
-        broker, rport, pport, skey = start_relay(a.target, max_seconds=a.timeout + 60,
-                                                 extra=a.broker_args.split())
+        broker, rport, pport, skey, master = start_relay(a.target, max_seconds=a.timeout + 60,
+                                                         extra=a.broker_args.split())
+        out["sealed"] = master is not None
     try:
         dl = time.monotonic() + 30
         if Z:
@@ -72,13 +82,18 @@ def main():
                 socks.append(u.open_sub(ctx, skey, [b"g:bench|"]))
             dealers = [u.dealer for u in users[:D]]
             subs = [u.sub for u in users[:N]]
+            opens = [u.open for u in users[:N]]
+            notice = {u.dealer: u.notice for u in users[:D]}
             FPM = 2
         else:
             dealers = [baseline_socket(ctx, zmq.DEALER, skey, f"tcp://127.0.0.1:{rport}")[0] for _ in range(D)]
             subs = [baseline_socket(ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", subscribe=b"g", rcvhwm=0)[0]
                     for _ in range(N)]
             socks += dealers + subs
+            opens = [opener(master, [b"g"])] * N
+            notice = dict.fromkeys(dealers, lambda raw: False)
             FPM = 3
+        unopened = [0]
         sub_idx = {s: i for i, s in enumerate(subs)}
         dealer_set = set(dealers)
         poller = zmq.Poller()
@@ -117,10 +132,11 @@ def main():
                         except Again:
                             break
                         if s in dealer_set:
+                            notice[s](f)
                             continue
                         if FPM == 3:
                             s.recv()
-                        f = s.recv()
+                        f = opens[sub_idx[s]](f, s.recv())
                         seen.add(s)
                         ps = probe_sender(a.target, f)
                         if ps >= 0:
@@ -182,20 +198,27 @@ def main():
                             break
                         if is_ok(r):
                             acks[0] += 1
+                        elif notice[s](r):
+                            pass
                         elif len(ack_err) < 5:
                             ack_err.append(r[:200].decode(errors="replace"))
                         else:
                             ack_err.append("...")
                     continue
                 r = sub_idx[s]
+                open_ = opens[r]
                 while True:
                     try:
-                        recv(NOBLOCK)
+                        topic = recv(NOBLOCK)
                     except Again:
                         break
                     if FPM == 3:
                         recv()
-                    g = cmid_of(recv())
+                    try:
+                        g = cmid_of(open_(topic, recv()))
+                    except SealError:
+                        unopened[0] += 1
+                        continue
                     if g >= 0:
                         add(r, g)
 
@@ -244,6 +267,9 @@ def main():
         shutdown(broker, socks, ctx, data_dir if Z else None)
     res = acct.result(sent * N)
     out.update(res)
+    out["unopened"] = unopened[0]      # published frames that did not open: a failure
+    if unopened[0]:
+        out["ok"] = False
     out.update({"count": M, "sent": sent, "elapsed_s": round(elapsed, 4),
                 "msgs_per_s": round(acct.got / N / elapsed),
                 "deliveries_per_s": round(acct.got / elapsed),

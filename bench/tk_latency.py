@@ -1,10 +1,11 @@
 """Tk client latency: a message's trip from the client's socket to drawn text, and how long a
 keystroke waits during a 1,000-message flood. Prints one JSON line at the end.
 
-In-process, under Xvfb (started here when DISPLAY is unset), against a real broker; the
-sender is another process (a plain Client) pacing its sends. "Received" is when the
-client's I/O thread hands a published frame to the session (``ClientSession.receive_published``
-is wrapped in this process only); "drawn" is when the message view holds the text after
+In-process, under Xvfb (started here when DISPLAY is unset), against a real broker (protocol 2,
+rate limits lifted, fsync on); the sender is another process (a plain Client) pacing its sends.
+"Received" is when the client's I/O thread hands a published (sealed) frame to the session
+(``ClientSession.receive_published``, which opens it, is wrapped in this process only);
+"drawn" is when the message view holds the text after
 ``update_idletasks()`` at the end of the pump's batch. Keystrokes come from xdotool; each
 one's wait is from its X server timestamp (ms, CLOCK_MONOTONIC) to an ``after_idle`` after
 Tk handled it (the entry redrawn).
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import start_zchat, stop_zchat  # noqa: E402
 
 SENDER = r"""
 import sys, time
@@ -65,17 +68,11 @@ def main() -> int:
             time.sleep(0.02)
         os.environ["DISPLAY"] = f":{n}"
     tmp = Path(tempfile.mkdtemp(prefix="zchat-tkbench-"))
-    broker = subprocess.Popen([sys.executable, "-m", "zchat.broker", "--bind", "tcp://127.0.0.1:*", "--data-dir",
-                               str(tmp / "b"), "--rate", "100000", "--rate-burst", "100000"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker, connect, data_dir = start_zchat(max_seconds=600)
     try:
-        while not ((tmp / "b" / "connect").exists() and (tmp / "b" / "connect").read_text().strip()):
-            time.sleep(0.02)
-        server = (tmp / "b" / "connect").read_text().strip()
-        return _bench(server, tmp, args)
+        return _bench(connect.split(": ", 1)[1], tmp, args)
     finally:
-        broker.terminate()
-        broker.wait(10)
+        stop_zchat(broker, data_dir)
         if xvfb is not None:
             xvfb.terminate()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,10 +1,14 @@
-"""A small zchat client for the bench drivers, built on zchat.protocol (the real wire protocol).
+"""A small zchat client for the bench drivers, built on zchat.protocol (the real wire protocol, v2).
 
-Each user has its own CURVE key pair and a unique name, one DEALER (requests, replies) and,
-if it receives, one SUB with the same key. Set-up requests (hello, create_group, join_group)
-are encoded and decoded with zchat.protocol; the hot path sends pre-formatted `send`
-requests (checked once against zchat.protocol.decode_request) and recognises `ok` replies and
-`msg` publishes by bytes, so the driver's own cost per message stays small.
+Each user has its own CURVE key pair, a unique name, a random 16-byte routing id on its DEALER
+(requests, replies, notices) and, if it receives, one SUB with the same key. Its fan-out keys
+(zchat.seal.KeyChain) come from the welcome, the ok of create_group / join_group and `key`
+notices, as in any client; every published frame the drivers count is opened with them
+(``User.open``: KeyChain.open, libsodium's XChaCha20-Poly1305 without PyNaCl's per-call
+checks). Set-up requests are encoded and decoded with zchat.protocol; the hot path sends
+pre-formatted `send` requests (checked once against zchat.protocol.decode_request) and
+recognises `ok` replies and `msg` payloads by bytes, so the driver's own cost per message
+stays small: one open per delivery is the part it cannot skip.
 
 Everything is pipelined: a batch of users sends its requests, then the replies are gathered
 with epoll on the sockets' ZMQ_FD (O(ready sockets) per wake-up), bounded by a deadline.
@@ -17,6 +21,7 @@ import time
 import zmq
 
 from zchat import protocol as p
+from zchat.seal import KeyChain
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
 CMID = b'"cmid":"m'      # measured messages carry cmid "m<global index>"
@@ -24,20 +29,30 @@ TEXT = b'"text":"'
 
 
 class User:
-    __slots__ = ("i", "name", "pub", "sec", "dealer", "sub", "welcome", "rid")
+    __slots__ = ("i", "name", "pub", "sec", "dealer", "sub", "welcome", "rid", "keys", "open", "endpoint",
+                 "connected")
 
-    def __init__(self, ctx, i, endpoint, server_key, name=None, heartbeat_ms=0):
+    def __init__(self, ctx, i, endpoint, server_key, name=None, connect=True):
+        """``connect=False``: the DEALER connects when hello_all reaches this user (a connection that
+        holds no session for the broker's --login-timeout is cut, so it must not wait for its turn)."""
         self.i = i
         self.name = name or f"u{i}"
         self.pub, self.sec = zmq.curve_keypair()
         self.dealer = self._socket(ctx, zmq.DEALER, server_key)
-        if heartbeat_ms:
-            self.dealer.heartbeat_ivl = heartbeat_ms
-            self.dealer.heartbeat_timeout = 3 * heartbeat_ms
-        self.dealer.connect(endpoint)
+        self.dealer.routing_id = p.new_routing_id()     # protocol 2: random, set before connecting
+        self.endpoint, self.connected = endpoint, False
+        if connect:
+            self.connect()
         self.sub = None
         self.welcome = None
         self.rid = 0
+        self.keys = KeyChain()
+        self.open = self.keys.open       # (topic, sealed frame) -> payload; SealError if it does not open
+
+    def connect(self):
+        if not self.connected:
+            self.dealer.connect(self.endpoint)
+            self.connected = True
 
     def _socket(self, ctx, kind, server_key):
         s = ctx.socket(kind)
@@ -51,6 +66,32 @@ class User:
     def next_id(self) -> str:
         self.rid += 1
         return f"s{self.rid}"
+
+    def learn(self, reply) -> None:
+        """Keep the fan-out keys a welcome, a conversations page, an ok or a `key` notice carries."""
+        if isinstance(reply, p.KeyChange):
+            self.keys.add(reply.scope, reply.epoch, bytes.fromhex(reply.key))
+            return
+        infos = list(getattr(reply, "keys", None) or ())
+        if isinstance(reply, p.Ok) and reply.key is not None:
+            infos.append(reply.key)
+        for info in infos:
+            self.keys.add(info.scope, info.epoch, bytes.fromhex(info.key))
+
+    def notice(self, raw: bytes) -> bool:
+        """True if ``raw`` (read on the DEALER) is a notice, which is then applied: a `key` notice's key
+        is kept, a `resubscribe` notice's topics are asked for again."""
+        if not raw.endswith((b'"type":"key"}', b'"type":"resubscribe"}')):
+            return False
+        notice = p.decode_reply(raw)
+        if isinstance(notice, p.Resubscribe):
+            # a SUB sends a topic upstream once: cancel our count of one, then ask again
+            for t in notice.topics if self.sub is not None else ():
+                self.sub.unsubscribe(t.encode())
+                self.sub.subscribe(t.encode())
+        else:
+            self.learn(notice)
+        return True
 
     def open_sub(self, ctx, server_key, topics, rcvhwm=0):
         self.sub = self._socket(ctx, zmq.SUB, server_key)
@@ -109,10 +150,14 @@ def hello_all(users, deadline, batch=500):
     errors = []
 
     def on_reply(i, s):
-        r = p.decode_reply(s.recv())
         u = users_b[i]
+        raw = s.recv()
+        if u.notice(raw):
+            return False
+        r = p.decode_reply(raw)
         if isinstance(r, p.Welcome):
             u.welcome = r
+            u.learn(r)
         else:
             errors.append(f"{u.name}: {r}")
         return True
@@ -120,6 +165,7 @@ def hello_all(users, deadline, batch=500):
     for k in range(0, len(users), batch):
         users_b = users[k:k + batch]
         for u in users_b:
+            u.connect()
             u.request(p.Hello(u.next_id(), p.PROTOCOL_VERSION, u.name))
         n = gather([u.dealer for u in users_b], on_reply, deadline)
         if n < len(users_b):
@@ -135,7 +181,11 @@ def call_all(users, make, deadline):
         u.request(make(u))
 
     def on_reply(i, s):
-        out[i] = p.decode_reply(s.recv())
+        raw = s.recv()
+        if users[i].notice(raw):
+            return False
+        out[i] = p.decode_reply(raw)
+        users[i].learn(out[i])
         return True
     gather([u.dealer for u in users], on_reply, deadline)
     return out
