@@ -41,7 +41,11 @@ from zchat.store import Checkpointer, SQLiteStore, StoreError
 
 log = logging.getLogger("zchat.broker")
 BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
+BATCH_BYTES = 1 << 18         # ... and replies: past 256 KB (4 full history pages) the batch ends, so one user
+                              # pipelining big requests delays the others' replies by one such batch, not 500
 SUB_BATCH = 500               # subscription frames per loop turn at most, so a flood cannot starve requests
+SUB_QUEUE = 20                # upstream frames libzmq reads ahead per XPUB connection
+SUB_RCVBUF = 4 * 1024         # ... and the kernel buffers (SO_RCVBUF)
 SUB_FRAME_MAX = 1024          # a subscription is a topic (under 40 bytes), the CURVE handshake's INITIATE
                               # with its metadata a few hundred: bigger frames drop the link
 REPLY_QUEUE = 2000            # replies waiting for one connection to read them; beyond, it is "overloaded"
@@ -119,6 +123,11 @@ class Broker:
         self.xpub.setsockopt(zmq.XPUB_MANUAL, 1)
         self.xpub.sndhwm = a.pub_hwm
         self.xpub.maxmsgsize = SUB_FRAME_MAX
+        # what one connection can push upstream before the loop reads it and cuts it off: a subscription
+        # flood must open a new CURVE connection for every few hundred frames (the client side is not
+        # slowed: a SUB sends a handful of subscriptions, and the rest waits in its own queue)
+        self.xpub.rcvhwm = SUB_QUEUE
+        self.xpub.rcvbuf = SUB_RCVBUF
         self.router_mon = self.router.get_monitor_socket(MONITOR_EVENTS)
         self.xpub_mon = self.xpub.get_monitor_socket(MONITOR_EVENTS)
         # the admin command's way in when the broker runs: a local socket in the 0700 data dir
@@ -135,7 +144,8 @@ class Broker:
         os.chmod(connect_file, 0o644)     # not secret: clients of this user on this machine read it
         return connect
 
-    def _server_socket(self, ctx: zmq.Context[zmq.Socket[bytes]], kind: int, public: bytes, secret: bytes) -> zmq.Socket[bytes]:
+    def _server_socket(self, ctx: zmq.Context[zmq.Socket[bytes]], kind: int,
+                       public: bytes, secret: bytes) -> zmq.Socket[bytes]:
         s = ctx.socket(kind)
         s.linger = 1000                       # on shutdown, give queued replies a second to leave
         s.curve_server = True
@@ -176,7 +186,8 @@ class Broker:
             try:
                 # drain only what poll found readable: a recv that ends in zmq.Again costs an exception,
                 # and at a light load (bench P3) the loop turns once per request
-                ready = dict(poller.poll(0 if more_subs else max(1, int(hub.tick() * 1000))))
+                due = min(hub.tick(), self.next_housekeeping - time.monotonic())
+                ready = dict(poller.poll(0 if more_subs else max(1, int(due * 1000))))
                 if wake_fd is not None and wake_fd in ready:
                     try:
                         os.read(wake_fd, 512)
@@ -191,7 +202,7 @@ class Broker:
                 if xpub in ready or more_subs:
                     more_subs = self._drain_subscriptions()
                 if router in ready:
-                    while self._drain_requests() == BATCH:
+                    while self._drain_requests() == BATCH or hub.out_bytes >= BATCH_BYTES:
                         self._flush()
                 self._flush()
                 if time.monotonic() >= self.next_housekeeping:
@@ -207,7 +218,7 @@ class Broker:
         n = 0
         try:
             with self.store.transaction():  # type: ignore[union-attr]
-                while n < BATCH:
+                while n < BATCH and hub.out_bytes < BATCH_BYTES:
                     try:
                         peer = router.recv(NOBLOCK)
                     except zmq.Again:
@@ -294,12 +305,13 @@ class Broker:
                 return False
             body = frame.bytes
             fd = _srcfd(frame)
+            if conns.was_cut(fd):          # what a peer sent before it was cut off: gone with it
+                continue
             if not body or body[0] not in (0, 1):
                 self.desynced = True
                 self.counts["desync_frames"] += 1
                 log.debug("cut an XPUB peer that sent a %d-byte frame that is not a subscription", len(body))
-                if fd in conns.conns:
-                    cut(fd)
+                self._cut_xpub(fd)
                 continue
             token = _property(frame, p.SUB_TOKEN_PROPERTY)
             session = hub.session_of_token(token)
@@ -319,9 +331,12 @@ class Broker:
                 # or unique topics would grow the broker without bound. A well-behaved client never asks.
                 self.counts["refused_subscriptions"] += 1
                 log.debug("refused subscription to %r; cut that connection", topic[:80])
-                if fd in conns.conns:
-                    cut(fd)
+                self._cut_xpub(fd)
         return True
+
+    def _cut_xpub(self, fd: int) -> None:
+        if self.conns.cut(fd):
+            cut(fd)
 
     def _ask_resubscribe(self) -> None:
         for token, topics in self.resubscribe.items():

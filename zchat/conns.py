@@ -29,6 +29,7 @@ class Conn:
     peer: bytes | None = None        # ROUTER: the routing id its frames carry
     token: str | None = None         # XPUB: the session token its subscriptions carry
     idle_since: float | None = None  # when it was last seen holding nothing live (None: it holds something)
+    was_cut: bool = False            # cut off; what it sent before is dropped unread
 
 
 class ConnTable:
@@ -54,6 +55,18 @@ class ConnTable:
 
     def closed(self, fd: int) -> Conn | None:
         return self.conns.pop(fd, None)
+
+    def cut(self, fd: int) -> bool:
+        """Mark the connection on ``fd`` cut; False if there is none, or it was cut already."""
+        conn = self.conns.get(fd)
+        if conn is None or conn.was_cut:
+            return False
+        conn.was_cut = True
+        return True
+
+    def was_cut(self, fd: int) -> bool:
+        conn = self.conns.get(fd)
+        return conn is not None and conn.was_cut
 
     def saw_peer(self, fd: int, peer: bytes) -> None:
         conn = self.conns.get(fd)

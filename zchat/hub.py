@@ -88,6 +88,7 @@ class Hub(GroupRequests, AccountRequests):
         self._dirty: set[str] = set()                     # conversations changed since their last heartbeat
         self._active: set[str] = set()                    # ... of which changed since the previous tick
         self.to_cut: list[tuple[float, bytes | None, str | None]] = []   # (when, routing id, token) to cut
+        self.out_bytes = 0                                # replies of this batch, in bytes (see broker_loop)
         self.reload()
 
     # ---------------------------------------------------------------- state
@@ -124,6 +125,7 @@ class Hub(GroupRequests, AccountRequests):
         replies, pubs = self.replies, self.publishes
         self.replies, self.publishes = [], []
         self._answered.clear()
+        self.out_bytes = 0
         return replies, pubs
 
     def discard_output(self) -> None:
@@ -133,6 +135,7 @@ class Hub(GroupRequests, AccountRequests):
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
+        self.out_bytes = 0
         self.presence.undo_batch()
         self.reload()
         self.access.batch_failed()
@@ -143,7 +146,9 @@ class Hub(GroupRequests, AccountRequests):
 
     # ---------------------------------------------------------------- output
     def _reply(self, peer: bytes, msg: p.Reply) -> None:
-        self.replies.append((peer, p.encode(msg)))
+        payload = p.encode(msg)
+        self.out_bytes += len(payload)
+        self.replies.append((peer, payload))
         self._answered.append(getattr(msg, "id", None))     # notices answer no request
 
     def _publish(self, topic: bytes, payload: bytes) -> None:
