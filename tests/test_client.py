@@ -5,6 +5,7 @@ import signal
 
 import pytest
 
+from tests.oskit import cut_own_links_to
 from tests.probe import Probe, msg
 from zchat import events as ev
 from zchat import protocol as p
@@ -135,14 +136,20 @@ def test_close_conversation_and_a_dm_to_nobody(user):
     assert alice.texts("dm:alice:bob") == ["one", "two"]               # and "one" is not shown twice
 
 
-def test_a_group_member_keeps_receiving_it_live_after_the_broker_is_killed_and_restarted(user, broker):
-    """The group's subscription is made again on the new broker: a line said in the group after the
-    restart reaches carol through her SUB (a group has no other way to reach a member live)."""
+def ops_group(user) -> tuple[Probe, Probe]:
+    """alice makes group ops and carol joins it."""
     alice, carol = user("alice"), user("carol")
     alice.client.create_group("ops")
     alice.wait(lambda e: isinstance(e, ev.Info) and "created group ops" in e.text)
     carol.client.join_group("ops")
     carol.wait(lambda e: isinstance(e, ev.Info) and "joined group ops" in e.text)
+    return alice, carol
+
+
+def test_a_group_member_keeps_receiving_it_live_after_the_broker_is_killed_and_restarted(user, broker):
+    """The group's subscription is made again on the new broker: a line said in the group after the
+    restart reaches carol through her SUB (a group has no other way to reach a member live)."""
+    alice, carol = ops_group(user)
     alice.client.send("before", "g:ops")
     carol.wait(msg("before", "g:ops"))
     assert broker.kill(signal.SIGKILL) == -signal.SIGKILL
@@ -158,3 +165,26 @@ def test_a_group_member_keeps_receiving_it_live_after_the_broker_is_killed_and_r
     got = carol.wait(msg("after the restart", "g:ops"), timeout=15)
     assert (got.sender, got.missed, got.history) == ("alice", False, False)
     assert carol.texts("g:ops") == ["before", "after the restart"]
+
+
+def test_a_subscription_link_that_breaks_is_subscribed_again_and_nothing_said_meanwhile_is_lost(user):
+    """libzmq 4.3.5 often redials a broken SUB link without resending its subscriptions (with ZMTP
+    heartbeats on), leaving a SUB that is connected and deaf. The client makes a new SUB when its
+    link comes back, waits for the heartbeat that proves the subscriptions are in, and fetches what
+    was said while it was away."""
+    alice, carol = ops_group(user)
+    alice.client.send("before", "g:ops")
+    before = carol.wait(msg("before", "g:ops"))
+    pub_port = int(carol.client._session.pub_endpoint.rsplit(":", 1)[1])
+    assert cut_own_links_to(pub_port) >= 2          # both clients live in this process
+    alice.client.send("while cut", "g:ops")
+    carol.wait(msg("while cut", "g:ops"), timeout=30)
+    # the relinked SUB gets live lines again: the group's next line reaches carol from her SUB
+    relinked = carol.wait_after(before, lambda e: isinstance(e, ev.ConnectionChanged)
+                                and e.state == ev.ConnState.CATCHING_UP and "subscribing again" in e.detail, timeout=30)
+    carol.wait_after(relinked, lambda e: isinstance(e, ev.ConnectionChanged) and e.state == ev.ConnState.LIVE,
+                     timeout=30)
+    alice.client.send("after", "g:ops")
+    later = carol.wait(msg("after", "g:ops"), timeout=15)
+    assert (later.history, later.missed) == (False, False)
+    assert carol.texts("g:ops") == ["before", "while cut", "after"]

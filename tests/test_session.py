@@ -228,3 +228,22 @@ def test_a_dm_whose_first_line_was_lost_is_found_by_its_heartbeat(net: Net) -> N
     net.tick(2.0)
     net.tick(2.0)
     assert [e.text for e in net.lines("alice", "dm:alice:bob")] == ["too early"]
+
+
+def test_a_subscription_that_goes_deaf_is_noticed_while_replies_still_come(net: Net) -> None:
+    """Pings are answered but heartbeats stop (the SUB lost its subscriptions): the session asks
+    for a new SUB, says so, and is live again once a heartbeat proves the subscriptions are in."""
+    alice = net.connect("alice")
+    net.tick(2.0)                                      # the first heartbeat: subscriptions proven
+    assert alice.tick(net.now[0]) and not alice.sub_stale
+    net.sessions["alice"][1].clear()                   # the SUB hears nothing from here on
+    for _ in range(4):
+        net.tick(2.0)                                  # pings answered: the broker is not silent
+    assert alice.joined and alice.sub_stale
+    mark = len(net.seen("alice"))
+    net.sessions["alice"][1].update({b"p|", b"hb|", b"all|", b"u:alice|"})   # what a new SUB asks for
+    alice.sub_relinked(net.now[0])
+    assert not alice.sub_stale
+    net.tick(2.0)
+    states = [e.state for e in net.seen("alice")[mark:] if isinstance(e, ev.ConnectionChanged)]
+    assert states == [ev.ConnState.CATCHING_UP, ev.ConnState.LIVE]

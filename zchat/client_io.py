@@ -46,8 +46,10 @@ class IOThread:
         self.dealer: zmq.Socket[bytes] | None = None
         self.sub: zmq.Socket[bytes] | None = None
         self.monitor: zmq.Socket[bytes] | None = None
+        self.sub_monitor: zmq.Socket[bytes] | None = None
         self.sub_endpoint = self.sub_token = ""
-        self.topics: set[bytes] = set()
+        self.topics: dict[bytes, None] = {}       # what the SUB is subscribed to, in the order asked
+        self.sub_broke = False                    # the SUB's link dropped since its last handshake
         self.leave_deadline: float | None = None
         self.failures = 0
         self._poller = zmq.Poller()
@@ -110,17 +112,49 @@ class IOThread:
         self.dealer.connect(self.client.endpoint)
 
     def _close_sockets(self) -> None:
+        self._close_sub()
         if self.dealer is not None:
             self.dealer.disable_monitor()
-        for s in (self.monitor, self.dealer, self.sub):
+        for s in (self.monitor, self.dealer):
             if s is not None:
                 s.close(0)
-        self.dealer = self.monitor = self.sub = None
-        self.sub_endpoint, self.sub_token, self.topics = "", "", set()
+        self.dealer = self.monitor = None
+        self.sub_endpoint, self.sub_token, self.topics = "", "", {}
+
+    def _close_sub(self) -> None:
+        if self.sub is not None:
+            self.sub.disable_monitor()
+            self.sub.close(0)
+        if self.sub_monitor is not None:
+            self.sub_monitor.close(0)
+        self.sub = self.sub_monitor = None
+
+    def _make_sub(self, endpoint: str, token: str, topics: list[bytes]) -> None:
+        """A fresh SUB, subscribed to ``topics`` in order. A SUB is never trusted to resubscribe by
+        itself after its link broke: libzmq 4.3.5 often does not resend the subscriptions on a
+        reconnect when ZMTP heartbeats are on, and then the SUB stays connected and hears nothing."""
+        self._close_sub()
+        self.sub = self._socket(zmq.SUB)
+        self.sub.setsockopt(zmq.METADATA, p.sub_metadata(token))
+        self.sub_monitor = self.sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        self.sub.connect(endpoint)
+        self.sub_endpoint, self.sub_token, self.sub_broke = endpoint, token, False
+        self.topics = dict.fromkeys(topics)
+        for t in topics:
+            self.sub.subscribe(t)
+
+    def _relink_sub(self, now: float) -> None:
+        """Remake the SUB with what it had (the heartbeat topic last, so its first beat proves the
+        rest are in); the session catches up on what was published meanwhile."""
+        topics = [t for t in self.topics if t != p.TOPIC_HEARTBEAT]
+        if p.TOPIC_HEARTBEAT in self.topics:
+            topics.append(p.TOPIC_HEARTBEAT)
+        self._make_sub(self.sub_endpoint, self.sub_token, topics)
+        self.session.sub_relinked(now)
 
     def _turn(self) -> bool:
         """One loop turn; False when the client is closed."""
-        socks = (self.dealer, self.sub, self.monitor)
+        socks = (self.dealer, self.sub, self.monitor, self.sub_monitor)
         if socks != self._polled:     # rebuilt only when a socket was made or closed, not every turn
             self._poller = zmq.Poller()
             self._poller.register(self.client._wake_r, zmq.POLLIN)
@@ -144,10 +178,15 @@ class IOThread:
                 return False
             action(s)
         self._read_monitor(now)
+        self._read_sub_monitor(now)
         self._drain(self.dealer, lambda frames: s.receive_reply(frames[-1], now))
         self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now)
                     if len(frames) == 2 else None)
-        if not s.tick(now):
+        alive = s.tick(now)
+        if s.sub_stale and self.sub is not None:
+            log.info("zchat: no heartbeat on the subscription for too long; subscribing again")
+            self._relink_sub(now)
+        if not alive:
             s.connection_lost()
             self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                                                     detail="the broker stopped answering")])
@@ -190,23 +229,31 @@ class IOThread:
                     detail="the broker did not complete the encrypted handshake: is the connect string "
                            "(and its key) the one the broker printed?")])
 
+    def _read_sub_monitor(self, now: float) -> None:
+        while self.sub_monitor is not None:
+            try:
+                kind = parse_monitor_message(self.sub_monitor.recv_multipart(zmq.NOBLOCK))["event"]
+            except zmq.Again:
+                return
+            if kind == zmq.EVENT_DISCONNECTED:
+                self.sub_broke = True
+            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED and self.sub_broke:
+                log.info("zchat: the subscription's link came back; subscribing again")
+                self._relink_sub(now)
+
     def _flush(self, now: float) -> None:
         s = self.session
         if s.pub_endpoint and (s.pub_endpoint, s.sub_token) != (self.sub_endpoint, self.sub_token):
-            if self.sub is not None:   # a new session: its token is new, and subscriptions go with the link
-                self.sub.close(0)
-            self.sub = self._socket(zmq.SUB)
-            self.sub.setsockopt(zmq.METADATA, p.sub_metadata(s.sub_token))
-            self.sub.connect(s.pub_endpoint)
-            self.sub_endpoint, self.sub_token, self.topics = s.pub_endpoint, s.sub_token, set()
+            # a new session: its token is new, and subscriptions go with the link
+            self._make_sub(s.pub_endpoint, s.sub_token, [])
         if self.sub is not None:
             for t in s.subscribe:
                 if t not in self.topics:
-                    self.topics.add(t)
+                    self.topics[t] = None
                     self.sub.subscribe(t)
             for t in s.unsubscribe:
                 if t in self.topics:
-                    self.topics.discard(t)
+                    del self.topics[t]
                     self.sub.unsubscribe(t)
             for t in s.resubscribe:      # the broker skipped these: cancel our count of one, then ask again
                 if t in self.topics:

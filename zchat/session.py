@@ -50,6 +50,8 @@ class ClientSession(Delivery):
         self._ids = itertools.count(1)
         self._live = False
         self._synced = False                              # a heartbeat proved the subscriptions are in
+        self.last_published = 0.0                         # when the SUB last brought a frame
+        self.sub_stale = False                            # the SUB went silent: the I/O thread remakes it
         self.leaving = False                              # bye sent: nothing may start the session again
         self.left_convs: set[str] = set()                 # groups left: their late lines are not news
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
@@ -103,6 +105,15 @@ class ClientSession(Delivery):
             conv.buffer.clear()
         self._live = False
 
+    def sub_relinked(self, now: float) -> None:
+        """The I/O thread made a new SUB (its link broke, or it went silent) and subscribed it
+        again: lines published meanwhile are lost, so wait for the heartbeat that proves the
+        subscriptions are in; its heads start the catch-up of whatever was missed."""
+        self._synced = self._live = self.sub_stale = False
+        self.last_published = now
+        self._event(ev.ConnectionChanged(state=ev.ConnState.CATCHING_UP, behind=0,
+                                         detail="the live feed's link broke; subscribing again"))
+
     def tick(self, now: float) -> bool:
         """Timers: a ping when idle, debounced read marks. Returns False when the broker has been
         silent past its heartbeat timeout (the caller should reconnect)."""
@@ -111,6 +122,8 @@ class ClientSession(Delivery):
         interval = self.limits.heartbeat_interval_ms / 1000
         if now - self.last_heard > self.limits.heartbeat_timeout_ms / 1000:
             return False
+        if self._synced and now - self.last_published > self.limits.heartbeat_timeout_ms / 1000:
+            self.sub_stale = True       # replies come but heartbeats do not: the SUB lost its subscriptions
         for conv, when in list(self.paced.items()):
             if now >= when:
                 del self.paced[conv]

@@ -48,6 +48,7 @@ class Delivery:
         left_convs: set[str]
         keys: KeyChain
         last_heard: float
+        last_published: float
         _live: bool
         _synced: bool
 
@@ -95,7 +96,7 @@ class Delivery:
 
     def receive_published(self, topic: bytes, frame: bytes, now: float) -> None:
         """A sealed frame from the SUB: opened with the scope's key (or kept until its key comes)."""
-        self.last_heard = now
+        self.last_heard = self.last_published = now
         payload = self.keys.open_or_keep(topic, frame)
         if payload is not None:
             self._published(topic, payload)
