@@ -9,7 +9,8 @@ import pytest
 FORBIDDEN = ("zmq", "sqlite3", "tkinter")
 
 
-@pytest.mark.parametrize("module", ["zchat.protocol", "zchat.messages", "zchat.errors", "zchat.hub", "zchat.presence"])
+@pytest.mark.parametrize("module", ["zchat.protocol", "zchat.messages", "zchat.vocab", "zchat.events", "zchat.errors",
+                                    "zchat.hub", "zchat.presence", "zchat.session"])
 def test_pure_module_imports_no_sockets_database_or_ui(module: str) -> None:
     code = (f"import sys, importlib; importlib.import_module({module!r}); "
             f"print(','.join(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))")

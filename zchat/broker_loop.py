@@ -38,16 +38,12 @@ from zchat.conns import ROUTER, XPUB, ConnTable, cut
 from zchat.errors import ProtocolError
 from zchat.hub import Hub, HubConfig
 from zchat.store import Checkpointer, SQLiteStore, StoreError
+from zchat.sub_gate import SUB_FRAME_MAX, SUB_QUEUE, SUB_RCVBUF, SubscriptionGate, frame_property, srcfd
 
 log = logging.getLogger("zchat.broker")
 BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
 BATCH_BYTES = 1 << 18         # ... and replies: past 256 KB (4 full history pages) the batch ends, so one user
                               # pipelining big requests delays the others' replies by one such batch, not 500
-SUB_BATCH = 500               # subscription frames per loop turn at most, so a flood cannot starve requests
-SUB_QUEUE = 20                # upstream frames libzmq reads ahead per XPUB connection
-SUB_RCVBUF = 4 * 1024         # ... and the kernel buffers (SO_RCVBUF)
-SUB_FRAME_MAX = 1024          # a subscription is a topic (under 40 bytes), the CURVE handshake's INITIATE
-                              # with its metadata a few hundred: bigger frames drop the link
 REPLY_QUEUE = 2000            # replies waiting for one connection to read them; beyond, it is "overloaded"
 HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake within this
 CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
@@ -56,28 +52,11 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ADMIN_SOCKET = "admin.ipc"
 MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
 
-def _property(frame: zmq.Frame, name: str) -> str | None:
-    """A ZMTP metadata property of the connection ``frame`` came on, or None if it has none."""
-    try:
-        value = frame.get(name)
-    except zmq.ZMQError:
-        return None
-    return value if isinstance(value, str) else None
-
-
 def endpoint_of(sock: zmq.Socket[bytes]) -> str:
     """Where a socket is bound (its last endpoint, with a random port resolved)."""
     last = sock.getsockopt(zmq.LAST_ENDPOINT)
     return last.decode() if isinstance(last, bytes) else str(last)
 
-
-def _srcfd(frame: zmq.Frame) -> int:
-    """The descriptor of the connection ``frame`` came on (ZMQ_SRCFD), or -1 when libzmq kept none
-    (a frame with no metadata)."""
-    try:
-        return frame.get(zmq.SRCFD)
-    except zmq.ZMQError:
-        return -1
 
 class Broker:
     """Owns the sockets; ``run()`` must be called on the thread that called ``bind()``."""
@@ -91,8 +70,6 @@ class Broker:
         self.store: SQLiteStore | None = None
         self.lock: DataDirLock | None = None
         self.conns = ConnTable(2 * config.max_clients + CONN_SLACK, args.login_timeout, time.monotonic)
-        self.desynced = False            # an upstream non-subscription frame was read: see _drain_subscriptions
-        self.resubscribe: dict[str, set[str]] = {}     # session token -> topics to ask it for again
         self.congested: dict[bytes, int] = {}          # peer -> replies dropped since its queue filled
         self.counts = dict.fromkeys(("refused_subscriptions", "desync_frames", "dropped_replies",
                                      "connections_over_cap", "connections_reaped"), 0)
@@ -137,6 +114,7 @@ class Broker:
         router_ep = self._bind(self.router, a.bind)
         pub_ep = self._bind(self.xpub, a.pub_bind or derive_pub_endpoint(a.bind))
         self.hub = Hub(self.store, replace(self.config, pub_endpoint=advertised(pub_ep, a.advertise)))
+        self.gate = SubscriptionGate(self.xpub, self.hub, self.conns, self.counts)
         self.checkpointer = Checkpointer(self.store.path, interval=1.0)
         connect = p.format_connect_string(advertised(router_ep, a.advertise), z85.decode(public))
         connect_file = self.data_dir / "connect"
@@ -200,7 +178,7 @@ class Broker:
                 if self.admin in ready:
                     self._admin_request()
                 if xpub in ready or more_subs:
-                    more_subs = self._drain_subscriptions()
+                    more_subs = self.gate.drain()
                 if router in ready:
                     while self._drain_requests() == BATCH or hub.out_bytes >= BATCH_BYTES:
                         self._flush()
@@ -236,8 +214,8 @@ class Broker:
                         congested[peer] += 1
                         continue
                     if peer not in by_peer:    # a connection without a session: learn which one it is
-                        conns.saw_peer(_srcfd(frame), peer)
-                    hub.handle(peer, _property(frame, "User-Id") or "", frame.bytes)
+                        conns.saw_peer(srcfd(frame), peer)
+                    hub.handle(peer, frame_property(frame, "User-Id") or "", frame.bytes)
         except Exception:
             log.exception("a batch of %d requests failed and was rolled back; nothing of it was acknowledged", n)
             hub.discard_output()
@@ -285,65 +263,6 @@ class Broker:
                 pass
             self.counts["dropped_replies"] += dropped
             del self.congested[peer]
-
-    def _drain_subscriptions(self) -> bool:
-        """XPUB_MANUAL: install a subscription only if the hub says the user whose session token the SUB
-        presented may read the topic. Returns True when SUB_BATCH frames were handled and more may wait.
-
-        libzmq 4.3.5 queues an upstream frame that is not a subscription without the pipe it came
-        from, so after reading one, every subscription read until the queue is empty would be
-        installed on the *next* subscriber's pipe (a stranger could take a victim's topics this way).
-        So after such a frame nothing is installed until a read finds the queue empty; the sender
-        is cut off, and the sessions whose subscriptions were skipped are asked to send them again."""
-        xpub, hub, conns = self.xpub, self.hub, self.conns
-        for _ in range(SUB_BATCH):
-            try:
-                frame = xpub.recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                self.desynced = False
-                self._ask_resubscribe()
-                return False
-            body = frame.bytes
-            fd = _srcfd(frame)
-            if conns.was_cut(fd):          # what a peer sent before it was cut off: gone with it
-                continue
-            if not body or body[0] not in (0, 1):
-                self.desynced = True
-                self.counts["desync_frames"] += 1
-                log.debug("cut an XPUB peer that sent a %d-byte frame that is not a subscription", len(body))
-                self._cut_xpub(fd)
-                continue
-            token = _property(frame, p.SUB_TOKEN_PROPERTY)
-            session = hub.session_of_token(token)
-            conns.saw_token(fd, token if session is not None else None)
-            topic = body[1:]
-            if self.desynced:
-                self.counts["refused_subscriptions"] += 1
-                if body[0] == 1 and session is not None:
-                    self.resubscribe.setdefault(session.sub_token, set()).add(topic.decode("ascii", "replace"))
-            elif body[0] == 0:
-                xpub.setsockopt(zmq.UNSUBSCRIBE, topic)
-            elif hub.may_subscribe(token, topic):
-                xpub.setsockopt(zmq.SUBSCRIBE, topic)
-            else:
-                # libzmq keeps every topic a peer asked for, approved or not, until its connection ends
-                # (XPUB_MANUAL's "manual subscriptions"): a peer asking for what it may not read is cut,
-                # or unique topics would grow the broker without bound. A well-behaved client never asks.
-                self.counts["refused_subscriptions"] += 1
-                log.debug("refused subscription to %r; cut that connection", topic[:80])
-                self._cut_xpub(fd)
-        return True
-
-    def _cut_xpub(self, fd: int) -> None:
-        if self.conns.cut(fd):
-            cut(fd)
-
-    def _ask_resubscribe(self) -> None:
-        for token, topics in self.resubscribe.items():
-            session = self.hub.session_of_token(token)
-            if session is not None:
-                self.hub.ask_resubscribe(session, sorted(topics))
-        self.resubscribe.clear()
 
     def _drain_monitors(self) -> None:
         """Connections opened and closed: cut those over the cap; a closed ROUTER link makes its session lost."""
@@ -405,7 +324,7 @@ class Broker:
             if noted:
                 log.info("in the last minute: %s; %d connections open",
                          ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in noted.items()), len(self.conns))
-                self.counts = dict.fromkeys(self.counts, 0)
+                self.counts.update(dict.fromkeys(self.counts, 0))   # shared with the gate: in place
 
     def _drain_zap(self) -> None:
         """Accept every CURVE client and name it by its public key (z85): identity is the key."""

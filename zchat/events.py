@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 # The vocabularies a frontend matches on, so that no frontend needs zchat.protocol.
-from zchat.messages import CONTROL_RE, ConvKind, MessageKind, PresenceReason, PresenceState, conv_kind, strip_controls
+from zchat.vocab import CONTROL_RE, ConvKind, MessageKind, PresenceReason, PresenceState, conv_kind, strip_controls
 
 
 class ConnState(StrEnum):

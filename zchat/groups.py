@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 from zchat import paging
 from zchat import protocol as p
 from zchat.errors import ErrorCode, ProtocolError
-from zchat.hub_parts import HubPart
+from zchat.hub_parts import Conversation, HubPart
 
 if TYPE_CHECKING:
-    from zchat.hub import Conversation
     from zchat.presence import Session
 
 K = p.ConvKind

@@ -1,16 +1,29 @@
-"""What the hub's parts (zchat.groups, zchat.accounts) may use of the hub: declared once, for
-the type checker. The hub (zchat.hub.Hub) is built from these parts and provides all of it."""
+"""What the hub's parts (zchat.groups, zchat.accounts, zchat.reading) may use of the hub: declared
+once, for the type checker. The hub (zchat.hub.Hub) is built from these parts and provides all
+of it. Also the one piece of hub state the parts make themselves: :class:`Conversation`."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from zchat import protocol as p
+
 if TYPE_CHECKING:
-    from zchat import protocol as p
     from zchat.access import Access
-    from zchat.hub import Conversation, HubConfig
+    from zchat.hub import HubConfig
     from zchat.presence import Roster, Session
     from zchat.store import DeviceRow, SQLiteStore
+
+
+class Conversation:
+    __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics", "stored")
+
+    def __init__(self, key: str, kind: str, private: bool, head: int, stored: bool = True) -> None:
+        self.key, self.kind, self.private, self.head, self.stored = key, kind, private, head, stored
+        self.members: set[str] = set()
+        self.invites: set[str] = set()
+        # where its messages are published: a DM on both users' own topics, the rest on their own
+        self.topics = [p.user_topic(u) for u in p.dm_users(key)] if kind == p.ConvKind.DM else [p.topic(key)]
 
 
 class HubPart:

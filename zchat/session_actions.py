@@ -1,0 +1,172 @@
+"""The client session's actions: what a frontend asks for (send, DM, groups, switch, close,
+leave), checked and turned into requests.
+
+Part of :class:`zchat.session.ClientSession` (a mixin; the session owns the state named below),
+kept apart so each module stays small. A send goes into the outbox first and stays there until
+the broker acknowledges it, so nothing typed is lost to a broken link.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from zchat import events as ev
+from zchat import protocol as p
+from zchat.session_delivery import ConvState
+
+if TYPE_CHECKING:
+    from zchat.seal import KeyChain
+
+
+class Actions:
+    if TYPE_CHECKING:
+        user: str
+        joined: bool
+        leaving: bool
+        limits: p.Limits | None
+        convs: dict[str, ConvState]
+        current: str
+        closed: set[str]
+        left_convs: set[str]
+        keys: KeyChain
+        pending: dict[str, tuple[str, Any]]
+        outbox: dict[str, p.Send]
+        waiting: list[Any]
+        paced: dict[str, float]
+
+        def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str: ...
+        def _event(self, event: ev.Event) -> None: ...
+        def _fail(self, code: str, message: str, command: str = "") -> None: ...
+        def _conv_list(self) -> None: ...
+        def flush_read_marks(self) -> None: ...
+
+    def send(self, text: str, conv: str | None = None) -> str | None:
+        """Send ``text`` to ``conv`` (default: the current conversation); kept until acknowledged."""
+        conv = conv or self.current
+        limit = self.limits.max_text_bytes if self.limits else p.MAX_TEXT_BYTES
+        if len(text.encode("utf-8", "replace")) > limit:
+            self._fail("too_large", f"message too long: at most {limit} bytes", "send")
+            return None
+        text = p.strip_controls(text)
+        cmid = uuid.uuid4().hex
+        self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
+        self._send_status(self.outbox[cmid], ev.SendState.SENDING)
+        if conv in self.paced:          # keep order: it goes when the ones before it go
+            return None
+        return self._request("send", p.Send, cmid, conv=conv, text=text, cmid=cmid)
+
+    def _send_status(self, send: p.Send | None, state: ev.SendState, reason: str = "", seq: int = 0) -> None:
+        if send is not None:        # None: a duplicate answer for a send already settled
+            self._event(ev.SendStatus(cmid=send.cmid, conv=send.conv, text=send.text, state=state, reason=reason,
+                                      seq=seq))
+
+    def _resend(self, conv: str) -> None:
+        """Send again, in order, what the outbox holds for ``conv`` and is not in flight."""
+        in_flight = {ctx for what, ctx in self.pending.values() if what == "send"}
+        for send in list(self.outbox.values()):
+            if send.conv == conv and send.cmid not in in_flight:
+                self._request("send", p.Send, send.cmid, conv=conv, text=send.text, cmid=send.cmid)
+
+    def dm(self, name: str, text: str) -> str | None:
+        try:
+            p.check_name(name)
+        except p.ProtocolError as exc:
+            self._fail(exc.code, exc.message, "msg")
+            return None
+        key = p.dm_key(self.user, name)
+        if key not in self.convs or key in self.closed:
+            self.convs.setdefault(key, ConvState(key, "dm", name))
+            self.closed.discard(key)
+            self._conv_list()
+        return self.send(text, key)
+
+    def create_group(self, group: str, private: bool = False) -> str:
+        return self._request("create_group", p.CreateGroup, private, group=group, private=private)
+
+    def join_group(self, group: str) -> str:
+        return self._request("join_group", p.JoinGroup, False, group=group)
+
+    def leave_group(self, group: str) -> str:
+        return self._request("leave_group", p.LeaveGroup, group=group)
+
+    def invite(self, name: str, group: str) -> str:
+        return self._request("invite", p.Invite, (name, group), group=group, name=name)
+
+    def link_device(self) -> str:
+        return self._request("link_device", p.LinkDevice)
+
+    def list_devices(self) -> str:
+        return self._request("devices", p.ListDevices)
+
+    def revoke_device(self, device: str) -> str:
+        return self._request("revoke_device", p.RevokeDevice, device, device=device)
+
+    def list_groups(self) -> str:
+        return self._request("groups", p.ListGroups, ())
+
+    def who(self, group: str | None = None) -> str:
+        return self._request("who", p.Who, conv=p.group_key(group) if group else p.EVERYONE)
+
+    def show_history(self, count: int = 20, conv: str | None = None) -> str:
+        conv = conv or self.current
+        head = self.convs[conv].head if conv in self.convs else 0
+        return self._request("show_history", p.History, conv=conv, before=head + 1, limit=count)
+
+    def switch(self, target: str) -> bool:
+        """Make ``target`` current: "everyone", "@name"/"name" (a DM) or "#group"/"group"."""
+        key = self.resolve(target)
+        if key is None:
+            self._fail("usage", f"no conversation {target!r}: try everyone, @NAME or #GROUP", "switch")
+            return False
+        if key not in self.convs:
+            self.convs[key] = ConvState(key, "dm", target.lstrip("@"))
+        self.closed.discard(key)
+        self.current = key
+        self.convs[key].unread = 0
+        self._conv_list()
+        return True
+
+    def close_conversation(self, target: str | None = None) -> bool:
+        """Take ``target`` (default: the current conversation) off the conversation list: a DM, or a
+        group this user is no longer in. A new line in it opens it again. False (and CommandFailed)
+        for everyone, a joined group, or a conversation that is not open."""
+        key = self.resolve(target) if target else self.current
+        if key == p.EVERYONE:
+            self._fail("usage", "everyone cannot be closed: it is where every user is", "close")
+            return False
+        conv = self.convs.get(key) if key else None
+        if key is None or conv is None or key in self.closed:
+            self._fail("usage", f"no open conversation {target or key!r} to close", "close")
+            return False
+        if conv.kind == "group" and key not in self.left_convs:
+            self._fail("usage", f"you are in #{conv.title}: /leave {conv.title} first, then /close it", "close")
+            return False
+        self.closed.add(key)
+        conv.unread = 0
+        if self.current == key:
+            self.current = p.EVERYONE
+        self._conv_list()
+        return True
+
+    def resolve(self, target: str) -> str | None:
+        t = target.strip()
+        if p.canonical(t) in ("everyone", "all", "#everyone"):
+            return p.EVERYONE
+        if t in self.convs:
+            return t
+        if not t.startswith("@") and p.group_key(t.lstrip("#")) in self.convs:
+            return p.group_key(t.lstrip("#"))
+        name = t.lstrip("@")
+        if t.startswith("#") or not p.is_valid_name(name) or p.canonical(name) == self.user:
+            return None
+        return p.dm_key(self.user, name)
+
+    def leave(self) -> str:
+        """End the session on purpose: read marks first, then bye (others see "left")."""
+        if not self.joined:             # nobody to tell: we are offline
+            self.waiting.clear()
+            self._event(ev.Left(reason="left while offline"))
+            return ""
+        self.flush_read_marks()
+        self.leaving = True
+        return self._request("bye", p.Bye)
