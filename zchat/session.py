@@ -15,7 +15,8 @@ from zchat import events as ev
 from zchat import protocol as p
 from zchat.seal import KeyChain
 from zchat.session_actions import Actions
-from zchat.session_delivery import ConvState, Delivery
+from zchat.session_delivery import Delivery
+from zchat.session_parts import ConvState
 
 PING_AFTER = 1.0        # fraction of the heartbeat interval of silence before a ping
 READ_DEBOUNCE = 0.5     # seconds between mark_read updates

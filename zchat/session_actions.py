@@ -8,38 +8,13 @@ the broker acknowledges it, so nothing typed is lost to a broken link.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
 
 from zchat import events as ev
 from zchat import protocol as p
-from zchat.session_delivery import ConvState
-
-if TYPE_CHECKING:
-    from zchat.seal import KeyChain
+from zchat.session_parts import ConvState, SessionPart
 
 
-class Actions:
-    if TYPE_CHECKING:
-        user: str
-        joined: bool
-        leaving: bool
-        limits: p.Limits | None
-        convs: dict[str, ConvState]
-        current: str
-        closed: set[str]
-        left_convs: set[str]
-        keys: KeyChain
-        pending: dict[str, tuple[str, Any]]
-        outbox: dict[str, p.Send]
-        waiting: list[Any]
-        paced: dict[str, float]
-
-        def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str: ...
-        def _event(self, event: ev.Event) -> None: ...
-        def _fail(self, code: str, message: str, command: str = "") -> None: ...
-        def _conv_list(self) -> None: ...
-        def flush_read_marks(self) -> None: ...
-
+class Actions(SessionPart):
     def send(self, text: str, conv: str | None = None) -> str | None:
         """Send ``text`` to ``conv`` (default: the current conversation); kept until acknowledged."""
         conv = conv or self.current

@@ -8,54 +8,14 @@ conversation's seqs, or a heartbeat naming a head beyond what was shown, starts 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zchat import events as ev
 from zchat import protocol as p
-
-if TYPE_CHECKING:
-    from zchat.seal import KeyChain
+from zchat.session_parts import ConvState, SessionPart
 
 
-@dataclass
-class ConvState:
-    conv: str
-    kind: str
-    title: str
-    private: bool = False
-    seen: int = 0                 # last seq delivered to the frontend
-    head: int = 0                 # newest seq known to exist
-    fetching: bool = False        # a catch-up page is in flight
-    missed_upto: int = 0          # seqs up to this, delivered by catch-up, were sent while we were away
-    unread: int = 0
-    read_sent: int = -1           # the read mark: sent in mark_read, or learnt from another device
-    buffer: dict[int, p.Message] = field(default_factory=dict)
-
-    def public(self) -> ev.Conversation:
-        return ev.Conversation(conv=self.conv, kind=self.kind, title=self.title, unread=self.unread,
-                               private=self.private)
-
-
-class Delivery:
-    if TYPE_CHECKING:
-        user: str
-        joined: bool
-        limits: p.Limits | None
-        convs: dict[str, ConvState]
-        current: str
-        closed: set[str]
-        left_convs: set[str]
-        keys: KeyChain
-        last_heard: float
-        last_published: float
-        _live: bool
-        _synced: bool
-
-        def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str: ...
-        def _event(self, event: ev.Event) -> None: ...
-        def _conv_list(self) -> None: ...
-
+class Delivery(SessionPart):
     def _catch_up(self, conv: ConvState) -> None:
         """Fetch what lies between what was shown and the newest known seq, one page at a time."""
         if conv.head > conv.seen and not conv.fetching and self.joined:
