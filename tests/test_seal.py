@@ -71,6 +71,12 @@ def test_the_fast_libsodium_calls_equal_the_reference_ones(payload: bytes, topic
     nonce = frame[seal.HEADER_BYTES:seal.HEADER_BYTES + seal.NONCE_BYTES]
     assert frame == seal.seal(topic, epoch, key, payload, nonce)
     assert seal._fast_open(topic, frame, key) == seal.open_frame(topic, frame, key) == payload
+    chain = seal.KeyChain()                 # its reused output buffer: each payload is a copy of its own
+    chain.add(seal.scope_of(topic), epoch, key)
+    first = chain.open(topic, frame)
+    other = ring.seal(topic, b"\xff" * 64)
+    assert chain.open(topic, other) == b"\xff" * 64
+    assert first == payload
 
 
 def test_nonces_never_repeat_under_one_keyring() -> None:

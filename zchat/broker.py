@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pub-hwm", type=_positive(int), default=10000, metavar="N",
                     help="messages queued per subscriber before a slow one starts missing live ones (it "
                          "catches up from history; default: %(default)s)")
+    ap.add_argument("--io-threads", type=_positive(int), default=1, metavar="N",
+                    help="libzmq I/O threads for each of the two server sockets' contexts: CURVE encryption "
+                         "runs there, so more than one spreads it over cores (default: %(default)s)")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                     help="how much to log to stderr (default: %(default)s)")
     ap.add_argument("--version", action="version", version=f"zchat {__version__}")

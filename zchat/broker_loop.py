@@ -64,8 +64,9 @@ class Broker:
     def __init__(self, args: argparse.Namespace, config: HubConfig) -> None:
         self.args, self.config = args, config
         self.data_dir = Path(args.data_dir)
-        self.ctx = zmq.Context()
-        self.pub_ctx = zmq.Context()     # no ZAP handler here: see the module docstring
+        io_threads = getattr(args, "io_threads", 1)
+        self.ctx = zmq.Context(io_threads)
+        self.pub_ctx = zmq.Context(io_threads)     # no ZAP handler here: see the module docstring
         self.stopping = False
         self.store: SQLiteStore | None = None
         self.lock: DataDirLock | None = None
