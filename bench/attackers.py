@@ -11,10 +11,10 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import raise_nofile  # noqa: E402
+import zclient as zc
+from _common import raise_nofile
 
-import zclient as zc  # noqa: E402
-from zchat import protocol as p  # noqa: E402
+from zchat import protocol as p
 
 ATTACKS = ("sub_flood", "nonsub_flood", "big_frame", "idle_conns", "history_pipeline")
 EXTRA_ATTACKS = ("sub_flood_unique",)     # on request only: it takes the broker down (results/notes.md)

@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Acct, Deadline, cpu_seconds, emit, lat_summary_us, raise_nofile, rss_kb  # noqa: E402
+from _common import Acct, Deadline, cpu_seconds, emit, lat_summary_us, raise_nofile, rss_kb
 
 MARK = b" PRIVMSG #test :"
 NODELAY_LAUNCHER = (

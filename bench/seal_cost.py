@@ -11,9 +11,9 @@ import sys
 import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit  # noqa: E402
+from _common import emit
 
-from zchat import seal as sl  # noqa: E402
+from zchat import seal as sl
 
 SIZES = (100, 2048)
 

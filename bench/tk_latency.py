@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import start_zchat, stop_zchat  # noqa: E402
+from _common import start_zchat, stop_zchat
 
 SENDER = r"""
 import sys, time
@@ -80,6 +80,7 @@ def main() -> int:
 
 def _bench(server: str, tmp: Path, args: argparse.Namespace) -> int:
     import tkinter as tk
+
     from zchat import events as ev
     from zchat.client import Client
     from zchat.frontends.tk import window as win_mod

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import threading
 import time
+import tkinter as tk
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pytest
-import tkinter as tk
 
 from zchat.client import Client
 from zchat.frontends.tk.app import TkApp

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from zchat import events as ev
 from zchat.errors import ZchatError
@@ -73,7 +74,7 @@ class CliFrontend:
     def run(self, launch: Any) -> int:
         try:
             if is_terminal():
-                from zchat.frontends.cli_app import run_interactive   # imports prompt_toolkit
+                from zchat.frontends.cli_app import run_interactive  # imports prompt_toolkit
                 return run_interactive(launch, self.options)
             return PlainMode(launch, self.options).run()
         except Fatal as exc:

@@ -7,7 +7,7 @@ run), your own name in bold, a line that names you marked in yellow, joins and p
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.styles import Style

@@ -9,7 +9,8 @@ import re
 import shlex
 import time
 import zlib
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from zchat.events import CONTROL_RE, Device
 

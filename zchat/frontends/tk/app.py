@@ -13,10 +13,10 @@ import os
 import sys
 import tkinter as tk
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from tkinter import ttk
 from types import TracebackType
-from typing import Callable
 
 from zchat import events as ev
 from zchat.client import Client, ClientClosed

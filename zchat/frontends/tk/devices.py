@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections.abc import Callable, Sequence
 from tkinter import ttk
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from zchat import events as ev
 from zchat.frontends.text import clean

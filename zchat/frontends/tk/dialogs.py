@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import tkinter as tk
 import tkinter.font as tkfont
+from collections.abc import Callable, Sequence
 from tkinter import ttk
-from typing import Callable, Sequence
 
 from zchat.commands import COMMANDS, EXIT_WORD
 from zchat.frontends.tk.format import COLORS, SHORTCUTS

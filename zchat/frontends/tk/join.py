@@ -6,8 +6,8 @@ link code) are shown in place, in red and wrapped, under the fields; the screen 
 from __future__ import annotations
 
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import ttk
-from typing import Callable
 
 from tktooltip import ToolTip
 

@@ -6,7 +6,8 @@ actions, so a menu never does anything the keyboard and the menu bar cannot.
 from __future__ import annotations
 
 import tkinter as tk
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zchat.events import ConvKind, conv_kind
 from zchat.frontends.text import clean

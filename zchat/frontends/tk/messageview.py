@@ -11,8 +11,8 @@ import bisect
 import tkinter as tk
 import tkinter.font as tkfont
 import webbrowser
+from collections.abc import Callable, Iterable
 from tkinter import ttk
-from typing import Callable, Iterable
 
 from zchat.frontends.text import clock
 from zchat.frontends.tk.format import COLORS, Line, split_links, status_suffix

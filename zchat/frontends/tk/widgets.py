@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import tkinter as tk
 import tkinter.font as tkfont
+from collections.abc import Callable, Iterable
 from tkinter import ttk
-from typing import Callable, Iterable
 
 from zchat import events as ev
 from zchat.frontends.text import STATE_WORDS, clean
