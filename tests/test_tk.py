@@ -27,20 +27,7 @@ needs_tk = pytest.mark.skipif(tkinter is None, reason=f"tkinter cannot be import
 if tkinter is not None:
     import tkinter.font
 
-    from tests.tk_helpers import (  # noqa: F401
-        CliUser,
-        click,
-        click_row,
-        display,
-        focus,
-        inside,
-        other,
-        pump,
-        tk_user,
-        type_into,
-        wait_event,
-        xdo,
-    )
+    from tests.tk_helpers import CliUser, click, click_row, focus, inside, pump, type_into, wait_event, xdo
 
 
 def open_dialog(user, key: str) -> bool:  # type: ignore[no-untyped-def]

@@ -18,19 +18,7 @@ from zchat import events as ev
 from zchat.frontends.tk.join import LINK_CHECK
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import (  # noqa: E402,F401
-    assert_fits,
-    click,
-    display,
-    focus,
-    inside,
-    other,
-    pump,
-    tk_user,
-    type_into,
-    wait_event,
-    xdo,
-)
+from tests.tk_helpers import assert_fits, click, focus, inside, pump, type_into, wait_event, xdo  # noqa: E402
 
 
 def texts(u, conv: str, text: str) -> list:  # type: ignore[no-untyped-def]

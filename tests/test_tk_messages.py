@@ -15,7 +15,7 @@ from zchat.frontends.tk.format import MISSED_MARKER, Line
 from zchat.frontends.tk.transcript import Transcript
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import click, display, focus, inside, other, pump, tk_user, type_into, xdo  # noqa: E402,F401
+from tests.tk_helpers import click, focus, inside, pump, type_into, xdo  # noqa: E402
 
 
 def msg(seq: int, text: str, **kw: object) -> Line:

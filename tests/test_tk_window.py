@@ -21,19 +21,7 @@ from zchat.frontends.tk import settings
 from zchat.frontends.tk.format import SHORTCUTS
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import (  # noqa: E402,F401
-    assert_fits,
-    click,
-    display,
-    focus,
-    inside,
-    other,
-    pump,
-    tk_user,
-    type_into,
-    wait_event,
-    xdo,
-)
+from tests.tk_helpers import assert_fits, click, focus, inside, pump, type_into, wait_event, xdo  # noqa: E402
 
 
 def resize(u, w: int, h: int) -> None:  # type: ignore[no-untyped-def]
