@@ -322,7 +322,7 @@ def test_every_icon_button_has_a_tooltip_and_keyboard_shortcuts_work(broker: Bro
         assert pump(alice.root, tip.winfo_viewable, 5), key
         assert tip.msg_var.get() == tip.msg and tip.msg
         xdo(alice.root, "mousemove", "5", "590")
-        assert pump(alice.root, lambda: not tip.winfo_viewable(), 5), key
+        assert pump(alice.root, lambda tip=tip: not tip.winfo_viewable(), 5), key
     focus(win.entry)
     xdo(alice.root, "key", "ctrl+n")
     assert pump(alice.root, lambda: open_dialog(alice, "dm") and alice.win.dialogs["dm"].title() == "New direct message", 5)
