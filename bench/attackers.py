@@ -189,7 +189,7 @@ def _handshaken(socks, seconds=30):
     for m in monitors:
         if m.poll(max(0, int((end - time.monotonic()) * 1000))):
             up += 1
-    for s, m in zip(socks, monitors):
+    for s, m in zip(socks, monitors, strict=True):
         s.disable_monitor()
         m.close(0)
     return up

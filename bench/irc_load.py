@@ -98,7 +98,7 @@ def main():
                 break
             except OSError:
                 if dl.expired():
-                    raise SystemExit("miniircd did not start")
+                    raise SystemExit("miniircd did not start") from None
                 time.sleep(0.05)
         time.sleep(0.2)
         srv_rss0 = rss_kb(srv.pid).get("VmRSS")

@@ -90,7 +90,7 @@ def main():
         broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
         endpoint, skey = zc.server_of(connect)
         topics = [b"g:g%05d|" % g for g in range(ng)]
-        convs = ["g:g%05d" % g for g in range(ng)]
+        convs = [f"g:g{g:05d}" for g in range(ng)]
         out["sealed"] = True
     else:
         broker, rport, pport, skey, master = start_relay(a.target, max_seconds=a.timeout + 60,
@@ -103,7 +103,7 @@ def main():
             users = [zc.User(ctx, i, endpoint, skey) for i in range(C)]
             socks += [u.dealer for u in users]
             errs = zc.hello_all(users, dl)
-            errs += zc.setup_groups(users, [("g%05d" % g, mem) for g, mem in enumerate(members)], dl)
+            errs += zc.setup_groups(users, [(f"g{g:05d}", mem) for g, mem in enumerate(members)], dl)
             if errs:
                 raise SystemExit(f"setup failed: {errs[:3]}")
             for i, u in enumerate(users):

@@ -164,7 +164,8 @@ class FullScreen:
 
     def _show(self, conv: str | None) -> None:
         """Ask the core to make ``conv`` current; the screen follows when it says so."""
-        if conv is not None and conv != self.model.buffers.current and self.client is not None and self.model.view.joined:
+        if (conv is not None and conv != self.model.buffers.current and self.client is not None
+                and self.model.view.joined):
             self.client.switch(conv)
 
     def _close_dm(self) -> None:

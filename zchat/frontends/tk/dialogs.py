@@ -40,7 +40,8 @@ def show_over(win: tk.Toplevel, parent: tk.Misc, focus: tk.Misc) -> None:
 
 class FormDialog(tk.Toplevel):
     """A titled question: one labelled field per ``fields`` entry (an entry when its choices are
-    None, else a combobox: they may come later, see set_choices), an optional check box, an error line, OK and Cancel. Enter answers, Escape cancels."""
+    None, else a combobox: they may come later, see set_choices), an optional check box, an error
+    line, OK and Cancel. Enter answers, Escape cancels."""
 
     def __init__(self, parent: tk.Misc, title: str, fields: Sequence[tuple[str, Sequence[str] | None]], answer: Answer,
                  *, check: str = "", ok_text: str = "OK", hint: str = "",

@@ -171,7 +171,7 @@ class MessageView(ttk.Frame):
 
     def links(self) -> list[str]:
         ranges = self.text.tag_ranges("link")
-        return [self.text.get(a, b) for a, b in zip(ranges[::2], ranges[1::2])]
+        return [self.text.get(a, b) for a, b in zip(ranges[::2], ranges[1::2], strict=True)]
 
     def _link_clicked(self, _e: tk.Event) -> str:
         url = self.url_at("current")

@@ -273,7 +273,8 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
                 self._send_status(e)
             case ev.ConversationsChanged():
                 self.convs = {c.conv: c for c in e.conversations if c.conv not in self.closed}
-                self.convs.setdefault(EVERYONE, ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE, title="everyone"))
+                everyone = ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE, title="everyone")
+                self.convs.setdefault(EVERYONE, everyone)
                 for c in e.conversations:
                     if c.kind == ConvKind.GROUP:
                         self.invites.drop(c.title)
