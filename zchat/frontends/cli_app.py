@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer as InputBuffer
@@ -42,6 +42,7 @@ from zchat.frontends.cli_render import STYLE, rows_of, status_bar, title_bar, vi
 
 if TYPE_CHECKING:
     from zchat.client import Client
+    from zchat.plugins import Launch
 
 DRAIN_BATCH = 500       # events handled per turn of the loop, so keys stay responsive in a flood
 REDRAW_GAP = 0.03       # seconds: redraws are at most this often (a flood is drawn in batches)
@@ -71,7 +72,7 @@ class ChatLog(UIControl):
 class FullScreen:
     """One run of the interactive client: the application, the client it drives, the keys."""
 
-    def __init__(self, launch: Any, options: argparse.Namespace) -> None:
+    def __init__(self, launch: Launch, options: argparse.Namespace) -> None:
         self.launch, self.options = launch, options
         self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)), server=options.server)
         self.client: Client | None = None
@@ -274,5 +275,5 @@ class FullScreen:
         return 0
 
 
-def run_interactive(launch: Any, options: argparse.Namespace) -> int:
+def run_interactive(launch: Launch, options: argparse.Namespace) -> int:
     return asyncio.run(FullScreen(launch, options).run())
