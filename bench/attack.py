@@ -42,13 +42,11 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import zclient as zc  # noqa: E402
 from _common import cpu_seconds, emit, fd_count, lat_summary_us, rss_kb, start_zchat, stop_zchat  # noqa: E402
 from attackers import ATTACKS, EXTRA_ATTACKS, attacker  # noqa: E402
 
-import zclient as zc  # noqa: E402
 from zchat import protocol as p  # noqa: E402
-
-
 
 # ---------------------------------------------------------------- the healthy client
 

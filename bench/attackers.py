@@ -11,10 +11,10 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import raise_nofile  # noqa: E402
+import zclient as zc
+from _common import raise_nofile
 
-import zclient as zc  # noqa: E402
-from zchat import protocol as p  # noqa: E402
+from zchat import protocol as p
 
 ATTACKS = ("sub_flood", "nonsub_flood", "big_frame", "idle_conns", "history_pipeline")
 EXTRA_ATTACKS = ("sub_flood_unique",)     # on request only: it takes the broker down (results/notes.md)
@@ -189,7 +189,7 @@ def _handshaken(socks, seconds=30):
     for m in monitors:
         if m.poll(max(0, int((end - time.monotonic()) * 1000))):
             up += 1
-    for s, m in zip(socks, monitors):
+    for s, m in zip(socks, monitors, strict=True):
         s.disable_monitor()
         m.close(0)
     return up

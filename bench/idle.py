@@ -30,8 +30,17 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (baseline_socket, cpu_seconds, emit, fd_count, raise_nofile,  # noqa: E402
-                     rss_kb, start_relay, start_zchat, shutdown)
+from _common import (  # noqa: E402
+    baseline_socket,
+    cpu_seconds,
+    emit,
+    fd_count,
+    raise_nofile,
+    rss_kb,
+    shutdown,
+    start_relay,
+    start_zchat,
+)
 from sealing import opener  # noqa: E402
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
@@ -43,6 +52,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
     ends: (hello, sync) deadlines on the machine-wide monotonic clock."""
     raise_nofile()
     import zclient as zc
+
     from zchat import protocol as p
     ctx = zmq.Context()
     ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
@@ -167,6 +177,7 @@ def main():
     n_procs_clients = a.clients - 1
     procs = a.procs or max(1, -(-n_procs_clients // 3400))
     import zclient as zc
+
     from zchat import protocol as p
     if Z:
         broker, connect, data_dir = start_zchat(

@@ -15,8 +15,8 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import raise_nofile  # noqa: E402
-from sealing import new_master, sealer  # noqa: E402
+from _common import raise_nofile
+from sealing import new_master, sealer
 
 
 def main():

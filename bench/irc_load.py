@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import Acct, Deadline, cpu_seconds, emit, lat_summary_us, raise_nofile, rss_kb  # noqa: E402
+from _common import Acct, Deadline, cpu_seconds, emit, lat_summary_us, raise_nofile, rss_kb
 
 MARK = b" PRIVMSG #test :"
 NODELAY_LAUNCHER = (
@@ -98,7 +98,7 @@ def main():
                 break
             except OSError:
                 if dl.expired():
-                    raise SystemExit("miniircd did not start")
+                    raise SystemExit("miniircd did not start") from None
                 time.sleep(0.05)
         time.sleep(0.2)
         srv_rss0 = rss_kb(srv.pid).get("VmRSS")

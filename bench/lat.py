@@ -32,10 +32,26 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
-                     lat_summary_us, probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index,
-                     store_ok, shutdown)
+from _common import (  # noqa: E402
+    HDR,
+    PROBE,
+    Acct,
+    Deadline,
+    baseline_socket,
+    cpu_seconds,
+    emit,
+    lat_summary_us,
+    probe_sender,
+    raise_nofile,
+    rss_kb,
+    shutdown,
+    start_relay,
+    start_zchat,
+    store_index,
+    store_ok,
+)
 from sealing import opener  # noqa: E402
+
 from zchat.seal import SealError  # noqa: E402
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
@@ -69,11 +85,12 @@ def main():
     t_setup = time.monotonic()
     if Z:
         import zclient as zc
+
         from zchat import protocol as p
         broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
         endpoint, skey = zc.server_of(connect)
         topics = [b"g:g%05d|" % g for g in range(ng)]
-        convs = ["g:g%05d" % g for g in range(ng)]
+        convs = [f"g:g{g:05d}" for g in range(ng)]
         out["sealed"] = True
     else:
         broker, rport, pport, skey, master = start_relay(a.target, max_seconds=a.timeout + 60,
@@ -86,7 +103,7 @@ def main():
             users = [zc.User(ctx, i, endpoint, skey) for i in range(C)]
             socks += [u.dealer for u in users]
             errs = zc.hello_all(users, dl)
-            errs += zc.setup_groups(users, [("g%05d" % g, mem) for g, mem in enumerate(members)], dl)
+            errs += zc.setup_groups(users, [(f"g{g:05d}", mem) for g, mem in enumerate(members)], dl)
             if errs:
                 raise SystemExit(f"setup failed: {errs[:3]}")
             for i, u in enumerate(users):

@@ -46,7 +46,7 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sealing import new_master, sealer  # noqa: E402
+from sealing import new_master, sealer
 
 SEALING_MODES = ("drain_fast", "drain_store")
 

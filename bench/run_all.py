@@ -187,7 +187,7 @@ def summarise(results, repeats, wall_s):
              f"Load average (1 min) as the jobs began: {load_range(results)}.", "",
              "| row | check | zchat | baseline | ratio | goal | verdict |", "|---|---|---|---|---|---|---|"]
     verdicts = {}
-    for rid, title, checks in ROWS:
+    for rid, _title, checks in ROWS:
         for c in checks:
             zr = results.get(c["z"], [])
             br = results.get(c["base"], []) if c["base"] else []
@@ -198,7 +198,7 @@ def summarise(results, repeats, wall_s):
             if c["base"]:
                 bvals = [r[c["bkey"]] for r in br if r and r.get("ok") and isinstance(r.get(c["bkey"]), (int, float))]
                 ratios = []
-                for a, b in zip(zr, br):
+                for a, b in zip(zr, br, strict=False):     # a repeat the other side lacks has no ratio
                     if a and b and a.get("ok") and b.get("ok"):
                         x, y = a.get(c["key"]), b.get(c["bkey"])
                         if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y:

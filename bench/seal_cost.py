@@ -11,9 +11,9 @@ import sys
 import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit  # noqa: E402
+from _common import emit
 
-from zchat import seal as sl  # noqa: E402
+from zchat import seal as sl
 
 SIZES = (100, 2048)
 
@@ -38,10 +38,11 @@ def main():
         frame = keyring.seal(topic, payload)
         ok &= chain.open(topic, frame) == payload == sl.open_frame(topic, frame, key)
         nonce = os.urandom(sl.NONCE_BYTES)
-        out[f"seal_{n}_us"] = per_call_us(lambda: keyring.seal(topic, payload), a.number, a.repeats)
-        out[f"open_{n}_us"] = per_call_us(lambda: chain.open(topic, frame), a.number, a.repeats)
-        out[f"ref_seal_{n}_us"] = per_call_us(lambda: sl.seal(topic, epoch, key, payload, nonce), a.number, a.repeats)
-        out[f"ref_open_{n}_us"] = per_call_us(lambda: sl.open_frame(topic, frame, key), a.number, a.repeats)
+        out[f"seal_{n}_us"] = per_call_us(lambda payload=payload: keyring.seal(topic, payload), a.number, a.repeats)
+        out[f"open_{n}_us"] = per_call_us(lambda frame=frame: chain.open(topic, frame), a.number, a.repeats)
+        out[f"ref_seal_{n}_us"] = per_call_us(
+            lambda payload=payload, nonce=nonce: sl.seal(topic, epoch, key, payload, nonce), a.number, a.repeats)
+        out[f"ref_open_{n}_us"] = per_call_us(lambda frame=frame: sl.open_frame(topic, frame, key), a.number, a.repeats)
     out.update({"lost": 0, "dup": 0, "ooo": 0, "ok": bool(ok)})
     emit(out)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from zchat.seal import KEY_BYTES, KeyChain, Keyring, scope_of
 

@@ -28,10 +28,25 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import (HDR, PROBE, Acct, Deadline, baseline_socket, cpu_seconds, emit,  # noqa: E402
-                     probe_sender, raise_nofile, rss_kb, start_relay, start_zchat, store_index, store_ok,
-                     shutdown)
+from _common import (  # noqa: E402
+    HDR,
+    PROBE,
+    Acct,
+    Deadline,
+    baseline_socket,
+    cpu_seconds,
+    emit,
+    probe_sender,
+    raise_nofile,
+    rss_kb,
+    shutdown,
+    start_relay,
+    start_zchat,
+    store_index,
+    store_ok,
+)
 from sealing import opener  # noqa: E402
+
 from zchat.seal import SealError  # noqa: E402
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
@@ -61,6 +76,7 @@ def main():
     t_setup = time.monotonic()
     if Z:
         import zclient as zc
+
         from zchat import protocol as p
         broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
         endpoint, skey = zc.server_of(connect)

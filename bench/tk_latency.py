@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import start_zchat, stop_zchat  # noqa: E402
+from _common import start_zchat, stop_zchat
 
 SENDER = r"""
 import sys, time
@@ -80,6 +80,7 @@ def main() -> int:
 
 def _bench(server: str, tmp: Path, args: argparse.Namespace) -> int:
     import tkinter as tk
+
     from zchat import events as ev
     from zchat.client import Client
     from zchat.frontends.tk import window as win_mod
@@ -141,7 +142,8 @@ def _bench(server: str, tmp: Path, args: argparse.Namespace) -> int:
         done = len(lines)
         sender.stdin.write(f"{rate} {count} r{rate}\n")  # type: ignore[union-attr]
         sender.stdin.flush()  # type: ignore[union-attr]
-        pump(lambda: len(lines) > done and f"bob: r{rate} {count - 1}" in app.window.view.content(), 120)
+        pump(lambda done=done, rate=rate, count=count: len(lines) > done
+             and f"bob: r{rate} {count - 1}" in app.window.view.content(), 120)
         result[f"recv_to_drawn_{rate}_per_s"] = {"messages": count, "measured": len(latencies),
                                                  "p50_ms": pct(latencies, 0.5), "p99_ms": pct(latencies, 0.99),
                                                  "max_ms": pct(latencies, 1.0)}

@@ -21,7 +21,7 @@ import zmq
 from zmq.utils import z85
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import emit, raise_nofile, rss_kb  # noqa: E402
+from _common import emit, raise_nofile, rss_kb
 
 
 def dealers(port, server_key, n, stop):

@@ -122,7 +122,8 @@ def gather(socks, on_frame, deadline, first_all=True):
     first = first_all
     try:
         while pending and time.monotonic() < deadline:
-            ready = list(pending) if first else [k.fd for k, _ in sel.select(min(0.2, max(0.0, deadline - time.monotonic())))]
+            wait = min(0.2, max(0.0, deadline - time.monotonic()))
+            ready = list(pending) if first else [k.fd for k, _ in sel.select(wait)]
             first = False
             for fd in ready:
                 ent = pending.get(fd)
@@ -197,7 +198,8 @@ def setup_groups(users, groups, deadline):
     errs = []
     owners = [users[mem[0]] for _, mem in groups]
     names = {users[mem[0]].i: g for g, mem in groups}
-    for u, r in zip(owners, call_all(owners, lambda u: p.CreateGroup(u.next_id(), names[u.i]), deadline)):
+    replies = call_all(owners, lambda u: p.CreateGroup(u.next_id(), names[u.i]), deadline)
+    for u, r in zip(owners, replies, strict=True):
         if not isinstance(r, p.Ok):
             errs.append(f"create_group by {u.name}: {r}")
     joiners, jn = [], {}
@@ -207,7 +209,8 @@ def setup_groups(users, groups, deadline):
             jn[users[m].i] = g
     for k in range(0, len(joiners), 500):
         part = joiners[k:k + 500]
-        for u, r in zip(part, call_all(part, lambda u: p.JoinGroup(u.next_id(), jn[u.i]), deadline)):
+        replies = call_all(part, lambda u: p.JoinGroup(u.next_id(), jn[u.i]), deadline)
+        for u, r in zip(part, replies, strict=True):
             if not isinstance(r, p.Ok):
                 errs.append(f"join_group by {u.name}: {r}")
     return errs

@@ -133,6 +133,7 @@ def main() -> int:
         dave.close()                                   # no goodbye: shows as "lost connection"
 
         import tkinter as tk
+
         from zchat.frontends.tk.app import TkApp
         root = tk.Tk()
         app = TkApp(root, lambda s: Client(s, config_dir=cfg), name="alice", server=server)

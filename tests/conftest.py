@@ -35,6 +35,15 @@ settings.register_profile("ci", max_examples=1000, deadline=None, derandomize=Tr
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
+# The Tk tests' fixtures (display, tk_user, other) live with the Tk helpers; loaded as a plugin here so a test
+# module names them as arguments only. Without tkinter there is nothing to load and the Tk tests skip themselves.
+try:
+    import tkinter  # noqa: F401
+except ImportError:
+    pytest_plugins: list[str] = []
+else:
+    pytest_plugins = ["tests.tk_helpers"]
+
 
 class BrokerProcess:
     """One broker subprocess; ``start()`` waits (bounded) for its connect file."""

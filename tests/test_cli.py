@@ -14,9 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -403,6 +403,7 @@ def test_devices_are_a_table_with_this_device_marked_and_a_revocation_says_why()
 def test_completion() -> None:
     pytest.importorskip("prompt_toolkit")
     from prompt_toolkit.document import Document
+
     from zchat.frontends.cli_complete import ChatCompleter
 
     v = View()
@@ -577,6 +578,7 @@ def test_notices_go_to_the_buffer_on_screen_and_presence_to_everyone_and_the_dm(
 
 def test_rows_wrap_under_the_text_column_within_the_width() -> None:
     from prompt_toolkit.utils import get_cwidth
+
     from zchat.frontends.cli_render import line_rows, wrap
 
     text = "word " * 30 + "unbreakable" * 8

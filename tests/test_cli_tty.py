@@ -13,8 +13,8 @@ import re
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -186,7 +186,8 @@ def test_resizing_redraws_the_whole_screen_without_leftovers(terminal, other) ->
     pieces: dict[int, list[str]] = {}
     for width, height in [(60, 15), (120, 30), (40, 12), (WIDTH, HEIGHT)]:
         alice.resize_window(width, height)
-        screen = alice.wait_for(lambda lines: alice.size() == (width, height) and len(lines) == height
+        screen = alice.wait_for(lambda lines, width=width, height=height:
+                                alice.size() == (width, height) and len(lines) == height
                                 and lines[-1] == prompt and status(lines).startswith(" [alice] 1:everyone")
                                 and title(lines).startswith(" 1:everyone ")
                                 and " ".join(message_rows(lines, "a long line")) == long_line.strip())
@@ -197,7 +198,8 @@ def test_resizing_redraws_the_whole_screen_without_leftovers(terminal, other) ->
     alice.split()                                           # a second pane: now resize-pane changes ours
     for height in (10, 18):
         alice.resize_pane(height)
-        alice.wait_for(lambda lines: alice.size() == (WIDTH, height) and len(lines) == height and lines[-1] == prompt
+        alice.wait_for(lambda lines, height=height:
+                       alice.size() == (WIDTH, height) and len(lines) == height and lines[-1] == prompt
                        and status(lines).startswith(" [alice] 1:everyone") and title(lines).startswith(" 1:everyone ")
                        and " │ " in body(lines).splitlines()[-1])      # the buffer is drawn down to its last row
     everything = alice.history()                            # scrollback included

@@ -26,8 +26,8 @@ except ImportError as exc:      # Python built without _tkinter (Debian's python
 needs_tk = pytest.mark.skipif(tkinter is None, reason=f"tkinter cannot be imported: {TK_ERROR}")
 if tkinter is not None:
     import tkinter.font
-    from tests.tk_helpers import (CliUser, click, click_row, display, focus, inside, other, pump,  # noqa: F401
-                                  tk_user, type_into, wait_event, xdo)
+
+    from tests.tk_helpers import CliUser, click, click_row, focus, inside, pump, type_into, wait_event, xdo
 
 
 def open_dialog(user, key: str) -> bool:  # type: ignore[no-untyped-def]
@@ -102,7 +102,8 @@ def test_join_screen_fills_in_the_local_broker_and_shows_a_taken_name_in_place(
     assert join.name.selection_present() and join.focus_get() == join.name    # ready to type another name
     type_into(join.name, "bobby", "Return")
     assert pump(u.root, lambda: u.app.window is not None, 15), join.error_text()
-    assert pump(u.root, lambda: ("bobby", "online") in u.win.member_list.rows(), 10), (u.win.member_list.rows(), u.text())
+    assert pump(u.root, lambda: ("bobby", "online") in u.win.member_list.rows(), 10), \
+        (u.win.member_list.rows(), u.text())
 
 
 @needs_tk
@@ -193,7 +194,8 @@ def test_create_join_talk_in_and_leave_a_group(broker: BrokerProcess, tk_user) -
     assert pump(roots, lambda: alice.win.current == "g:team" and "alice created" in alice.text(), 10), (
         alice.win.current, alice.text())
     click(bob.win.buttons["join"], roots=[alice.root])                 # ⇥: join a group
-    assert pump(roots, lambda: open_dialog(bob, "join") and "team" in bob.win.dialogs["join"].fields[0].cget("values"), 5)
+    assert pump(roots, lambda: open_dialog(bob, "join")
+                and "team" in bob.win.dialogs["join"].fields[0].cget("values"), 5)
     xdo(roots, "type", "--delay", "20", "team")
     xdo(roots, "key", "Return")
     assert pump(roots, lambda: bob.win.current == "g:team" and "bob joined" in bob.text(), 10)
@@ -322,10 +324,11 @@ def test_every_icon_button_has_a_tooltip_and_keyboard_shortcuts_work(broker: Bro
         assert pump(alice.root, tip.winfo_viewable, 5), key
         assert tip.msg_var.get() == tip.msg and tip.msg
         xdo(alice.root, "mousemove", "5", "590")
-        assert pump(alice.root, lambda: not tip.winfo_viewable(), 5), key
+        assert pump(alice.root, lambda tip=tip: not tip.winfo_viewable(), 5), key
     focus(win.entry)
     xdo(alice.root, "key", "ctrl+n")
-    assert pump(alice.root, lambda: open_dialog(alice, "dm") and alice.win.dialogs["dm"].title() == "New direct message", 5)
+    assert pump(alice.root, lambda: open_dialog(alice, "dm")
+                and alice.win.dialogs["dm"].title() == "New direct message", 5)
     xdo(alice.root, "key", "Escape")
     assert pump(alice.root, lambda: not open_dialog(alice, "dm") and win.focus_get() == win.entry, 5)
     type_into(win.entry, "/create ops", "Return")

@@ -18,8 +18,8 @@ from zchat import events as ev
 from zchat.frontends.tk.join import LINK_CHECK
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import (assert_fits, click, display, focus, inside, other, pump, tk_user,  # noqa: E402,F401
-                              type_into, wait_event, xdo)
+from tests.tk_helpers import assert_fits, click, focus, inside, pump, type_into, wait_event, xdo  # noqa: E402
+
 
 def texts(u, conv: str, text: str) -> list:  # type: ignore[no-untyped-def]
     return [line for line in u.win.transcripts.get(conv, ()) if line.text == text]

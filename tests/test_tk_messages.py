@@ -15,7 +15,7 @@ from zchat.frontends.tk.format import MISSED_MARKER, Line
 from zchat.frontends.tk.transcript import Transcript
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import click, display, focus, inside, other, pump, tk_user, type_into, xdo  # noqa: E402,F401
+from tests.tk_helpers import click, focus, inside, pump, type_into, xdo  # noqa: E402
 
 
 def msg(seq: int, text: str, **kw: object) -> Line:
@@ -71,7 +71,7 @@ def test_history_comes_out_in_time_order_around_the_missed_marker(broker: Broker
     alice = tk_user(broker.connect, "alice")
     for i in range(3):
         type_into(alice.win.entry, f"before {i}", "Return")
-    assert pump(alice.root, lambda: all(line.status == "sent" for line in own_lines(alice)) and len(own_lines(alice)) == 3, 10)
+    assert pump(alice.root, lambda: [line.status for line in own_lines(alice)] == ["sent"] * 3, 10)
     type_into(alice.win.entry, "[EXIT]", "Return")
     assert pump(alice.root, lambda: alice.app.done, 10)
     bob = other(broker.connect, "bob")
@@ -106,7 +106,8 @@ def test_a_message_sent_during_an_outage_shows_sending_then_sent(broker: BrokerP
     assert pump(alice.root, lambda: all(state == "unknown" for _, state in win.member_list.rows()), 5)
     assert "offline" in win.member_list.title.cget("text") and alice.root.title() == "zchat — alice (offline)"
     type_into(win.entry, "sent while the broker was down", "Return")
-    assert pump(alice.root, lambda: "alice: sent while the broker was down  ◌ sending…" in alice.text(), 5), alice.text()
+    assert pump(alice.root, lambda: "alice: sent while the broker was down  ◌ sending…" in alice.text(), 5), \
+        alice.text()
     assert win.entry.get() == "" and [line.status for line in own_lines(alice)] == ["sending"]
     broker.restart_on_same_port()
     assert pump(alice.root, lambda: [line.status for line in own_lines(alice)] == ["sent"], 30), alice.text()
@@ -130,7 +131,8 @@ def test_oversize_text_stays_in_the_entry_with_the_reason(broker: BrokerProcess,
     xdo(alice.root, "key", "Return")
     assert pump(alice.root, lambda: win.notice.winfo_ismapped(), 5)
     assert win.entry.get() == too_long
-    assert win.notice.cget("text").startswith(f"Too long to send: {limit + 2:,} bytes, and a message may have {limit:,}.")
+    assert win.notice.cget("text").startswith(
+        f"Too long to send: {limit + 2:,} bytes, and a message may have {limit:,}.")
     assert inside(win.notice) and inside(win.entry)
     assert not any(line.style == "own" for line in win.transcripts.get("all", []))
     win.entry.delete(limit // 2 - 10, "end")                         # shortened: it goes, the notice goes
@@ -211,7 +213,8 @@ def test_an_invitation_is_a_bar_with_accept_and_decline(broker: BrokerProcess, t
     assert pump(alice.root, lambda: ("bob", "online") in win.member_list.rows(), 10)
     for group in ("secret", "other"):
         bob.create_group(group, private=True)
-    assert pump(alice.root, lambda: [e for e in bob.poll_events(100) if isinstance(e, ev.Info) and "other" in e.text], 10)
+    assert pump(alice.root,
+                lambda: [e for e in bob.poll_events(100) if isinstance(e, ev.Info) and "other" in e.text], 10)
     bob.invite("alice", "secret")
     bob.invite("alice", "other")
     assert pump(alice.root, lambda: "bob invited you to the private group #secret" in win.invites.text()

@@ -21,8 +21,7 @@ from zchat.frontends.tk import settings
 from zchat.frontends.tk.format import SHORTCUTS
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import (assert_fits, click, display, focus, inside, other, pump, tk_user,  # noqa: E402,F401
-                              type_into, wait_event, xdo)
+from tests.tk_helpers import assert_fits, click, focus, inside, pump, type_into, wait_event, xdo  # noqa: E402
 
 
 def resize(u, w: int, h: int) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +62,7 @@ def test_every_dialog_shows_all_its_widgets(broker: BrokerProcess, tk_user, size
                          ("invite", win.ask_invite)):
         open_it()
         d = win.dialogs[key]
-        assert pump(u.root, lambda: d.winfo_viewable() and d.winfo_width() > 1, 5), key
+        assert pump(u.root, lambda d=d: d.winfo_viewable() and d.winfo_width() > 1, 5), key
         pump(u.root, lambda: False, 0.1)
         assert_fits(d)
         if key == "create":
@@ -126,10 +125,11 @@ def test_a_name_the_core_refuses_is_said_in_the_dialog_never_as_a_traceback(brok
         focus(win.entry)
         xdo(u.root, "key", keys)
         d = win.dialogs[key]
-        assert pump(u.root, lambda: d.winfo_viewable() and d.focus_get() == d.fields[0], 5)
+        assert pump(u.root, lambda d=d: d.winfo_viewable() and d.focus_get() == d.fields[0], 5)
         xdo(u.root, "type", "--delay", "20", typed)
         xdo(u.root, "key", "Return")
-        assert pump(u.root, lambda: f"invalid group name {typed!r}" in d.error.cget("text"), 5), d.error.cget("text")
+        assert pump(u.root, lambda d=d, typed=typed: f"invalid group name {typed!r}" in d.error.cget("text"),
+                    5), d.error.cget("text")
         assert d.winfo_exists() and d.fields[0].get() == typed and inside(d.error, d)
         d.close()
     pump(u.root, lambda: False, 0.2)

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import threading
 import time
+import tkinter as tk
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import pytest
-import tkinter as tk
 
 from zchat.client import Client
 from zchat.frontends.tk.app import TkApp
@@ -209,7 +209,7 @@ def wait_event(root: object, client: Client, kind: type, cond: Callable[[object]
     return found[0]
 
 
-# ---------------------------------------------------------------- fixtures (import them into a test module)
+# ---------------------------------------------------------------- fixtures (a plugin: tests/conftest.py loads it)
 @pytest.fixture
 def display() -> None:
     assert os.environ.get("DISPLAY"), "no DISPLAY: install Xvfb and pytest-xvfb (pip install pytest-xvfb)"

@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 
 class Tmux:

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zchat import events as ev
 from zchat.errors import ZchatError
@@ -23,6 +24,7 @@ from zchat.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from zchat.client import Client
+    from zchat.plugins import Launch
 
 LEAVE_WAIT = 6.0     # seconds to wait for Left after leaving (the core gives up after 3)
 EOF_JOIN_WAIT = 15.0  # stdin ended before the join finished: how long the join may still take
@@ -44,7 +46,7 @@ class Fatal(Exception):
     """A problem to print as one ``zchat: error: ...`` line; the process exits with status 2."""
 
 
-def make_client(launch: Any, options: argparse.Namespace) -> Client:
+def make_client(launch: Launch, options: argparse.Namespace) -> Client:
     try:
         return launch.client()   # options.server, options.config_dir
     except (ZchatError, ValueError) as exc:
@@ -70,10 +72,10 @@ class CliFrontend:
     def __init__(self, options: argparse.Namespace) -> None:
         self.options = options
 
-    def run(self, launch: Any) -> int:
+    def run(self, launch: Launch) -> int:
         try:
             if is_terminal():
-                from zchat.frontends.cli_app import run_interactive   # imports prompt_toolkit
+                from zchat.frontends.cli_app import run_interactive  # imports prompt_toolkit
                 return run_interactive(launch, self.options)
             return PlainMode(launch, self.options).run()
         except Fatal as exc:
@@ -89,7 +91,7 @@ class PlainMode:
     """Line mode: a reader thread turns stdin into items on one queue, the client's wake-up adds
     a marker to the same queue, and the main thread handles both in order and prints."""
 
-    def __init__(self, launch: Any, options: argparse.Namespace) -> None:
+    def __init__(self, launch: Launch, options: argparse.Namespace) -> None:
         self.launch, self.options = launch, options
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.backlog: deque[object] = deque()       # lines read but not yet used (typed before the join ended)

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.buffer import Buffer as InputBuffer
 from prompt_toolkit.filters import Condition, has_completions
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.layout import (BufferControl, Float, FloatContainer, FormattedTextControl, HSplit, Layout,
-                                   UIContent, UIControl, Window)
+from prompt_toolkit.layout import (
+    BufferControl,
+    Float,
+    FloatContainer,
+    FormattedTextControl,
+    HSplit,
+    Layout,
+    UIContent,
+    UIControl,
+    Window,
+)
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.layout.menus import CompletionsMenu
 from prompt_toolkit.layout.processors import BeforeInput
@@ -33,6 +42,7 @@ from zchat.frontends.cli_render import STYLE, rows_of, status_bar, title_bar, vi
 
 if TYPE_CHECKING:
     from zchat.client import Client
+    from zchat.plugins import Launch
 
 DRAIN_BATCH = 500       # events handled per turn of the loop, so keys stay responsive in a flood
 REDRAW_GAP = 0.03       # seconds: redraws are at most this often (a flood is drawn in batches)
@@ -62,7 +72,7 @@ class ChatLog(UIControl):
 class FullScreen:
     """One run of the interactive client: the application, the client it drives, the keys."""
 
-    def __init__(self, launch: Any, options: argparse.Namespace) -> None:
+    def __init__(self, launch: Launch, options: argparse.Namespace) -> None:
         self.launch, self.options = launch, options
         self.model = ChatModel(hide_joins=bool(getattr(options, "hide_joins", False)), server=options.server)
         self.client: Client | None = None
@@ -155,7 +165,8 @@ class FullScreen:
 
     def _show(self, conv: str | None) -> None:
         """Ask the core to make ``conv`` current; the screen follows when it says so."""
-        if conv is not None and conv != self.model.buffers.current and self.client is not None and self.model.view.joined:
+        if (conv is not None and conv != self.model.buffers.current and self.client is not None
+                and self.model.view.joined):
             self.client.switch(conv)
 
     def _close_dm(self) -> None:
@@ -264,5 +275,5 @@ class FullScreen:
         return 0
 
 
-def run_interactive(launch: Any, options: argparse.Namespace) -> int:
+def run_interactive(launch: Launch, options: argparse.Namespace) -> int:
     return asyncio.run(FullScreen(launch, options).run())

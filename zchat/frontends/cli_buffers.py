@@ -10,9 +10,10 @@ account. Pure code: no terminal.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable, Iterable, NamedTuple
+from typing import NamedTuple
 
 from zchat import events as ev
 from zchat.frontends.cli_view import MISSED_WORDS

@@ -7,9 +7,9 @@ run), your own name in bold, a line that names you marked in yellow, joins and p
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.formatted_text import StyleAndTextTuples, fragment_list_width
 from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import get_cwidth
 
@@ -135,9 +135,9 @@ def rows_of(model: ChatModel, buf: Buffer, width: int) -> Callable[[Line], int]:
 
 # ---------------------------------------------------------------- the bars
 def buffer_name(buf: Buffer) -> str:
-    return {ev.ConvKind.EVERYONE: "everyone in the chat",
-            ev.ConvKind.DM: f"direct messages with {buf.title}"}.get(
-        buf.kind, f"{'private ' if buf.private else ''}group {buf.title}")
+    names: dict[str, str] = {ev.ConvKind.EVERYONE: "everyone in the chat",
+                             ev.ConvKind.DM: f"direct messages with {buf.title}"}
+    return names.get(buf.kind, f"{'private ' if buf.private else ''}group {buf.title}")
 
 
 HINTS = "Alt+1-9 Alt+←/→: switch  PgUp/PgDn: scroll  /help "
@@ -148,7 +148,7 @@ def title_bar(model: ChatModel, width: int) -> StyleAndTextTuples:
     buf = model.buffers.shown
     left: StyleAndTextTuples = [("class:bar.buffer", f" {model.buffers.number(buf.conv)}:{buf.label}"),
                                 ("", f"  {buffer_name(buf)}")]
-    room = width - sum(get_cwidth(text) for _, text in left) - get_cwidth(HINTS)
+    room = width - fragment_list_width(left) - get_cwidth(HINTS)
     return left + [("", " " * room + HINTS)] if room >= 2 else left
 
 

@@ -7,8 +7,16 @@ to print: ``HH:MM [conversation] sender: text``. Pure code: no terminal, no prom
 from __future__ import annotations
 
 from zchat import events as ev
-from zchat.frontends.text import (aligned, clean, clock, conv_label, device_rows, link_code_text, link_hint,
-                                  presence_phrase)
+from zchat.frontends.text import (
+    aligned,
+    clean,
+    clock,
+    conv_label,
+    device_rows,
+    link_code_text,
+    link_hint,
+    presence_phrase,
+)
 
 MISSED_WORDS = "messages you missed while away"
 MISSED_HEADER = f"-- {MISSED_WORDS} --"

@@ -9,7 +9,8 @@ import re
 import shlex
 import time
 import zlib
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from zchat.events import CONTROL_RE, Device
 
@@ -106,4 +107,4 @@ def device_rows(devices: Sequence[Device]) -> list[tuple[str, str, str, str]]:
 def aligned(rows: Sequence[Sequence[str]], gap: int = 2) -> list[str]:
     """``rows`` as lines of left-aligned columns ``gap`` spaces apart, for a monospaced font."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    return [(" " * gap).join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return [(" " * gap).join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows]

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from zchat.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from zchat.plugins import Launch
 
 
 @hookimpl
@@ -26,7 +30,7 @@ class TkFrontend:
     def __init__(self, options: argparse.Namespace) -> None:
         self.options = options
 
-    def run(self, launch: Any) -> int:
+    def run(self, launch: Launch) -> int:
         try:
             import tkinter as tk
         except ImportError as exc:

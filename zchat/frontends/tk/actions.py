@@ -6,25 +6,21 @@ returns at once, or a local change of what is shown.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from zchat import commands
 from zchat import events as ev
 from zchat.events import ConvKind
 from zchat.frontends.text import clean
-from zchat.frontends.tk.dialogs import FormDialog, HelpWindow
+from zchat.frontends.tk.dialogs import Answer, FormDialog, HelpWindow
 from zchat.frontends.tk.format import Line
+from zchat.frontends.tk.window_parts import WindowPart
 
 QUIT_LABEL = "Leave the chat"                    # the Chat menu's entry that still works once the session ended
 STILL_WORKING = ("<Control-q>", "<F1>", "<Escape>")
 
-if TYPE_CHECKING:
-    from zchat.frontends.tk.window import ChatWindow as _Base
-else:
-    _Base = object
 
-
-class Actions(_Base):
+class Actions(WindowPart):
     def init_actions(self) -> None:
         self.typed: list[str] = []                       # typed lines, for Up/Down
         self._recall = 0
@@ -112,7 +108,7 @@ class Actions(_Base):
             if key != "help":
                 button.state(["disabled"])
         top = self.winfo_toplevel()
-        for seq in self.keys:
+        for seq in self.shortcuts:
             if seq not in STILL_WORKING:
                 top.unbind(seq)
         for i in range((self.chat_menu.index("end") or 0) + 1):
@@ -120,11 +116,13 @@ class Actions(_Base):
                 self.chat_menu.entryconfigure(i, state="disabled")
 
     # ---------------------------------------------------------------- dialogs
-    def _dialog(self, key: str, *args: object, **kw: object) -> FormDialog:
+    def _dialog(self, key: str, title: str, fields: Sequence[tuple[str, Sequence[str] | None]], answer: Answer,
+                **options: str) -> FormDialog:
+        """A new FormDialog (``options``: its check, ok_text, hint) in place of the one open for ``key``."""
         old = self.dialogs.pop(key, None)
         if old is not None and old.winfo_exists():
             old.destroy()
-        d = self.dialogs[key] = FormDialog(self, *args, on_close=self.entry.focus_force, **kw)  # type: ignore[arg-type]
+        d = self.dialogs[key] = FormDialog(self, title, fields, answer, on_close=self.entry.focus_force, **options)
         return d
 
     def ask_dm(self) -> None:

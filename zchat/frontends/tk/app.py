@@ -13,10 +13,10 @@ import os
 import sys
 import tkinter as tk
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from tkinter import ttk
 from types import TracebackType
-from typing import Callable
 
 from zchat import events as ev
 from zchat.client import Client, ClientClosed
@@ -248,7 +248,8 @@ class TkApp:
         self.window.ended(reason)
         why = f"{reason[:1].upper()}{reason[1:].rstrip('.')}."
         self.ended = MessageDialog(self.root, "zchat: session ended", "Your session has ended",
-                                   f"{why}\n\nzchat closes when you press OK.", on_close=lambda: self.finish(self.status))
+                                   f"{why}\n\nzchat closes when you press OK.",
+                                   on_close=lambda: self.finish(self.status))
 
     def request_exit(self) -> None:
         """Closing the window or Ctrl+Q: leave (others are told), then close once Left comes."""

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections.abc import Callable, Sequence
+from functools import partial
 from tkinter import ttk
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TypeGuard, TypeVar
 
 from zchat import events as ev
 from zchat.frontends.text import clean
 from zchat.frontends.tk import format as fmt
-from zchat.frontends.tk.dialogs import show_over
+from zchat.frontends.tk.dialogs import handled, show_over
 from zchat.frontends.tk.join import LINK_CHECK, LINK_LABEL
-
-if TYPE_CHECKING:
-    from zchat.frontends.tk.window import ChatWindow as _Base
-else:
-    _Base = object
+from zchat.frontends.tk.window_parts import WindowPart
 
 TICK_MS = 10_000      # how often the link dialog says again how long its code is good for
+W = TypeVar("W", bound=tk.Misc)
 
 
-def alive(win: tk.Misc | None) -> bool:
+def alive(win: W | None) -> TypeGuard[W]:
+    """``win`` is there and not destroyed (closing a dialog destroys it; the attribute stays)."""
     return win is not None and bool(win.winfo_exists())
 
 
@@ -48,7 +48,7 @@ class _Dialog(tk.Toplevel):
         self.error = ttk.Label(self.body, text="", foreground=fmt.COLORS["bad"], wraplength=400, justify="left")
         self.buttons = ttk.Frame(self.body)
         self.close_button = ttk.Button(self.buttons, text="Close", command=self.close)
-        self.bind("<Escape>", lambda e: self.close() or "break")
+        self.bind("<Escape>", handled(self.close))
         self.protocol("WM_DELETE_WINDOW", self.close)
 
     def finish_layout(self, row: int, focus: tk.Misc) -> None:
@@ -183,7 +183,7 @@ class DevicesDialog(_Dialog):
                     label.configure(foreground=fmt.COLORS["ok"])
                 label.grid(row=row, column=col, sticky="w", padx=(0, 12), pady=2)
             if not d.current:
-                b = ttk.Button(self.table, text="Revoke…", command=lambda n=d.name: self.ask(n))
+                b = ttk.Button(self.table, text="Revoke…", command=partial(self.ask, d.name))
                 b.grid(row=row, column=3, sticky="e", pady=2)
                 self.revoke_buttons[d.name] = b
         self.table.columnconfigure(0, weight=1)
@@ -196,8 +196,8 @@ class DevicesDialog(_Dialog):
         """What the table shows, row by row: (device, added, last seen)."""
         cells: dict[tuple[int, int], str] = {}
         for w in self.table.winfo_children():
-            info = w.grid_info()
-            if w.winfo_class() == "TLabel" and info:
+            info = w.grid_info() if isinstance(w, ttk.Label) else None
+            if info:
                 cells[(int(info["row"]), int(info["column"]))] = str(w.cget("text"))
         last = max((r for r, _ in cells), default=0)
         return [tuple(cells.get((r, c), "") for c in range(3)) for r in range(1, last + 1)]
@@ -223,7 +223,7 @@ class DevicesDialog(_Dialog):
         self.confirm.grid_remove()
 
 
-class DeviceActions(_Base):
+class DeviceActions(WindowPart):
     """The window's part: Ctrl+L, Ctrl+Shift+D, /device link, /devices, and their answers."""
 
     def init_devices(self) -> None:
@@ -232,14 +232,14 @@ class DeviceActions(_Base):
 
     def ask_link(self) -> None:
         if alive(self.link_dialog):
-            self.link_dialog.destroy()               # type: ignore[union-attr]
+            self.link_dialog.destroy()
         self.link_dialog = LinkDialog(self, self.name, on_close=self.entry.focus_force)
         self.client.link_device()
 
     def link_code_made(self, e: ev.LinkCodeMade) -> None:
         if not alive(self.link_dialog):              # typed /device link: the code is shown the same way
             self.link_dialog = LinkDialog(self, self.name, on_close=self.entry.focus_force)
-        self.link_dialog.show_code(e.code, e.expires)  # type: ignore[union-attr]
+        self.link_dialog.show_code(e.code, e.expires)
 
     def show_devices(self) -> None:
         self._devices_dialog().lift()
@@ -249,7 +249,7 @@ class DeviceActions(_Base):
         if not alive(self.devices_dialog):
             self.devices_dialog = DevicesDialog(self, self.name, self.revoke, self._ask_devices,
                                                 on_close=self.entry.focus_force)
-        return self.devices_dialog  # type: ignore[return-value]
+        return self.devices_dialog
 
     def _ask_devices(self) -> None:
         self.auto["devices"] += 1                    # the answer goes to the dialog, not the conversation

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import tkinter as tk
 import tkinter.font as tkfont
+from collections.abc import Callable, Sequence
 from tkinter import ttk
-from typing import Callable, Sequence
 
 from zchat.commands import COMMANDS, EXIT_WORD
 from zchat.frontends.tk.format import COLORS, SHORTCUTS
 
 # answer(values, checked) -> an error to show (the dialog stays open), or None (done: it closes)
 Answer = Callable[[list[str], bool], "str | None"]
+
+
+def handled(action: Callable[[], object]) -> Callable[[tk.Event], str]:
+    """A key binding that runs ``action`` and ends there ("break"): the widget's own binding for
+    the key (an Entry's Return, a Text's Up) does not run after it."""
+    def on_key(_e: tk.Event) -> str:
+        action()
+        return "break"
+    return on_key
 
 
 def show_over(win: tk.Toplevel, parent: tk.Misc, focus: tk.Misc) -> None:
@@ -40,7 +49,8 @@ def show_over(win: tk.Toplevel, parent: tk.Misc, focus: tk.Misc) -> None:
 
 class FormDialog(tk.Toplevel):
     """A titled question: one labelled field per ``fields`` entry (an entry when its choices are
-    None, else a combobox: they may come later, see set_choices), an optional check box, an error line, OK and Cancel. Enter answers, Escape cancels."""
+    None, else a combobox: they may come later, see set_choices), an optional check box, an error
+    line, OK and Cancel. Enter answers, Escape cancels."""
 
     def __init__(self, parent: tk.Misc, title: str, fields: Sequence[tuple[str, Sequence[str] | None]], answer: Answer,
                  *, check: str = "", ok_text: str = "OK", hint: str = "",
@@ -81,9 +91,9 @@ class FormDialog(tk.Toplevel):
         self.ok.grid(row=0, column=0, padx=(0, 6))
         self.cancel.grid(row=0, column=1)
         body.columnconfigure(1, weight=1)
-        self.bind("<Return>", lambda e: self.submit() or "break")
-        self.bind("<KP_Enter>", lambda e: self.submit() or "break")
-        self.bind("<Escape>", lambda e: self.close() or "break")
+        self.bind("<Return>", handled(self.submit))
+        self.bind("<KP_Enter>", handled(self.submit))
+        self.bind("<Escape>", handled(self.close))
         self.protocol("WM_DELETE_WINDOW", self.close)
         show_over(self, parent, self.fields[0])
 
@@ -176,7 +186,8 @@ class HelpWindow(tk.Toplevel):
         """As tall as the wrapped text, but at most 70 % of the screen (it scrolls)."""
         self.text.configure(height=200)
         self.update_idletasks()
-        pixels = int(self.text.count("1.0", "end", "ypixels")[0])  # type: ignore[index]
+        counted = self.text.count("1.0", "end", "ypixels")      # (n,), or None for 0
+        pixels = int(counted[0]) if counted else 0
         room = int(self.winfo_screenheight() * 0.7)
         self.text.configure(height=max(8, min(pixels, room) // font.metrics("linespace") + 1))
 
@@ -186,8 +197,8 @@ class HelpWindow(tk.Toplevel):
 
     def rows(self) -> list[tuple[str, str]]:
         """Every (key, what it does) row as drawn."""
-        lines = self.text.get("1.0", "end-1c").split("\n")
-        return [tuple(line.split("\t", 1)) for line in lines if "\t" in line]  # type: ignore[misc]
+        rows = [line.partition("\t") for line in self.text.get("1.0", "end-1c").split("\n")]
+        return [(key, what) for key, tab, what in rows if tab]
 
 
 class MessageDialog(tk.Toplevel):
@@ -212,7 +223,7 @@ class MessageDialog(tk.Toplevel):
         self.ok = ttk.Button(body, text="OK", command=self.close, default="active")
         self.ok.grid(row=2, column=0, sticky="e", pady=(14, 0))
         for key in ("<Return>", "<KP_Enter>", "<Escape>"):
-            self.bind(key, lambda e: self.close() or "break")
+            self.bind(key, handled(self.close))
         self.protocol("WM_DELETE_WINDOW", self.close)
         show_over(self, parent, self.ok)
 

@@ -6,11 +6,12 @@ link code) are shown in place, in red and wrapped, under the fields; the screen 
 from __future__ import annotations
 
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import ttk
-from typing import Callable
 
 from tktooltip import ToolTip
 
+from zchat.frontends.tk.dialogs import handled
 from zchat.frontends.tk.format import COLORS
 
 LINK_CHECK = "I already use this name on another device"
@@ -61,8 +62,8 @@ class JoinScreen(ttk.Frame):
         entry = ttk.Entry(self, width=44)
         entry.insert(0, value)
         entry.grid(row=row, column=1, sticky="ew", pady=3)
-        entry.bind("<Return>", lambda e: self.submit() or "break")
-        entry.bind("<KP_Enter>", lambda e: self.submit() or "break")
+        entry.bind("<Return>", handled(self.submit))
+        entry.bind("<KP_Enter>", handled(self.submit))
         return entry
 
     def _show_link(self) -> None:

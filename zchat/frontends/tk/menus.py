@@ -6,7 +6,9 @@ actions, so a menu never does anything the keyboard and the menu bar cannot.
 from __future__ import annotations
 
 import tkinter as tk
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
 
 from zchat.events import ConvKind, conv_kind
 from zchat.frontends.text import clean
@@ -54,7 +56,7 @@ class ContextMenus:
             for conv, c in sorted(win.convs.items()):   # the groups this user is in (the broker refuses a member)
                 if c.kind == ConvKind.GROUP and name not in win.members.get(conv, {}):
                     entries.append((f"Invite {clean(name)} to #{clean(c.title)}",
-                                    lambda title=c.title: win.client.invite(name, title)))
+                                    partial(win.client.invite, name, c.title)))
         entries.append(("Copy name", lambda: win.copy(name)))
         self._post(entries, e)
 

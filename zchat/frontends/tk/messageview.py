@@ -11,8 +11,8 @@ import bisect
 import tkinter as tk
 import tkinter.font as tkfont
 import webbrowser
+from collections.abc import Callable, Iterable
 from tkinter import ttk
-from typing import Callable, Iterable
 
 from zchat.frontends.text import clock
 from zchat.frontends.tk.format import COLORS, Line, split_links, status_suffix
@@ -20,6 +20,8 @@ from zchat.frontends.tk.transcript import Edit
 
 SENDER_COLORS = ("#0550ae", "#8250df", "#953800", "#116329", "#a40e26", "#0a3069", "#6639ba")
 RETRY = "Retry"
+
+Piece = tuple[str, tuple[str, ...]]     # text and its tags: what Text.insert takes, in pairs
 
 
 def sender_tag(name: str) -> str:
@@ -73,32 +75,29 @@ class MessageView(ttk.Frame):
         self._pinned = True
 
     # ---------------------------------------------------------------- drawing
-    def _pieces(self, line: Line) -> list[object]:
+    def _pieces(self, line: Line) -> list[Piece]:
         if line.style == "marker":
-            return [line.text + "\n", ("marker",)]
-        out: list[object] = [clock(line.ts) + "  ", ("time",)] if line.ts is not None else []
+            return [(line.text + "\n", ("marker",))]
+        out: list[Piece] = [(clock(line.ts) + "  ", ("time",))] if line.ts is not None else []
         if line.style in ("msg", "own", "history"):
-            out += [line.sender, ("own",) if line.style == "own" else ("sender", sender_tag(line.sender)), ": ", ()]
+            out += [(line.sender, ("own",) if line.style == "own" else ("sender", sender_tag(line.sender))), (": ", ())]
             base: tuple[str, ...] = ("history",) if line.style == "history" else ()
         else:
             base = (line.style,)
         for piece, is_link in split_links(line.text):
-            out += [piece, (*base, "link") if is_link else base]
+            out.append((piece, (*base, "link") if is_link else base))
         if line.status:
-            out += [status_suffix(line), ("failed",) if line.status == "failed" else ("status",)]
+            out.append((status_suffix(line), ("failed",) if line.status == "failed" else ("status",)))
             if line.status == "failed":
-                out += [RETRY, ("retry",)]
-        return out + ["\n", base]
-
-    @staticmethod
-    def _height(pieces: list[object]) -> int:
-        return sum(p.count("\n") for p in pieces[::2])  # type: ignore[union-attr]
+                out.append((RETRY, ("retry",)))
+        return out + [("\n", base)]
 
     def _insert_row(self, i: int, line: Line) -> None:
         pieces = self._pieces(line)
         start = self.starts[i] if i < len(self.rows) else int(self.text.index("end-1c").split(".")[0])
-        self.text.insert(f"{start}.0", *pieces)
-        n = self._height(pieces)
+        (chars, tags), *more = pieces
+        self.text.insert(f"{start}.0", chars, tags, *(part for piece in more for part in piece))   # one Tk call
+        n = sum(text.count("\n") for text, _ in pieces)
         for j in range(i, len(self.starts)):
             self.starts[j] += n
         self.rows.insert(i, line)
@@ -166,12 +165,12 @@ class MessageView(ttk.Frame):
     def url_at(self, index: str) -> str:
         if "link" not in self.text.tag_names(index):
             return ""
-        start, end = self.text.tag_prevrange("link", f"{index} + 1c")
-        return self.text.get(start, end)
+        found = self.text.tag_prevrange("link", f"{index} + 1c")
+        return self.text.get(*found) if found else ""
 
     def links(self) -> list[str]:
         ranges = self.text.tag_ranges("link")
-        return [self.text.get(a, b) for a, b in zip(ranges[::2], ranges[1::2])]
+        return [self.text.get(a, b) for a, b in zip(ranges[::2], ranges[1::2], strict=True)]
 
     def _link_clicked(self, _e: tk.Event) -> str:
         url = self.url_at("current")

@@ -8,7 +8,9 @@ redrawing everything.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Literal
 
 from zchat.events import SendState
 from zchat.frontends.tk.format import MISSED_MARKER, Line
@@ -16,7 +18,8 @@ from zchat.frontends.tk.format import MISSED_MARKER, Line
 MAX_LINES = 1000      # lines kept per conversation; the oldest go first
 
 # ("append", line) | ("insert", index, line) | ("replace", index, line) | ("delete", index) | ("trim", count)
-Edit = tuple
+Edit = (tuple[Literal["append"], Line] | tuple[Literal["insert", "replace"], int, Line]
+        | tuple[Literal["delete", "trim"], int])
 
 
 class Transcript:
@@ -25,7 +28,7 @@ class Transcript:
         self.max_lines = max_lines
         self.marked = False           # the missed marker is in (it is drawn once per conversation)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Line]:
         return iter(self.lines)
 
     def __len__(self) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import tkinter as tk
 import tkinter.font as tkfont
+from collections.abc import Callable, Iterable
 from tkinter import ttk
-from typing import Callable, Iterable
 
 from zchat import events as ev
 from zchat.frontends.text import STATE_WORDS, clean
@@ -42,7 +42,7 @@ class ConversationList(ttk.Frame):
     def show(self, convs: Iterable[ev.Conversation], current: str) -> None:
         self._drawing = True
         try:
-            order = {ev.ConvKind.EVERYONE: 0, ev.ConvKind.GROUP: 1, ev.ConvKind.DM: 2}
+            order: dict[str, int] = {ev.ConvKind.EVERYONE: 0, ev.ConvKind.GROUP: 1, ev.ConvKind.DM: 2}
             items = sorted(convs, key=lambda c: (order.get(c.kind, 3), c.title.lower()))
             wanted = [c.conv for c in items]
             for iid in self.tree.get_children():
@@ -185,8 +185,8 @@ class StatusBar(ttk.Frame):
 
     def __init__(self, master: tk.Misc) -> None:
         super().__init__(master, padding=(6, 2), style="Status.TFrame")
-        self.state = ttk.Label(self, text="◌ connecting…", style="Status.TLabel")
-        self.state.grid(row=0, column=0, sticky="w")
+        self.state_label = ttk.Label(self, text="◌ connecting…", style="Status.TLabel")   # .state is ttk's
+        self.state_label.grid(row=0, column=0, sticky="w")
         self.who = ttk.Label(self, text="", style="Status.TLabel", anchor="e")
         self.who.grid(row=0, column=1, sticky="e", padx=(12, 0))
         self.columnconfigure(0, weight=1)
@@ -204,7 +204,7 @@ class StatusBar(ttk.Frame):
         self.who.configure(text=f"you are {name}" + (f" · {endpoint}" if wide and endpoint else ""))
 
     def set_state(self, text: str, level: str) -> None:
-        self.state.configure(text=text, foreground=COLORS.get(level, "black"))
+        self.state_label.configure(text=text, foreground=COLORS.get(level, "black"))
 
     def text(self) -> str:
-        return str(self.state.cget("text"))
+        return str(self.state_label.cget("text"))

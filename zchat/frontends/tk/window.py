@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections.abc import Callable
+from functools import partial
 from tkinter import ttk
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from tktooltip import ToolTip
 
@@ -22,6 +24,7 @@ from zchat.frontends.text import conv_label as plain_label
 from zchat.frontends.tk import format as fmt
 from zchat.frontends.tk.actions import QUIT_LABEL, Actions
 from zchat.frontends.tk.devices import DeviceActions
+from zchat.frontends.tk.dialogs import handled
 from zchat.frontends.tk.format import Line
 from zchat.frontends.tk.menus import ContextMenus
 from zchat.frontends.tk.messageview import MessageView
@@ -164,10 +167,10 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
 
     def _bind_keys(self) -> None:
         top = self.winfo_toplevel()
-        self.entry.bind("<Return>", lambda e: self.send_line() or "break")
-        self.entry.bind("<KP_Enter>", lambda e: self.send_line() or "break")
-        self.entry.bind("<Up>", lambda e: self._recall_line(-1) or "break")
-        self.entry.bind("<Down>", lambda e: self._recall_line(1) or "break")
+        self.entry.bind("<Return>", handled(self.send_line))
+        self.entry.bind("<KP_Enter>", handled(self.send_line))
+        self.entry.bind("<Up>", handled(partial(self._recall_line, -1)))
+        self.entry.bind("<Down>", handled(partial(self._recall_line, 1)))
         keys: dict[str, Callable[[], object]] = {
             "<Control-n>": self.ask_dm, "<Control-g>": self.ask_create, "<Control-j>": self.ask_join,
             "<Control-w>": self.close_current, "<Control-q>": self.on_quit, "<F1>": self.show_help,
@@ -175,10 +178,10 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
             "<Control-Prior>": lambda: self.step(-1), "<Control-Next>": lambda: self.step(1),
             "<Escape>": self.entry.focus_set}
         for n in range(1, 10):
-            keys[f"<Alt-Key-{n}>"] = lambda n=n: self.pick_index(n - 1)
+            keys[f"<Alt-Key-{n}>"] = partial(self.pick_index, n - 1)
         for seq, fn in keys.items():
-            top.bind(seq, lambda e, fn=fn: fn() and None or "break")
-        self.keys = list(keys)
+            top.bind(seq, handled(fn))
+        self.shortcuts = list(keys)
 
     # ---------------------------------------------------------------- drawing events
     def transcript(self, conv: str) -> Transcript:
@@ -272,7 +275,8 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
                 self._send_status(e)
             case ev.ConversationsChanged():
                 self.convs = {c.conv: c for c in e.conversations if c.conv not in self.closed}
-                self.convs.setdefault(EVERYONE, ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE, title="everyone"))
+                everyone = ev.Conversation(conv=EVERYONE, kind=ConvKind.EVERYONE, title="everyone")
+                self.convs.setdefault(EVERYONE, everyone)
                 for c in e.conversations:
                     if c.kind == ConvKind.GROUP:
                         self.invites.drop(c.title)
