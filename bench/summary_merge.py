@@ -13,6 +13,8 @@ import re
 CHECK = re.compile(r"^\| (\S+) \| (.+?) \| (.+?) \| (.+?) \| (.+?) \| (.+?) \| \*\*(.+?)\*\* \|$")
 JOB = re.compile(r"^\| (\w+) \| `python bench/")
 HEADER = "`python bench/run_all.py"
+MEASURED = re.compile(r" \*\*Rows measured in this run: (.*?)\.\*\*$")
+KEPT = re.compile(r"^- kept (.+?): «(.*)»$")
 
 
 def _name(what: str) -> str:
@@ -50,6 +52,28 @@ def _replace_block(lines: list[str], start: int, new_block: list[str], keep) -> 
     return lines[:start] + new_block + lines[end:]
 
 
+def _sources(old: str, rows, fresh: set[str]) -> list[tuple[list[str], str]]:
+    """The runs the old summary's rows come from, as (rows still kept, that run's header line)."""
+    lines = old.splitlines()
+    sources = [(m[1].split(", "), m[2]) for m in map(KEPT.match, lines) if m]
+    header = next((ln for ln in lines if ln.startswith(HEADER)), "(no header)")
+    m = MEASURED.search(header)
+    if m:
+        measured = m[1].split(", ")
+        header = header[:m.start()]
+    else:        # a whole run: every row in its table that no "kept" line claims
+        claimed = {r for rs, _ in sources for r in rs}
+        measured = [r for r, _ in _checks(old) if r not in claimed]
+    sources.insert(0, (measured, header))
+    order = [rid for rid, _, _ in rows]
+    out = []
+    for rs, hdr in sources:
+        left = sorted({r for r in rs if r not in fresh and r in order}, key=order.index)
+        if left:
+            out.append((left, hdr))
+    return out
+
+
 def merge(old: str, new: str, rows, jobs, judge, overall) -> str:
     """old, new: summary.md texts; rows, jobs: run_all's ROWS and JOBS; judge, overall: its verdict rules."""
     old_checks, new_checks = _checks(old), _checks(new)
@@ -72,12 +96,12 @@ def merge(old: str, new: str, rows, jobs, judge, overall) -> str:
     job_lines = [new_jobs.get(j) or old_jobs[j] for j in jobs if j in new_jobs or j in old_jobs]
 
     lines = new.splitlines()
-    kept = [rid for rid, _, _ in rows if rid not in fresh and any(k[0] == rid for k in old_checks)]
-    old_header = next((ln for ln in old.splitlines() if ln.startswith(HEADER)), "(no header)")
     h = next(i for i, ln in enumerate(lines) if ln.startswith(HEADER))
-    lines[h] += (f" **Rows measured in this run: {', '.join(sorted(fresh)) or 'none'}.** The other rows "
-                 f"({', '.join(kept)}) are kept from the summary before it, their verdicts judged again against "
-                 f"the goals now in run_all.py from the medians shown; that summary said: «{old_header}»")
+    lines[h] += f" **Rows measured in this run: {', '.join(r for r, _, _ in rows if r in fresh) or 'none'}.**"
+    kept = [f"- kept {', '.join(rs)}: «{hdr}»" for rs, hdr in _sources(old, rows, fresh)]
+    if kept:
+        lines[h + 1:h + 1] = ["", "Kept from earlier runs, their verdicts judged again against the goals now in "
+                                  "run_all.py from the medians shown:", *kept]
     t = lines.index("|---|---|---|---|---|---|---|") + 1
     lines = _replace_block(lines, t, table, lambda ln: ln.startswith("| "))
     p = lines.index("## Per row") + 2
