@@ -1,6 +1,6 @@
 """One command for zchat's benchmark: every goal row, zchat and its baselines in the same run.
 
-  python bench/run_all.py              # all rows, 3 repeats (about 13 minutes on 2 cores)
+  python bench/run_all.py              # all rows, 3 repeats (about 14 minutes on 2 cores)
   python bench/run_all.py --only P2    # one goal row (P1..P7), or F, S, A1; several: --only P1,P7
   python bench/run_all.py --only P7 --merge   # ... and keep the other rows of summary.md
   python bench/run_all.py --list       # the commands
