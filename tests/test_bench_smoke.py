@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,6 +43,10 @@ CASES = {
     "irc_thr": ["irc_load.py", "--clients", "3", "--rate", "0", "--window", "20", "--count", "300",
                 "--max-seconds", "0.2"],
     "irc_lat": ["irc_load.py", "--clients", "3", "--rate", "100", "--seconds", "0.2"],
+    "inflight_zchat": ["inflight.py", "--target", "zchat", "--users", "3", "--seconds", "0.2"],
+    "inflight_tcp_relay": ["inflight.py", "--target", "tcp_relay", "--users", "3", "--seconds", "0.2"],
+    "inflight_zchat_nosubs": ["inflight.py", "--target", "zchat", "--users", "3", "--receivers", "0",
+                              "--seconds", "0.2"],
 }
 
 
@@ -58,6 +65,20 @@ def test_driver_runs_clean(case: str) -> None:
     assert res.get("unopened", 0) == 0, res
     if "sealed" in res:     # what the driver counted was sealed unless the baseline was told not to seal
         assert res["sealed"] is ("--no-seal" not in " ".join(args)), res
+    if res["bench"] == "inflight":
+        assert_inflight_figures(res)
+
+
+def assert_inflight_figures(res: dict) -> None:
+    """inflight.py (row P7): every message sent was answered and reached every receiver, and the
+    figures the row reads are there."""
+    assert res["sent"] > 0 and res["answers"] == res["sent"], res
+    assert res["delivered"] == res["expected"] == res["sent"] * res["receivers"], res
+    assert res["answer_errors"] == [] and res["n"] == res["answers"], res
+    assert res["msgs_per_s"] > 0 and (res["deliveries_per_s"] > 0) is (res["receivers"] > 0), res
+    assert 0 < res["p50_us"] <= res["p99_us"], res
+    assert res["driver_cpu_pct"] >= 0 and res["broker_cpu_pct"] >= 0, res
+    assert res["sealed"] if res["target"] == "zchat" else "sealed" not in res, res
 
 
 def test_attack_measures_every_phase() -> None:
@@ -85,3 +106,40 @@ def test_zap_cost_measures_both_modes() -> None:
     lines = [json.loads(ln) for ln in cp.stdout.splitlines() if ln.startswith("{")]
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert [(r["zap"], r["connected"], r["ok"]) for r in lines] == [(False, 20, True), (True, 20, True)]
+
+
+def test_tcp_relay_cuts_a_client_that_stops_reading() -> None:
+    """bench/tcp_relay.py (the P7 baseline): a client that never reads is cut once one send to it has
+    blocked for --send-timeout, and the others keep getting every line meanwhile (nothing wedges)."""
+    relay = subprocess.Popen([sys.executable, os.path.join(BENCH, "tcp_relay.py"), "--send-timeout", "0.3",
+                              "--max-seconds", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        ready = relay.stdout.readline().split()      # READY <port> 0 - -
+        assert ready[0] == "READY", ready
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", int(ready[1])))
+        talker = socket.create_connection(("127.0.0.1", int(ready[1])), timeout=10)
+        # the relay lists a client when it has accepted it: the talker's first line must come back first
+        talker.sendall(b"talker~hello\n")
+        assert talker.recv(100) == b"talker~hello\n"
+        talker.setblocking(False)
+        text = b"".join(b"talker~%05d " % k + b"x" * 990 + b"\n" for k in range(8000))  # 8 MB: past every buffer
+        out, back, deadline = text, b"", time.monotonic() + 30
+        while len(back) < len(text) and time.monotonic() < deadline:
+            readable, writable, _ = select.select([talker], [talker] if out else [], [], 0.5)
+            if writable:
+                out = out[talker.send(out[:65536]):]
+            if readable:
+                back += talker.recv(1 << 20)
+        assert back == text, f"the talker got {len(back)} of {len(text)} bytes back"
+        stuck.settimeout(10)
+        got = b""
+        while chunk := stuck.recv(1 << 20):            # what was buffered for it, then the cut
+            got += chunk
+        assert len(got) < len(text), "the stuck client was never cut"
+        talker.close()
+        stuck.close()
+    finally:
+        relay.terminate()
+        relay.wait(10)
