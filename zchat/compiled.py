@@ -81,7 +81,8 @@ def _utf8(text: str) -> bool:
 
 def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | None:
     """``obj -> message``, or None when ``obj`` is not the plain case (the generic builder then
-    decides, and raises the precise error). None for a class with a nested or collection field."""
+    decides, and raises the precise error). None for a class with a required nested or collection
+    field; an optional one (``X | None``) keeps the fast path for frames that leave it out."""
     hints = typing.get_type_hints(cls)
     lines = [f"def build_{cls.__name__}(obj):"]
     namespace: dict[str, Any] = {"_cls": cls, "_utf8": _utf8, "_max_int": max_int,
@@ -89,9 +90,13 @@ def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | N
     names = []
     for i, f in enumerate(fields(cls)):
         hint, optional = without_none(hints[f.name])
+        v = f"v{i}"
+        if optional and hint not in _PLAIN:    # a nested or collection field: fast only while absent
+            lines += [f"    {v} = obj.get({f.name!r})", f"    if {v} is not None:", "        return None"]
+            names.append(v)
+            continue
         if hint not in _PLAIN or f.default_factory is not MISSING:
             return None
-        v = f"v{i}"
         if optional:        # absent or null: None
             lines.append(f"    {v} = obj.get({f.name!r})")
             test = f"{v} is None or ({_PLAIN[hint].format(v=v)})"

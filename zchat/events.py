@@ -82,7 +82,8 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresenceChanged:
-    """A user's state: "online", "lost" or "away"; reason: joined, back, lost, left, timed_out."""
+    """A user's state (PresenceState): "online", "away" (chosen, or idle), "dnd", "lost" or "offline";
+    reason (PresenceReason): joined, back, lost, left, timed_out, set (the user chose it), idle."""
     name: str
     state: str
     reason: str

@@ -41,6 +41,11 @@ DEFAULT_RATES: dict[str, p.RateLimit] = {
     RK.INVITE: p.RateLimit(5.0, 50),
     RK.HISTORY: p.RateLimit(50.0, 100),        # 100 pages of up to 64 KB: what waits unread stays small
     RK.LINK: p.RateLimit(5 / 600, 5),          # 5 per 10 minutes per account: a 60-bit code stays unguessable
+    RK.TYPING: p.RateLimit(1.0, 5),            # a client sends one every 3 s while its user types
+    RK.REACT: p.RateLimit(5.0, 30),
+    RK.SEARCH: p.RateLimit(1.0, 10),           # a search may index what is new first (store.search)
+    RK.STATUS: p.RateLimit(1.0, 10),           # each change is published to everyone
+    RK.MODERATE: p.RateLimit(2.0, 20),
 }
 
 
@@ -61,7 +66,8 @@ class HubConfig:
         return p.Limits(p.MAX_FRAME_BYTES, p.MAX_TEXT_BYTES, self.history_page_max,
                         int(self.heartbeat_interval * 1000), int(self.heartbeat_timeout * 1000),
                         int(self.grace * 1000), p.NAME_MAX, p.NAME_RULE, self.max_groups,
-                        {str(k): v for k, v in self.rates.items()})
+                        {str(k): v for k, v in self.rates.items()}, p.MAX_TOPIC_BYTES, p.MAX_STATUS_BYTES,
+                        p.MAX_REACTIONS, int(p.TYPING_TTL * 1000))
 
 
 class Hub(ReadRequests, GroupRequests, AccountRequests):

@@ -7,7 +7,7 @@ few publishes (a connect storm of N users costs N/500 publishes, not N).
 A session belongs to one connection of one device (its CURVE key, ``pubkey``); the hub checks
 every frame's key against it, so a routing id taken over by another key never speaks for the
 session. An account may have several sessions at once (its devices, or one key twice), and
-presence is the account's: online while any session is, lost while all are, away when none
+presence is the account's: online while any session is, lost while all are, offline when none
 is left; only the account's changes are published. Rate buckets belong to the user, not to
 the session, so ``bye`` + ``hello`` does not refill them; idle full buckets are dropped.
 Nothing here survives a restart, and nothing needs to: clients say hello again.
@@ -23,7 +23,7 @@ from zchat import protocol as p
 if TYPE_CHECKING:
     from zchat.hub import HubConfig
 
-ONLINE, LOST, AWAY = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.AWAY
+ONLINE, LOST, OFFLINE = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.OFFLINE
 R = p.PresenceReason
 ORDER_HOLD = 10.0         # seconds a refused request keeps the ones after it waiting for its retry
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
@@ -137,7 +137,7 @@ class Roster:
 
     def depart(self, s: Session, reason: p.PresenceReason) -> None:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
-        if s.state is AWAY:
+        if s.state is OFFLINE:
             return
         before = self.state_of(s.user)
         self._forget(s)
@@ -155,13 +155,13 @@ class Roster:
         self.by_sub_token.pop(s.sub_token, None)
         if s.state is ONLINE:
             self.online -= 1
-        s.state = AWAY
+        s.state = OFFLINE
 
     def state_of(self, user: str) -> p.PresenceState:
-        """The account's state: online while any of its sessions is, lost while all are, else away."""
+        """The account's state: online while any of its sessions is, lost while all are, else offline."""
         sessions = self.by_user.get(user)
         if not sessions:
-            return AWAY
+            return OFFLINE
         return ONLINE if any(s.state is ONLINE for s in sessions) else LOST
 
     # ---------------------------------------------------------------- rate limits, per user
@@ -228,7 +228,7 @@ class Roster:
     def undo_batch(self) -> None:
         """The batch failed: the sessions it started never happened, nor did its presence changes."""
         for s in self._arrived:
-            if s.state is not AWAY:
+            if s.state is not OFFLINE:
                 self._forget(s)
         self._arrived.clear()
         self.changes.clear()

@@ -81,7 +81,7 @@ class ReadRequests(HubPart):
         else:
             users = conv.members
         infos = sorted((p.UserInfo(self.names[u], self.presence.state_of(u)) for u in users),
-                       key=lambda i: (i.state == p.PresenceState.AWAY, i.name.lower()))
+                       key=lambda i: (i.state == p.PresenceState.OFFLINE, i.name.lower()))
         return p.Users(req.id, conv.key, paging.fit(infos, keep_first=True), len(infos))
 
     def _on_history(self, s: Session, req: p.History) -> p.HistoryPage:
