@@ -12,16 +12,19 @@ if TYPE_CHECKING:
     from zchat.access import Access
     from zchat.hub import HubConfig
     from zchat.presence import Roster, Session
-    from zchat.store import DeviceRow, SQLiteStore
+    from zchat.store import DeviceRow, MessageRow, SQLiteStore
 
 
 class Conversation:
-    __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics", "stored")
+    __slots__ = ("key", "kind", "private", "head", "members", "invites", "topics", "stored", "topic", "roles", "bans")
 
     def __init__(self, key: str, kind: str, private: bool, head: int, stored: bool = True) -> None:
         self.key, self.kind, self.private, self.head, self.stored = key, kind, private, head, stored
         self.members: set[str] = set()
         self.invites: set[str] = set()
+        self.topic = ""                        # a group's topic
+        self.roles: dict[str, str] = {}        # a group's owner and admins: user -> GroupRole
+        self.bans: set[str] = set()            # users banned from the group
         # where its messages are published: a DM on both users' own topics, the rest on their own
         self.topics = [p.user_topic(u) for u in p.dm_users(key)] if kind == p.ConvKind.DM else [p.topic(key)]
 
@@ -40,10 +43,16 @@ class HubPart:
         banned: set[str]
         to_cut: list[tuple[float, bytes | None, str | None]]
 
-        def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                    cmid: str | None = None) -> tuple[str, int, float, bool]: ...
+        def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None, *,
+                    ref: int | None = None, mentions: list[str] | None = None, quote: p.Quote | None = None,
+                    reactions: list[p.Reaction] | None = None) -> tuple[str, int, float, bool]: ...
+        def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation: ...
+        def _render(self, key: str, rows: list[MessageRow]) -> list[p.Message]: ...
         def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None: ...
         def _title(self, conv: Conversation, user: str) -> str: ...
+        def _conv_info(self, conv: Conversation, user: str, last_read: int) -> p.ConversationInfo: ...
+        def _hand_over(self, s: Session, conv: Conversation) -> None: ...
+        def _may_enter(self, conv: Conversation, user: str, req_id: str, invited_by: str | None = None) -> None: ...
         def _publish(self, topic: bytes, payload: bytes) -> None: ...
         def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
         def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None: ...

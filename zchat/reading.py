@@ -37,12 +37,17 @@ class ReadRequests(HubPart):
         pairs = []
         for key in keys if after is None else [k for k in keys if k > after]:
             conv = self.convs[key]
-            info = p.ConversationInfo(key, conv.kind, self._title(conv, user), conv.head, read.get(key, 0),
-                                      conv.private)
+            info = self._conv_info(conv, user, read.get(key, 0))
             pairs.append((info, self.access.info(key) if conv.kind == K.GROUP else None))
         chosen, complete = paging.page(pairs, key=lambda pair: pair[0].conv, after=None, budget=budget,
                                        cost=lambda pair: sum(paging.size_of(x) for x in pair if x is not None))
         return [i for i, _ in chosen], [k for _, k in chosen if k is not None], complete
+
+    def _conv_info(self, conv: Conversation, user: str, last_read: int) -> p.ConversationInfo:
+        """What a user's client is told of a conversation (welcome, conversations, membership)."""
+        group = conv.kind == K.GROUP
+        return p.ConversationInfo(conv.key, conv.kind, self._title(conv, user), conv.head, last_read, conv.private,
+                                  conv.topic, conv.roles.get(user, p.GroupRole.MEMBER) if group else "")
 
     def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation:
         """The conversation ``key`` if ``s`` may read and write it; a first DM creates it."""
@@ -97,7 +102,7 @@ class ReadRequests(HubPart):
             before = conv.head + 1 if req.before is None else req.before
             rows = self.store.before(conv.key, before, limit)
             complete = not rows or rows[0].seq <= 1
-        messages = [p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid) for r in rows]
+        messages = self._render(conv.key, rows)
         fitting = paging.fit(messages, keep_first=req.after is not None)
         if len(fitting) < len(messages):
             complete = False
