@@ -46,7 +46,7 @@ class GroupRequests(HubPart):
         self._set_role(conv, s.user, p.GroupRole.OWNER)       # its creator owns it
         _, seq, ts, _ = self._append(conv, s, EV, "created")
         self._tell_other_devices(s, conv, joined=True)
-        return p.Ok(req.id, key, seq, ts, key=self.access.info(key))
+        return p.Ok(req.id, key, seq, ts, key=self.access.info(key), info=self._conv_info(conv, s.user, 0))
 
     def _set_role(self, conv: Conversation, user: str, role: str) -> None:
         self.store.set_role(conv.key, user, role)
@@ -66,7 +66,8 @@ class GroupRequests(HubPart):
     def _on_join_group(self, s: Session, req: p.JoinGroup) -> p.Ok:
         conv = self._group(req.group)
         if s.user in conv.members:
-            return p.Ok(req.id, conv.key, conv.head, key=self.access.info(conv.key))
+            return p.Ok(req.id, conv.key, conv.head, key=self.access.info(conv.key),
+                        info=self._conv_info(conv, s.user, self.store.load_read(s.user).get(conv.key, 0)))
         self._may_enter(conv, s.user, req.id)
         if conv.private and s.user not in conv.invites:
             raise ProtocolError(ErrorCode.NOT_INVITED, f"{req.group!r} is private: a member must /invite you")
@@ -74,7 +75,7 @@ class GroupRequests(HubPart):
         self._add_member(conv, s.user)
         _, seq, ts, _ = self._append(conv, s, EV, "joined")
         self._tell_other_devices(s, conv, joined=True)
-        return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key))
+        return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key), info=self._conv_info(conv, s.user, 0))
 
     def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
         conv = self._group(req.group)

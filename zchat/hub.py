@@ -21,6 +21,7 @@ from zchat import paging
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, Access, user_scope
 from zchat.accounts import AccountRequests
+from zchat.awareness import AwarenessRequests
 from zchat.editing import LineRequests
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
@@ -72,7 +73,7 @@ class HubConfig:
                         p.MAX_REACTIONS, int(p.TYPING_TTL * 1000))
 
 
-class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests):
+class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
@@ -253,8 +254,9 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         welcome = p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
                             resumed, self._limits, [], s.sub_token, base, False, device)
         convs, keys, complete = self._conversations_page(user, None, paging.FRAME_BUDGET - len(p.encode(welcome)))
+        chosen, status = self.presence.chosen.get(user, (p.ChosenState.ONLINE, ""))
         return p.Welcome(welcome.id, welcome.name, welcome.version, welcome.pub_endpoint, welcome.server_time,
-                         resumed, self._limits, convs, s.sub_token, base + keys, not complete, device)
+                         resumed, self._limits, convs, s.sub_token, base + keys, not complete, device, chosen, status)
 
     def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation:
         conv = self.convs[key] = Conversation(key, kind, private, 0)

@@ -270,7 +270,8 @@ class Ok:
     seq: int | None = None       # for send: the stored message's seq ...
     ts: float | None = None      # ... and server timestamp (the same on a retry)
     duplicate: bool = False      # True when a retried send was already stored
-    key: KeyInfo | None = None   # create_group, join_group: the group's current key
+    key: KeyInfo | None = None   # create_group, join_group: the group's current key ...
+    info: ConversationInfo | None = None   # ... and the group as the user's conversation list shows it
 
 
 @dataclass(frozen=True, slots=True)

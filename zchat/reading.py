@@ -85,7 +85,8 @@ class ReadRequests(HubPart):
             users = p.dm_users(conv.key)
         else:
             users = conv.members
-        infos = sorted((p.UserInfo(self.names[u], self.presence.state_of(u)) for u in users),
+        roles = conv.roles
+        infos = sorted((p.UserInfo(self.names[u], *self.presence.shown(u), roles.get(u, "")) for u in users),
                        key=lambda i: (i.state == p.PresenceState.OFFLINE, i.name.lower()))
         return p.Users(req.id, conv.key, paging.fit(infos, keep_first=True), len(infos))
 
@@ -115,8 +116,10 @@ class ReadRequests(HubPart):
         conv = self._readable(s, req.conv)
         if not conv.stored:       # a DM nobody has written to: nothing to mark, and nothing stored
             return p.Ok(req.id, conv.key, 0)
+        before = self.store.load_read(s.user).get(conv.key, 0)
         self.store.set_read(s.user, conv.key, min(req.seq, conv.head))
-        mark = self.store.load_read(s.user).get(conv.key, 0)
+        mark = max(before, min(req.seq, conv.head))
+        self._tell_seen(s, conv, before, mark)        # read receipts, for the conversation's readers
         # read state follows the person: the account's other devices clear their unread count too
         self._notify(s.user, p.encode(p.ReadMark(conv.key, mark)), but=s)
         return p.Ok(req.id, conv.key, mark)
