@@ -24,7 +24,8 @@ from zchat import protocol as p
 if TYPE_CHECKING:
     from zchat.hub import HubConfig
 
-ONLINE, LOST, OFFLINE, AWAY = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.OFFLINE, p.PresenceState.AWAY
+ONLINE, AWAY, LOST, OFFLINE = (p.PresenceState.ONLINE, p.PresenceState.AWAY, p.PresenceState.LOST,
+                               p.PresenceState.OFFLINE)
 R = p.PresenceReason
 ORDER_HOLD = 10.0         # seconds a refused request keeps the ones after it waiting for its retry
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
@@ -64,7 +65,7 @@ class Roster:
         self.online = 0                                  # sessions that hold a --max-clients slot
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.changes: list[p.PresenceChange] = []
-        self.chosen: dict[str, tuple[p.ChosenState, str]] = {}   # what an account chose (status), while it has a session
+        self.chosen: dict[str, tuple[p.ChosenState, str]] = {}   # what an account chose, while it has a session
         self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
