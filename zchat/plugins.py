@@ -257,7 +257,7 @@ class Plugins:
         """The observers ``Launch.client`` adds to each client: ``zchat_event`` for every plugin that
         implements it, and ``zchat_notification`` for every Notification. A plugin that raises is
         reported once on stderr and not called again (for that hook)."""
-        from zchat.events import Notification      # here: importing zchat.plugins stays cheap
+        from zchat.events import Notification  # here: importing zchat.plugins stays cheap
         out: list[Observer] = []
         for hook, argument, wanted in (("zchat_event", "event", None), ("zchat_notification", "notification",
                                                                          Notification)):
