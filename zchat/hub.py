@@ -29,6 +29,7 @@ from zchat.hub_parts import Conversation
 from zchat.moderation import ModerationRequests
 from zchat.presence import Roster, Session
 from zchat.reading import ReadRequests
+from zchat.search import SearchRequests
 
 if TYPE_CHECKING:
     from zchat.store import DeviceRow, SQLiteStore
@@ -73,7 +74,8 @@ class HubConfig:
                         p.MAX_REACTIONS, int(p.TYPING_TTL * 1000))
 
 
-class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests):
+class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests,
+          SearchRequests):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),

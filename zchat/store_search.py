@@ -58,9 +58,10 @@ class SearchStore:
         def _rows(self, sql: str, args: tuple[object, ...]) -> list[MessageRow]: ...
 
     def search(self, convs: Sequence[str], query: str, before: int | None, limit: int,
-               heads: Mapping[str, int]) -> tuple[list[MessageRow], int | None, bool]:
+               heads: Mapping[str, int]) -> tuple[list[tuple[int, MessageRow]], bool, bool]:
         """The ``msg`` and ``me`` lines of ``convs`` that hold every word of ``query``, newest first, as
-        they read now (never a deleted one) -> (rows, cursor of the next page or None, partial).
+        they read now (never a deleted one) -> ([(cursor, row)], more follow, partial). A row's cursor,
+        given as ``before``, continues after it.
 
         ``before`` is a cursor from an earlier page; ``heads`` are the conversations' newest seqs
         (the hub knows them), so finding what is new to index costs nothing where nothing is.
@@ -68,7 +69,7 @@ class SearchStore:
         partial = self._index(heads)
         expr = fts_query(query)
         if expr is None or not convs:
-            return [], None, partial
+            return [], False, partial
         sql = ("SELECT r.id, m.conv, m.seq, m.ts, m.sender, m.kind, m.text, m.cmid, m.ref, m.edited, m.deleted,"
                " m.mentions FROM search_index JOIN search_rows r ON r.id = search_index.rowid"
                " JOIN messages m ON m.conv = r.conv AND m.seq = r.seq"
@@ -82,10 +83,9 @@ class SearchStore:
         except sqlite3.OperationalError as exc:    # fts_query quotes everything; this is a guard, not a path
             raise ValueError(f"cannot search for {query!r}: {exc}") from None
         from zchat.store import MessageRow
-        rows = [MessageRow(conv, seq, ts, sender, kind, text, cmid, ref, edited, bool(deleted), mentions)
-                for _, conv, seq, ts, sender, kind, text, cmid, ref, edited, deleted, mentions in found[:limit]]
-        cursor = found[limit - 1][0] if len(found) > limit else None
-        return rows, cursor, partial
+        rows = [(rowid, MessageRow(conv, seq, ts, sender, kind, text, cmid, ref, edited, bool(deleted), mentions))
+                for rowid, conv, seq, ts, sender, kind, text, cmid, ref, edited, deleted, mentions in found[:limit]]
+        return rows, len(found) > limit, partial
 
     def _index(self, heads: Mapping[str, int]) -> bool:
         """Index what was stored since the last search (oldest first, across conversations, so rowids
