@@ -128,6 +128,7 @@ class ClientSession(Actions, Delivery, Features):
     def tick(self, now: float) -> bool:
         """Timers: a ping when idle, debounced read marks. Returns False when the broker has been
         silent past its heartbeat timeout (the caller should reconnect)."""
+        self.expire_typing(now)         # the frontend's clocks run whatever the link does
         if not self.joined or self.limits is None:
             return True
         interval = self.limits.heartbeat_interval_ms / 1000
@@ -147,7 +148,6 @@ class ClientSession(Actions, Delivery, Features):
         if now >= self._next_read:
             self._next_read = now + READ_DEBOUNCE
             self.flush_read_marks()
-        self.expire_typing(now)
         self.check_idle(now)
         if self.current in self.convs:      # read receipts for the conversation on screen
             self.ask_read_marks(self.convs[self.current])
