@@ -92,7 +92,8 @@ def test_someone_elses_line_cannot_be_edited_deleted_or_reached_from_outside(cli
     assert [m.text for m in alice.call(p.History, conv=private.conv).messages] == ["for alice"]
 
 
-def test_a_reaction_flood_is_paced_bounded_per_line_and_the_broker_stays_quick(client: Callable[..., RawClient]) -> None:
+def test_a_reaction_flood_is_paced_bounded_per_line_and_the_broker_stays_quick(
+        client: Callable[..., RawClient]) -> None:
     bob, flooder, calm = client("bob"), client("flooder"), client("calm")
     assert isinstance(bob.call(p.CreateGroup, group="den"), p.Ok)
     assert isinstance(flooder.call(p.JoinGroup, group="den"), p.Ok)
