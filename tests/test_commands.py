@@ -116,7 +116,7 @@ CASES = [
     # protocol 3: lines, presence, search, topics, moderation
     Case("/me waves", Gives(p.Send, {"conv": "all", "text": "waves", "kind": "me"})),
     Case("/me", Fails("usage", "usage: /me ACTION")),
-    Case("/reply 1 sure", Gives(p.Send, {"conv": "all", "text": "sure", "reply_to": 1, "kind": "msg"})),
+    Case("/reply 1 sure", Gives(p.Send, {"conv": "all", "text": "sure", "reply_to": 1, "kind": None})),
     Case("/reply 1", Fails("usage", "usage: /reply SEQ TEXT")),
     Case("/reply x hi", Fails("usage", "usage: /reply SEQ TEXT")),
     Case("/edit 4 fixed text", Gives(p.Edit, {"conv": "all", "seq": 4, "text": "fixed text"})),

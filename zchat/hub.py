@@ -283,11 +283,12 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
             if stored is None:
                 raise
             return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
+        kind = req.kind or p.MessageKind.MSG
         if req.reply_to is None and "@" not in req.text:      # a plain line: nothing more to look up
-            key, seq, ts, duplicate = self._append(conv, s, req.kind, req.text, req.cmid)
+            key, seq, ts, duplicate = self._append(conv, s, kind, req.text, req.cmid)
         else:
             quote = self._quote(self._line(conv, req.reply_to, req.id)) if req.reply_to is not None else None
-            key, seq, ts, duplicate = self._append(conv, s, req.kind, req.text, req.cmid, ref=req.reply_to,
+            key, seq, ts, duplicate = self._append(conv, s, kind, req.text, req.cmid, ref=req.reply_to,
                                                    mentions=self._mentions(req.text), quote=quote)
         if duplicate:
             self.presence.refund(s.user, kind)

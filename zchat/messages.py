@@ -78,7 +78,7 @@ class Send:
     conv: str
     text: str
     cmid: str                    # client message id: a retry with the same one is stored once
-    kind: str = "msg"            # "msg", or "me" for an action line (/me waves)
+    kind: str | None = None      # "me" for an action line (/me waves); None (left out): "msg"
     reply_to: int | None = None  # the seq (in conv) of the line this one answers
 
 

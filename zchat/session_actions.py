@@ -25,7 +25,8 @@ class Actions(SessionPart):
             return None
         text = p.strip_controls(text)
         cmid = uuid.uuid4().hex
-        self.outbox[cmid] = send = p.Send(id="", conv=conv, text=text, cmid=cmid, kind=kind, reply_to=reply_to)
+        self.outbox[cmid] = send = p.Send(id="", conv=conv, text=text, cmid=cmid,
+                                          kind=None if kind == p.MessageKind.MSG else kind, reply_to=reply_to)
         self._send_status(send, ev.SendState.SENDING)
         if conv in self.paced:          # keep order: it goes when the ones before it go
             return None
