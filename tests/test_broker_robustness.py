@@ -585,7 +585,7 @@ def test_silent_client_is_lost_then_timed_out(broker_factory, make_client):
             changes.extend(ch for ch in m.changes if ch.name == "alice")
         return any(ch.reason == "timed_out" for ch in changes)
     bob.wait_published(alice_changes, timeout=30)
-    assert [(ch.reason, ch.state) for ch in changes] == [("lost", "lost"), ("timed_out", "away")], changes
+    assert [(ch.reason, ch.state) for ch in changes] == [("lost", "lost"), ("timed_out", "offline")], changes
     # the name still belongs to alice's key
     intruder = make_client(broker.connect)
     reply = intruder.call(p.Hello, version=p.PROTOCOL_VERSION, name="alice")
@@ -624,7 +624,7 @@ def test_bye_is_left_and_name_stays_with_key(broker_factory, make_client):
     wait_presence(bob, "alice", "joined")
     assert isinstance(alice.call(p.Bye), p.Ok)
     change = wait_presence(bob, "alice", "left")
-    assert change.state == "away"
+    assert change.state == "offline"
     reply = alice.call(p.Ping)                                    # the session is over
     assert isinstance(reply, p.Error) and reply.code == "not_joined", reply
     intruder = make_client(broker.connect)

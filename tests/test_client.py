@@ -61,7 +61,7 @@ def test_exit_tells_the_others(user):
     bob.client.execute("[EXIT]")
     assert bob.wait(lambda e: isinstance(e, ev.Left)).reason == "left"
     change = alice.wait(lambda e: isinstance(e, ev.PresenceChanged) and e.name == "bob" and e.reason == "left")
-    assert change.state == "away"
+    assert change.state == "offline"
 
 
 def test_away_for_50_messages_gets_exactly_those_50_once_in_order(user, broker, tmp_path):

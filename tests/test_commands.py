@@ -113,6 +113,50 @@ CASES = [
     Case("/quit see you", Gives(p.Bye)),
     Case("/exit", Gives(p.Bye)),
     Case(commands.EXIT_WORD, Gives(p.Bye)),
+    # protocol 3: lines, presence, search, topics, moderation
+    Case("/me waves", Gives(p.Send, {"conv": "all", "text": "waves", "kind": "me"})),
+    Case("/me", Fails("usage", "usage: /me ACTION")),
+    Case("/reply 1 sure", Gives(p.Send, {"conv": "all", "text": "sure", "reply_to": 1, "kind": None})),
+    Case("/reply 1", Fails("usage", "usage: /reply SEQ TEXT")),
+    Case("/reply x hi", Fails("usage", "usage: /reply SEQ TEXT")),
+    Case("/edit 4 fixed text", Gives(p.Edit, {"conv": "all", "seq": 4, "text": "fixed text"})),
+    Case("/edit fixed", Gives(p.Edit, {"conv": "all", "seq": 1, "text": "fixed"}), setup=("first",)),
+    Case("/edit 12", Gives(p.Edit, {"conv": "all", "seq": 1, "text": "12"}), setup=("first",)),
+    Case("/edit fixed", Fails("usage", "no line of yours here to edit")),
+    Case("/edit", Fails("usage", "usage: /edit [SEQ] TEXT")),
+    Case("/delete 3", Gives(p.Delete, {"conv": "all", "seq": 3})),
+    Case("/delete", Gives(p.Delete, {"conv": "all", "seq": 1}), setup=("oops",)),
+    Case("/delete", Fails("usage", "no line of yours here to delete")),
+    Case("/delete x", Fails("usage", "usage: /delete [SEQ]")),
+    Case("/delete 1 2", Fails("usage", "usage: /delete [SEQ]")),
+    Case("/react 2 👍", Gives(p.React, {"conv": "all", "seq": 2, "emoji": "👍"})),
+    Case("/react 2", Fails("usage", "usage: /react SEQ EMOJI")),
+    Case("/react 👍 2", Fails("usage", "usage: /react SEQ EMOJI")),
+    Case("/search release notes", Gives(p.Search, {"query": "release notes", "before": None})),
+    Case("/search", Fails("usage", "/search WORDS starts a search")),
+    Case("/away", Gives(p.SetStatus, {"state": "away", "text": "", "auto": False})),
+    Case("/away at lunch", Gives(p.SetStatus, {"state": "away", "text": "at lunch"})),
+    Case("/dnd writing", Gives(p.SetStatus, {"state": "dnd", "text": "writing"})),
+    Case("/back", Gives(p.SetStatus, {"state": "online", "text": ""})),
+    Case("/back now", Fails("usage", "usage: /back")),
+    Case("/topic ship it", Gives(p.SetTopic, {"group": "team", "topic": "ship it"}), setup=("/create team",)),
+    Case("/topic --clear", Gives(p.SetTopic, {"group": "team", "topic": ""}), setup=("/create team",)),
+    Case("/topic", Gives(ev.Info, {"text": "#team has no topic"}), setup=("/create team",)),
+    Case("/topic hi", Fails("usage", "/topic works in a group")),
+    Case("/kick bob", Gives(p.Moderate, {"group": "team", "action": "kick", "name": "bob"}), setup=("/create team",)),
+    Case("/kick @bob #ops", Gives(p.Moderate, {"group": "ops", "action": "kick", "name": "bob"})),
+    Case("/kick bob", Fails("usage", "/kick works in a group")),
+    Case("/kick", Fails("usage", "usage: /kick NAME [GROUP]")),
+    Case("/ban bob team", Gives(p.Moderate, {"group": "team", "action": "ban", "name": "bob"})),
+    Case("/ban", Fails("usage", "usage: /ban NAME [GROUP]")),
+    Case("/unban bob team", Gives(p.Moderate, {"group": "team", "action": "unban", "name": "bob"})),
+    Case("/unban a b c", Fails("usage", "usage: /unban NAME [GROUP]")),
+    Case("/op bob team", Gives(p.Moderate, {"group": "team", "action": "op", "name": "bob"})),
+    Case("/op", Fails("usage", "usage: /op NAME [GROUP]")),
+    Case("/deop bob team", Gives(p.Moderate, {"group": "team", "action": "deop", "name": "bob"})),
+    Case("/deop", Fails("usage", "usage: /deop NAME [GROUP]")),
+    Case("/owner bob team", Gives(p.Moderate, {"group": "team", "action": "owner", "name": "bob"})),
+    Case("/owner", Fails("usage", "usage: /owner NAME [GROUP]")),
     Case("/nope", Fails("unknown_command", "unknown command /nope; /help lists")),
     Case("/", Fails("unknown_command", "unknown command /;")),
 ]
@@ -190,7 +234,7 @@ def test_every_command_and_alias_is_run_by_this_table() -> None:
     assert set(commands.BY_NAME) <= used, set(commands.BY_NAME) - used
 
 
-LENIENT = {"help", "quit"}      # they ignore words after them: no usage error exists
+LENIENT = {"help", "quit", "away", "dnd"}   # they take any words after them: no usage error exists
 
 
 def test_every_command_with_a_usage_has_its_usage_errors_here() -> None:

@@ -121,7 +121,7 @@ def test_a_banned_account_cannot_join_until_unbanned(h: Devices) -> None:
     assert h.hub.admin("ban", ["bob"]) == {"ban": "bob"}
     assert h.ask("bob", p.Ping("p")).code == E.NOT_JOINED
     assert h.ask("bob", p.Hello("h", V, "bob")).code == E.BANNED
-    assert h.hub.admin("users", [])["users"][1] == {"name": "bob", "devices": 1, "banned": True, "state": "away"}
+    assert h.hub.admin("users", [])["users"][1] == {"name": "bob", "devices": 1, "banned": True, "state": "offline"}
     h.hub.admin("unban", ["bob"])
     assert isinstance(h.ask("bob", p.Hello("h", V, "bob")), p.Welcome)
     with pytest.raises(p.ProtocolError):

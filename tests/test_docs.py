@@ -10,9 +10,10 @@ Conventions the document follows (and these tests rely on):
 * a JSON example checked against the decoders is a fenced ```json block on the line right
   after ``<!-- request -->``, ``<!-- reply -->`` or ``<!-- published -->``; an example
   inside a message's section must decode to that message's class;
-* the worked session is a fenced block right after ``<!-- transcript -->``: lines
+* the worked sessions are fenced blocks right after ``<!-- transcript -->``: lines
   ``NAME ->  {json}`` (a request), ``NAME <-  {json}`` (a reply) and
-  ``NAME <- SUB TOPIC  {json}`` (a published message on TOPIC).
+  ``NAME <- SUB TOPIC  {json}`` (a published message on TOPIC);
+* the summary table of §5.1 has a row ``| `request` | reply | error codes |`` for every request.
 """
 from __future__ import annotations
 
@@ -138,10 +139,9 @@ def test_every_message_has_an_example_in_its_section(doc: str, kind: str, type_:
         assert type(decoded) is cls, f"example in section {kind} `{type_}` decodes to {type(decoded).__name__}"
 
 
-def test_transcript_frames_decode(doc: str) -> None:
-    m = TRANSCRIPT.search(doc)
-    assert m, "no <!-- transcript --> block"
-    lines = [ln for ln in m.group(1).splitlines() if ln.strip()]
+def transcript_types(block: str) -> set[str]:
+    """Decode every line of one worked session with the decoder for its direction -> the types seen."""
+    lines = [ln for ln in block.splitlines() if ln.strip()]
     assert lines
     seen: set[str] = set()
     for ln in lines:
@@ -156,7 +156,29 @@ def test_transcript_frames_decode(doc: str) -> None:
         except p.ProtocolError as exc:
             pytest.fail(f"transcript line does not decode ({exc}): {ln}")
         seen.add(msg.TYPE)
-    assert {"hello", "welcome", "send", "ok", "msg"} <= seen
+    return seen
+
+
+def test_transcript_frames_decode(doc: str) -> None:
+    blocks = [m.group(1) for m in TRANSCRIPT.finditer(doc)]
+    assert len(blocks) == 2, "the worked session (§11) and the chat features' (§13.8)"
+    assert {"hello", "welcome", "send", "ok", "msg"} <= transcript_types(blocks[0])
+    # protocol 3's worked session shows its requests and what they publish, live
+    assert {"edit", "react", "typing", "mark_read", "seen", "set_topic", "status", "presence", "search",
+            "moderate", "membership", "key"} <= transcript_types(blocks[1])
+
+
+SUMMARY_ROW = re.compile(r"^\| `([a-z_]+)` \| [^|]* \| ([^|]*) \|$", re.MULTILINE)
+
+
+def test_every_request_has_a_summary_row_naming_only_real_error_codes(doc: str) -> None:
+    start = doc.index("### 5.1 Summary")
+    table = doc[start:doc.index("### 5.2", start)]
+    rows = {m.group(1): re.findall(r"`([a-z_]+)`", m.group(2)) for m in SUMMARY_ROW.finditer(table)}
+    assert set(rows) == set(p.REQUEST_TYPES), set(rows) ^ set(p.REQUEST_TYPES)
+    codes = {c.value for c in ErrorCode}
+    for request, named in rows.items():
+        assert named and set(named) <= codes, f"{request}: {set(named) - codes} are not error codes"
 
 
 # ---------------------------------------------------------------- the sealed fan-out's worked example

@@ -93,7 +93,7 @@ def test_hello_welcomes_with_limits_and_the_everyone_conversation(h: Harness) ->
     assert h.changes() == [("Alice", "joined")]
 
 
-@pytest.mark.parametrize("version", [0, 1, 3, 99])
+@pytest.mark.parametrize("version", [0, 1, 2, 4, 99])
 def test_hello_with_an_unsupported_version_names_the_supported_range(h: Harness, version: int) -> None:
     err = h.fails("alice", p.Hello("r1", version, "alice"), E.VERSION_UNSUPPORTED)
     assert f"{p.MIN_VERSION} to {p.PROTOCOL_VERSION}" in err.message and str(version) in err.message
@@ -152,7 +152,7 @@ def test_any_request_before_hello_is_not_joined(h: Harness, msg: Any) -> None:
 
 
 def test_the_sender_is_always_the_session_name(h: Harness) -> None:
-    assert {f.name for f in fields(p.Send)} == {"id", "conv", "text", "cmid"}
+    assert {f.name for f in fields(p.Send)} == {"id", "conv", "text", "cmid", "kind", "reply_to"}   # no sender
     h.join("Alice")
     forged = json.dumps({"type": "send", "id": "r", "conv": "all", "text": "hi", "cmid": "c", "sender": "bob",
                          "name": "bob", "from": "bob"}).encode()
@@ -296,7 +296,7 @@ def test_silence_makes_a_session_lost_then_back_then_timed_out(h: Harness) -> No
     h.now[0] += 60.5
     h.tick()
     assert h.changes() == [("alice", "timed_out"), ("bob", "lost")]
-    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "away", "bob": "online"}
+    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "offline", "bob": "online"}
     h.fails("alice", p.Ping("r"), E.NOT_JOINED)
 
 
@@ -305,7 +305,7 @@ def test_bye_ends_the_session_as_left(h: Harness) -> None:
     assert h.ask("alice", p.Bye("r")) == p.Ok("r")
     assert h.changes() == [("alice", "left")]
     h.fails("alice", p.Ping("r"), E.NOT_JOINED)
-    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "away", "bob": "online"}
+    assert {u.name: u.state for u in h.ask("bob", p.Who("r")).users} == {"alice": "offline", "bob": "online"}
 
 
 def test_presence_changes_of_one_batch_are_one_publish(h: Harness) -> None:

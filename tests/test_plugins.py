@@ -95,7 +95,7 @@ def shout(plugins: Plugins) -> Iterator[ShoutPlugin]:
 # ---------------------------------------------------------------- hookspecs and their documentation
 
 def test_every_hook_has_a_docstring() -> None:
-    assert HOOKS == ["zchat_addoption", "zchat_event", "zchat_register_frontends"]
+    assert HOOKS == ["zchat_addoption", "zchat_event", "zchat_notification", "zchat_register_frontends"]
     for name in HOOKS:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"
 
@@ -107,7 +107,9 @@ def test_every_hook_is_documented_with_its_exact_signature(hook: str) -> None:
     assert f"{hook}({args})" in DOC.read_text(encoding="utf-8"), f"docs/PLUGINS.md lacks `{hook}({args})`"
 
 
-CLIENT_METHODS = sorted(n for n, f in vars(zchat.client.Client).items() if callable(f) and not n.startswith("_"))
+# the Client's own methods and those of its mixins (zchat.client_features)
+CLIENT_METHODS = sorted({n for cls in zchat.client.Client.__mro__ if cls.__module__.startswith("zchat.")
+                         for n, f in vars(cls).items() if callable(f) and not n.startswith("_")})
 
 
 @pytest.mark.parametrize("method", CLIENT_METHODS)

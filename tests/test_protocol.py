@@ -149,16 +149,43 @@ SAMPLES: dict[type, Any] = {
     p.Error: p.error("r2", ErrorCode.RATE_LIMITED, "slow down", 250),
     p.Message: MESSAGE,
     p.Presence: p.Presence(1700000003.0, [p.PresenceChange("Alice", "online", "joined"),
-                                          p.PresenceChange("bob", "away", "timed_out")]),
+                                          p.PresenceChange("bob", "offline", "timed_out"),
+                                          p.PresenceChange("carol", "away", "set", "lunch")]),
     p.Heartbeat: p.Heartbeat(1700000004.0, {"all": 10, "g:team": 3}),
     p.Invited: p.Invited("team", "Alice"),
+    # protocol 3
+    p.Edit: p.Edit("r20", "g:team", 7, "héllo again"),
+    p.Delete: p.Delete("r21", "g:team", 7),
+    p.React: p.React("r22", "g:team", 7, "👍🏽"),
+    p.Typing: p.Typing("r23", "dm:alice:bob"),
+    p.SetStatus: p.SetStatus("r24", "away", "lunch", True),
+    p.ReadMarks: p.ReadMarks("r25", "g:team"),
+    p.Search: p.Search("r26", "release notes", before=99, limit=20),
+    p.SetTopic: p.SetTopic("r27", "team", "ship it friday"),
+    p.Moderate: p.Moderate("r28", "team", "ban", "mallory"),
+    p.ReadMarksPage: p.ReadMarksPage("r25", "g:team", [p.ReadMarkInfo("bob", 7), p.ReadMarkInfo("Carol", 5)]),
+    p.SearchPage: p.SearchPage("r26", "release notes", [replace(MESSAGE, edited=1700000009.5, mentions=["bob"])],
+                               cursor=41, partial=True),
+    p.TypingNotice: p.TypingNotice("dm:alice:bob", "Alice"),
+    p.Seen: p.Seen("g:team", "bob", 7),
 }
+# the protocol 3 fields of a line, all at once (the samples above keep the protocol 2 shapes too)
+RICH = replace(MESSAGE, seq=9, reply_to=7, quote=p.Quote("bob", "héllo", True), edited=1700000005.0, deleted=False,
+               mentions=["bob", "carol"], reactions=[p.Reaction("👍", ["bob", "Carol"]), p.Reaction("+1", ["Alice"])])
 TABLES = [(p.REQUEST_TYPES, p.decode_request), (p.REPLY_TYPES, p.decode_reply), (p.PUBLISHED_TYPES, p.decode_published)]
 
 
 def test_every_message_type_has_a_round_trip_sample() -> None:
     every = {cls for table, _ in TABLES for cls in table.values()}
     assert set(SAMPLES) == every
+
+
+def test_a_line_with_every_protocol_3_field_round_trips_and_a_plain_one_stays_as_short_as_in_protocol_2() -> None:
+    assert p.decode_published(p.encode(RICH)) == RICH
+    assert p.decode_reply(p.encode(replace(SAMPLES[p.HistoryPage], messages=[RICH]))).messages == [RICH]
+    assert p.encode(MESSAGE) == ('{"conv":"g:team","seq":7,"ts":1700000000.25,"sender":"Alice","text":"héllo 😀",'
+                                 '"kind":"msg","cmid":"c-1","type":"msg"}').encode()
+    assert p._fast_builder(p.Message)(json.loads(p.encode(MESSAGE))) == MESSAGE    # no generic path for it
 
 
 @pytest.mark.parametrize(("table", "decode"), TABLES, ids=["request", "reply", "published"])
@@ -173,7 +200,7 @@ leaf_values = st.one_of(st.none(), st.booleans(), st.integers(-2**60, 2**60), st
                         st.floats(allow_nan=True, allow_infinity=True), st.lists(st.integers(), max_size=3))
 
 
-@given(sample=st.sampled_from(list(SAMPLES.values())), data=st.data())
+@given(sample=st.sampled_from([*SAMPLES.values(), RICH]), data=st.data())
 def test_the_generated_encoder_writes_exactly_what_the_generic_one_does(sample: Any, data: Any) -> None:
     """encode() runs a per-class generated function; any field value, of the annotated type or not
     (None, a bool in an int field, an infinite float, ...), gives the generic encoder's bytes."""
@@ -184,7 +211,7 @@ def test_the_generated_encoder_writes_exactly_what_the_generic_one_does(sample: 
     assert p.encode(sample) == p._generic(sample).encode()
 
 
-@given(sample=st.sampled_from(list(SAMPLES.values())), data=st.data())
+@given(sample=st.sampled_from([*SAMPLES.values(), RICH]), data=st.data())
 def test_the_generated_builder_decodes_exactly_as_the_checked_one(sample: Any, data: Any) -> None:
     """decoding runs a per-class generated builder first; for any field values it gives the checked
     builder's message, or leaves the object to it (which then decides, or names the bad field)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from zchat import client_checks as check
 from zchat import commands
 from zchat import events as ev
 from zchat import protocol as p
+from zchat.client_features import FeatureMethods
 from zchat.client_io import START_TIMEOUT, IOThread
 from zchat.config import default_config_dir
 from zchat.errors import ZchatError
 from zchat.keys import resolve_server, user_keypair
 from zchat.session import ClientSession
+from zchat.session_features import IDLE_AFTER
 
 Action = Callable[[ClientSession], object]
 _STOPPED = object()      # put on the event queue when the I/O thread ends: wakes a blocked events()
@@ -40,7 +43,7 @@ class ClientClosed(ClientError):
     """The Client was closed, or its I/O thread has stopped: nothing more can be sent or received."""
 
 
-class Client:
+class Client(FeatureMethods):
     """A chat session with a broker, for frontends, bots and bridges.
 
     Args:
@@ -49,6 +52,8 @@ class Client:
         config_dir: where user key pairs and pinned server keys live (default: ZCHAT_CONFIG_DIR
             or the platform's config dir).
         observers: callables given every event as the frontend drains it (plugins' zchat_event).
+        idle_after: seconds without a call from the user (send, typing, switch...) after which the
+            account shows "away" by itself, until the next call (default 300; 0: never).
 
     Raises (at once, before any network traffic):
         zchat.keys.NoServer: no server given and no local broker found.
@@ -62,13 +67,15 @@ class Client:
 
     def __init__(self, server: str | None = None, *, config_dir: Path | None = None,
                  observers: Sequence[Callable[[ev.Event], None]] = (), link: str | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, idle_after: float = IDLE_AFTER) -> None:
         self.config_dir = Path(config_dir) if config_dir else default_config_dir()
         # join()'s defaults: a link code, this device's name (checked now, so a bad one is said at once)
         self.link = check.link_code(link)
         self.device = check.name(device, "device name") if device is not None else None
         self.endpoint, self.server_key = resolve_server(server, self.config_dir)
         self.observers = list(observers)
+        check.number(idle_after, "idle_after", 0, kind=float)
+        self.idle_after = float(idle_after)
         self.name: str | None = None
         self._actions: queue.SimpleQueue[Action | None] = queue.SimpleQueue()
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -126,7 +133,7 @@ class Client:
             return
         link = check.link_code(link or self.link)
         device = check.name(device or self.device, "device name") if device or self.device else None
-        io = IOThread(self, ClientSession(name, link, device),
+        io = IOThread(self, ClientSession(name, link, device, self.idle_after),
                       user_keypair(self.config_dir, name))
         self._session = io.session
         self._thread = threading.Thread(target=io.run, name="zchat-io", daemon=True)
@@ -333,8 +340,13 @@ class Client:
             raise ClientClosed(f"this zchat Client cannot be used any more: {self._why}")
 
     def _do(self, action: Action) -> None:
+        """Queue ``action`` for the I/O thread; every call is the user's doing, so it ends "idle" too."""
         self._check_open()
-        self._actions.put(action)
+
+        def act(s: ClientSession) -> object:
+            s.user_active(time.monotonic())
+            return action(s)
+        self._actions.put(act)
         self._poke()
 
     def _poke(self) -> None:

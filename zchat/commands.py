@@ -12,100 +12,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from zchat.command_types import (  # what a parsed line is: part of this module's API
+    HISTORY_DEFAULT,
+    HISTORY_MAX,
+    Close,
+    Command,
+    CreateGroup,
+    Delete,
+    Edit,
+    Help,
+    Invite,
+    JoinGroup,
+    LeaveGroup,
+    LinkDevice,
+    ListDevices,
+    ListGroups,
+    Me,
+    Moderate,
+    Msg,
+    Quit,
+    React,
+    Reply,
+    RevokeDevice,
+    Say,
+    Search,
+    ShowHistory,
+    Status,
+    Switch,
+    Topic,
+    Who,
+)
 from zchat.events import CommandFailed, Info
 
 if TYPE_CHECKING:
     from zchat.session import ClientSession
 
 EXIT_WORD = "[EXIT]"
-HISTORY_DEFAULT, HISTORY_MAX = 20, 1000     # /history [N] and Client.history(count)
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    text: str                     # to the current conversation
-
-
-@dataclass(frozen=True, slots=True)
-class Msg:
-    name: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class JoinGroup:
-    group: str
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveGroup:
-    group: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateGroup:
-    group: str
-    private: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Invite:
-    name: str
-    group: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListGroups:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    group: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ShowHistory:
-    count: int = HISTORY_DEFAULT
-
-
-@dataclass(frozen=True, slots=True)
-class Switch:
-    target: str                   # "everyone", "@name" or a user name, "#group" or a group name
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    target: str | None = None     # like Switch's; None: the current conversation
-
-
-@dataclass(frozen=True, slots=True)
-class ListDevices:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class LinkDevice:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeDevice:
-    device: str
-
-
-@dataclass(frozen=True, slots=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Quit:
-    pass
-
-
-Command = (Say | Msg | JoinGroup | LeaveGroup | CreateGroup | Invite | ListGroups | Who | ShowHistory | Switch
-           | Close | ListDevices | LinkDevice | RevokeDevice | Help | Quit)
+__all__ = ["BY_NAME", "COMMANDS", "Close", "Command", "CommandError", "CreateGroup", "Delete", "EXIT_WORD", "Edit",
+           "HELP", "HISTORY_DEFAULT", "HISTORY_MAX", "Help", "Invite", "JoinGroup", "LeaveGroup", "LinkDevice",
+           "ListDevices", "ListGroups", "Me", "Moderate", "Msg", "Quit", "React", "Reply", "RevokeDevice", "Say",
+           "Search", "ShowHistory", "Spec", "Status", "Switch", "Topic", "Who", "execute", "parse"]
 
 
 class CommandError(ValueError):
@@ -191,6 +137,49 @@ def _history(args: list[str], rest: str) -> ShowHistory:
     return ShowHistory(int(args[0]) if args else HISTORY_DEFAULT)
 
 
+def _seq(word: str) -> int:
+    if not word.isdigit() or not 0 < int(word) <= 2**53 - 1:
+        raise _Usage
+    return int(word)
+
+
+def _edit(args: list[str], rest: str) -> Edit:
+    first, _, body = rest.strip().partition(" ")
+    if first.isdigit() and body.strip():
+        return Edit(body.strip(), _seq(first))
+    if not rest.strip():
+        raise _Usage
+    return Edit(rest.strip())
+
+
+def _seq_and_text(make: Callable[[int, str], Command]) -> Callable[[list[str], str], Command]:
+    def parse(args: list[str], rest: str) -> Command:
+        first, _, body = rest.strip().partition(" ")
+        if not body.strip():
+            raise _Usage
+        return make(_seq(first), body.strip())
+    return parse
+
+
+def _text(make: Callable[[str], Command], required: bool = True) -> Callable[[list[str], str], Command]:
+    def parse(args: list[str], rest: str) -> Command:
+        if required and not rest.strip():
+            raise _Usage
+        return make(rest.strip())
+    return parse
+
+
+def _topic(args: list[str], rest: str) -> Topic:
+    return Topic(None if not rest.strip() else "" if rest.strip() == "--clear" else rest.strip())
+
+
+def _moderate(action: str) -> Callable[[list[str], str], Moderate]:
+    def parse(args: list[str], rest: str) -> Moderate:
+        name, *group = _arity(args, 1, 2)
+        return Moderate(action, _user(name), _group(group[0]) if group else None)
+    return parse
+
+
 # name -> Spec; the order is the order /help lists them in
 COMMANDS: dict[str, Spec] = {spec.name: spec for spec in (
     Spec("msg", "/msg NAME TEXT", "send a direct message to NAME", _msg),
@@ -213,6 +202,29 @@ COMMANDS: dict[str, Spec] = {spec.name: spec for spec in (
     Spec("device", "/device link | /device revoke NAME", "make a one-time code that adds a new device to "
          "your account (zchat --link CODE on it); or remove a device, which is signed out at once", _device,
          usage_hint="usage: /device link, or /device revoke NAME"),
+    Spec("me", "/me ACTION", "say what you do: /me waves shows as * alice waves", _text(Me)),
+    Spec("reply", "/reply SEQ TEXT", "answer line SEQ of the current conversation (it is quoted)",
+         _seq_and_text(Reply)),
+    Spec("edit", "/edit [SEQ] TEXT", "change your line SEQ (default: your last line here)", _edit),
+    Spec("delete", "/delete [SEQ]", "delete your line SEQ (default: your last line here); a group's owner and "
+         "admins may delete any line", lambda a, r: Delete(_seq(a[0]) if _arity(a, 0, 1) else None)),
+    Spec("react", "/react SEQ EMOJI", "react to line SEQ; the same again takes it back",
+         lambda a, r: React(_seq(_arity(a, 2, 2)[0]), a[1])),
+    Spec("search", "/search WORDS", "find lines with all these words in everything you can read, newest "
+         "first (WORD* finds words that begin so; /search alone: the next page)", _text(Search, required=False)),
+    Spec("away", "/away [TEXT]", "show others you are away, with a reason", _text(lambda t: Status("away", t), False)),
+    Spec("back", "/back", "you are back (online)", lambda a, r: _arity(a, 0, 0) and Help() or Status("online")),
+    Spec("dnd", "/dnd [TEXT]", "do not disturb: no notifications until /back", _text(lambda t: Status("dnd", t),
+                                                                                      False)),
+    Spec("topic", "/topic [TEXT | --clear]", "show, set or clear the current group's topic (owner and admins set "
+         "it)", _topic),
+    Spec("kick", "/kick NAME [GROUP]", "remove NAME from the group (owner and admins)", _moderate("kick")),
+    Spec("ban", "/ban NAME [GROUP]", "remove NAME and keep them out (owner and admins)", _moderate("ban")),
+    Spec("unban", "/unban NAME [GROUP]", "let NAME into the group again", _moderate("unban")),
+    Spec("op", "/op NAME [GROUP]", "make NAME an admin of the group (owner)", _moderate("op")),
+    Spec("deop", "/deop NAME [GROUP]", "make an admin a plain member again (owner)", _moderate("deop")),
+    Spec("owner", "/owner NAME [GROUP]", "hand the group over to NAME; you stay an admin (owner)",
+         _moderate("owner")),
     Spec("help", "/help", "show this help", lambda a, r: Help()),
     Spec("quit", "/quit, /exit", f"leave the chat (same as {EXIT_WORD}); others see that you left",
          lambda a, r: Quit(), aliases=("exit",)),
@@ -220,6 +232,7 @@ COMMANDS: dict[str, Spec] = {spec.name: spec for spec in (
 BY_NAME: dict[str, Spec] = {n: spec for spec in COMMANDS.values() for n in (spec.name, *spec.aliases)}
 HELP = "\n".join(["Type a line to send it to the current conversation. Commands:"]
                  + [f"  {spec.usage:<28} {spec.what}" for spec in COMMANDS.values()]
+                 + ["  SEQ is a line's number in its conversation (frontends show it)."]
                  + [f"  {EXIT_WORD:<28} leave the chat", f"  {'//TEXT':<28} send /TEXT as a line (one slash)"])
 
 
@@ -280,6 +293,26 @@ def execute(session: ClientSession, line: str) -> None:
             session.link_device()
         case RevokeDevice(device):
             session.revoke_device(device)
+        case Me(action):
+            session.me(action)
+        case Reply(seq, text):
+            session.reply(seq, text)
+        case Edit(text, seq):
+            session.edit(text, seq)
+        case Delete(seq):
+            session.delete(seq)
+        case React(seq, emoji):
+            session.react(seq, emoji)
+        case Search(query):
+            session.search(query)
+        case Status(state, text):
+            session.set_status(state, text)
+        case Topic(None):
+            session.show_topic()
+        case Topic(topic):
+            session.set_topic(topic or "")
+        case Moderate(action, name, group):
+            session.moderate(action, name, group)
         case Help():
             session.events.append(Info(text=HELP))
         case Quit():

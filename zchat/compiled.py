@@ -81,17 +81,39 @@ def _utf8(text: str) -> bool:
 
 def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | None:
     """``obj -> message``, or None when ``obj`` is not the plain case (the generic builder then
-    decides, and raises the precise error). None for a class with a nested or collection field."""
+    decides, and raises the precise error). None for a class with a required nested or collection
+    field; an optional one (``X | None``) keeps the fast path for frames that leave it out.
+
+    The optional fields at the end of a class (protocol 3's additions to a line, say) are absent
+    from most frames: when ``obj`` holds no key but the ones already read (and ``type``), they are
+    all None without a lookup each, which keeps a plain line as cheap to decode as before them."""
     hints = typing.get_type_hints(cls)
     lines = [f"def build_{cls.__name__}(obj):"]
     namespace: dict[str, Any] = {"_cls": cls, "_utf8": _utf8, "_max_int": max_int,
                                  "_finite": math.isfinite, "_missing": MISSING}
-    names = []
-    for i, f in enumerate(fields(cls)):
+    all_fields = fields(cls)
+    tail = len(all_fields)
+    while tail and without_none(hints[all_fields[tail - 1].name])[1] and all_fields[tail - 1].default is None:
+        tail -= 1
+    if tail == len(all_fields):
+        tail = -1                         # no optional tail: nothing to skip
+    names: list[str] = []
+    present: list[str] = []
+    for i, f in enumerate(all_fields):
+        if i == tail:                     # every key of obj read already: the tail is all None
+            count = " + ".join(present) or "0"
+            lines += [f"    if len(obj) == {count} + ('type' in obj):",
+                      f"        return _cls({', '.join(names + ['None'] * (len(all_fields) - tail))})"]
         hint, optional = without_none(hints[f.name])
+        v = f"v{i}"
+        required = f.default is MISSING and f.default_factory is MISSING
+        present.append("1" if required else f"({f.name!r} in obj)")
+        if optional and hint not in _PLAIN:    # a nested or collection field: fast only while absent
+            lines += [f"    {v} = obj.get({f.name!r})", f"    if {v} is not None:", "        return None"]
+            names.append(v)
+            continue
         if hint not in _PLAIN or f.default_factory is not MISSING:
             return None
-        v = f"v{i}"
         if optional:        # absent or null: None
             lines.append(f"    {v} = obj.get({f.name!r})")
             test = f"{v} is None or ({_PLAIN[hint].format(v=v)})"

@@ -30,7 +30,7 @@ class ErrorCode(StrEnum):
     NAME_TAKEN = "name_taken"                    # the name is bound to another key
     KEY_IN_USE = "key_in_use"                    # this key already owns another name
     LINK_INVALID = "link_invalid"                # a link code that is wrong, used or expired
-    BANNED = "banned"                            # the account is banned by the broker's admin
+    BANNED = "banned"                            # the account is banned by the broker's admin, or the user from a group
     NO_SUCH_DEVICE = "no_such_device"
     LAST_DEVICE = "last_device"                  # revoking it would leave the account with no device
     NOT_JOINED = "not_joined"                    # a request before a successful hello
@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     GROUP_EXISTS = "group_exists"
     NOT_MEMBER = "not_member"
     NOT_INVITED = "not_invited"                  # a private group needs an invitation
+    NO_SUCH_MESSAGE = "no_such_message"          # no line with that seq that this can be done to
+    NOT_ALLOWED = "not_allowed"                  # not your line, or not a group's owner or admin
     LIMIT_REACHED = "limit_reached"              # e.g. in as many groups as the broker allows one user
     RATE_LIMITED = "rate_limited"
     SERVER_FULL = "server_full"

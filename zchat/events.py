@@ -10,7 +10,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 # The vocabularies a frontend matches on, so that no frontend needs zchat.protocol.
-from zchat.vocab import CONTROL_RE, ConvKind, MessageKind, PresenceReason, PresenceState, conv_kind, strip_controls
+from zchat.vocab import (
+    CONTROL_RE,
+    ChosenState,
+    ConvKind,
+    GroupRole,
+    MessageKind,
+    PresenceReason,
+    PresenceState,
+    conv_kind,
+    strip_controls,
+)
+
+Reactions = tuple[tuple[str, tuple[str, ...]], ...]
+"""A line's reactions: (emoji, (who reacted, in order)) for each emoji, in the order first made."""
 
 
 class ConnState(StrEnum):
@@ -31,6 +44,9 @@ class Conversation:
     title: str           # "everyone", the other user's name, or the group's name
     unread: int = 0      # messages shown while it was not the current conversation
     private: bool = False
+    mentions: int = 0    # of the unread ones, those that name you (and every unread line of a DM)
+    topic: str = ""      # a group's topic
+    role: str = ""       # in a group: yours, a GroupRole ("owner", "admin", "member")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,10 +80,15 @@ class JoinFailed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReceived:
-    """A line in a conversation, delivered once and in seq order.
+    """A line in a conversation, delivered once and in seq order, as it reads now.
 
     ``missed``: sent while this user was away, shown on return. ``history``: asked for with
-    /history (already seen before). ``kind`` is "msg" or "event" (text like "joined")."""
+    /history (already seen before). ``kind`` is "msg", "me" (an action: draw "* sender text") or
+    "event" (text like "joined", "kicked Bob", "set the topic: ..."). Later changes to the line
+    (edits, deletion, reactions) come as :class:`MessageChanged` with the same ``conv`` and ``seq``.
+    ``reply_to``: the seq this line answers (0: none), with the start of that line in
+    ``reply_sender`` and ``reply_text``. ``mention``: the line names this user (``@name``) or is a DM
+    from the other user: highlight it. ``deleted``: a tombstone ("message deleted")."""
     conv: str
     title: str
     seq: int
@@ -78,14 +99,111 @@ class MessageReceived:
     own: bool = False
     missed: bool = False
     history: bool = False
+    reply_to: int = 0
+    reply_sender: str = ""
+    reply_text: str = ""
+    edited: bool = False
+    deleted: bool = False
+    reactions: Reactions = ()
+    mentions: tuple[str, ...] = ()       # the users it names (lowercased)
+    mention: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageChanged:
+    """A line delivered before (same ``conv`` and ``seq``) changed: redraw that one line with these
+    values. ``change`` is "edit", "delete" or "react"; ``by`` who changed it (an owner or admin
+    may delete others' lines)."""
+    conv: str
+    title: str
+    seq: int
+    sender: str
+    text: str
+    kind: str
+    change: str
+    by: str
+    edited: bool = False
+    deleted: bool = False
+    reactions: Reactions = ()
+    mentions: tuple[str, ...] = ()
+    mention: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notification:
+    """Something for this user's attention: a line that names it (``reason`` "mention") or a DM
+    ("dm"). Not given while this user's presence is "dnd". ``missed``: one per conversation once
+    catch-up brought the ``count`` such lines that came while it was away (``text`` the last one).
+    Plugins see each one in the ``zchat_notification`` hook too."""
+    conv: str
+    title: str
+    seq: int
+    sender: str
+    text: str
+    reason: str
+    missed: bool = False
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Typing:
+    """``name`` is typing in ``conv`` (``active``), or stopped: no notice for a few seconds, or its
+    line arrived. Draw "bob is typing…" while active."""
+    conv: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadBy:
+    """Read receipts: who of the conversation's other readers has read up to this user's last line
+    ``seq`` in ``conv`` ("seen by carol, dave"); ``names`` empty when nobody has yet."""
+    conv: str
+    seq: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchHit:
+    conv: str
+    title: str
+    seq: int
+    ts: float
+    sender: str
+    text: str
+    kind: str = "msg"
+    edited: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResults:
+    """The answer to /search: newest first. ``cursor``: more may follow (``Client.search(query,
+    before=cursor)``); ``partial``: the broker's index was catching up, search again for newer lines.
+    ``Client.context(conv, seq)`` shows a hit among the lines around it."""
+    query: str
+    results: tuple[SearchHit, ...]
+    cursor: int | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChanged:
+    """This account's chosen presence (a ChosenState: "online", "away", "dnd") and its text, set here,
+    on another device, or by the idle timer (``idle``)."""
+    state: str
+    text: str = ""
+    idle: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresenceChanged:
-    """A user's state: "online", "lost" or "away"; reason: joined, back, lost, left, timed_out."""
+    """A user's state (PresenceState): "online", "away" (chosen, or idle), "dnd", "lost" or "offline";
+    reason (PresenceReason): joined, back, lost, left, timed_out, set (the user chose it), idle.
+    ``status``: the text of a chosen state ("lunch")."""
     name: str
     state: str
     reason: str
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,17 +215,21 @@ class ConversationsChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupsListed:
-    """The answer to /groups: (name, private, members, joined) for each group you can see."""
+    """The answer to /groups: (name, private, members, joined) for each group you can see, and
+    (name, topic) for those that have a topic."""
     groups: tuple[tuple[str, bool, int, bool], ...]
+    topics: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UsersListed:
-    """The answer to /who: (name, state) for the users of ``conv``."""
+    """The answer to /who: (name, state) for the users of ``conv``; ``details`` has (name, state,
+    status, role) for the same users (role "owner"/"admin" in a group, else "")."""
     conv: str
     title: str
     users: tuple[tuple[str, str], ...]
     total: int
+    details: tuple[tuple[str, str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,10 +304,11 @@ class Left:
 
 Event = (ConnectionChanged | Joined | JoinFailed | MessageReceived | PresenceChanged | ConversationsChanged
          | GroupsListed | UsersListed | DevicesListed | LinkCodeMade | Invited | Info | CommandFailed | SendStatus
-         | Left)
+         | Left | MessageChanged | Notification | Typing | ReadBy | SearchResults | StatusChanged)
 
-__all__ = ["CONTROL_RE", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "Conversation",
-           "ConversationsChanged", "Device", "DevicesListed", "Event", "GroupsListed", "Info", "Invited",
-           "JoinFailed", "Joined", "Left", "LinkCodeMade", "MessageKind", "MessageReceived", "PresenceChanged",
-           "PresenceReason", "PresenceState", "SendState", "SendStatus", "UsersListed", "conv_kind",
-           "strip_controls"]
+__all__ = ["CONTROL_RE", "ChosenState", "CommandFailed", "ConnState", "ConnectionChanged", "ConvKind", "Conversation",
+           "ConversationsChanged", "Device", "DevicesListed", "Event", "GroupRole", "GroupsListed", "Info", "Invited",
+           "JoinFailed", "Joined", "Left", "LinkCodeMade", "MessageChanged", "MessageKind", "MessageReceived",
+           "Notification", "PresenceChanged", "PresenceReason", "PresenceState", "Reactions", "ReadBy",
+           "SearchHit", "SearchResults", "SendState", "SendStatus", "StatusChanged", "Typing", "UsersListed",
+           "conv_kind", "strip_controls"]

@@ -43,9 +43,17 @@ class GroupRequests(HubPart):
         self.store.add_conversation(key, K.GROUP, req.private, s.user, self.clock())
         conv = self._new_conversation(key, K.GROUP, req.private)
         self._add_member(conv, s.user)
+        self._set_role(conv, s.user, p.GroupRole.OWNER)       # its creator owns it
         _, seq, ts, _ = self._append(conv, s, EV, "created")
         self._tell_other_devices(s, conv, joined=True)
-        return p.Ok(req.id, key, seq, ts, key=self.access.info(key))
+        return p.Ok(req.id, key, seq, ts, key=self.access.info(key), info=self._conv_info(conv, s.user, 0))
+
+    def _set_role(self, conv: Conversation, user: str, role: str) -> None:
+        self.store.set_role(conv.key, user, role)
+        if role == p.GroupRole.MEMBER:
+            conv.roles.pop(user, None)
+        else:
+            conv.roles[user] = role
 
     def _add_member(self, conv: Conversation, user: str) -> None:
         self.store.add_member(conv.key, user, self.clock())
@@ -58,31 +66,37 @@ class GroupRequests(HubPart):
     def _on_join_group(self, s: Session, req: p.JoinGroup) -> p.Ok:
         conv = self._group(req.group)
         if s.user in conv.members:
-            return p.Ok(req.id, conv.key, conv.head, key=self.access.info(conv.key))
+            return p.Ok(req.id, conv.key, conv.head, key=self.access.info(conv.key),
+                        info=self._conv_info(conv, s.user, self.store.load_read(s.user).get(conv.key, 0)))
+        self._may_enter(conv, s.user, req.id)
         if conv.private and s.user not in conv.invites:
             raise ProtocolError(ErrorCode.NOT_INVITED, f"{req.group!r} is private: a member must /invite you")
         self._room_for_one_more(s, req.id)
         self._add_member(conv, s.user)
         _, seq, ts, _ = self._append(conv, s, EV, "joined")
         self._tell_other_devices(s, conv, joined=True)
-        return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key))
+        return p.Ok(req.id, conv.key, seq, ts, key=self.access.info(conv.key), info=self._conv_info(conv, s.user, 0))
 
     def _on_leave_group(self, s: Session, req: p.LeaveGroup) -> p.Ok:
         conv = self._group(req.group)
         if s.user not in conv.members:
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {req.group!r}")
+        self._hand_over(s, conv)
         _, seq, ts, _ = self._append(conv, s, EV, "left")
-        self.store.remove_member(conv.key, s.user)
-        conv.members.discard(s.user)
-        self.user_convs[s.user].discard(conv.key)
-        self.access.rotate(conv.key)        # what the group says from now on is sealed with a key s lacks
+        self._remove_member(conv, s.user)
         self._tell_other_devices(s, conv, joined=False)
         return p.Ok(req.id, conv.key, seq, ts)
 
+    def _remove_member(self, conv: Conversation, user: str) -> None:
+        self.store.remove_member(conv.key, user)
+        conv.members.discard(user)
+        conv.roles.pop(user, None)
+        self.user_convs[user].discard(conv.key)
+        self.access.rotate(conv.key)        # what the group says from now on is sealed with a key it lacks
+
     def _tell_other_devices(self, s: Session, conv: Conversation, joined: bool) -> None:
         """The account's other sessions follow its membership: they subscribe (with the key) or let go."""
-        info = p.ConversationInfo(conv.key, conv.kind, self._title(conv, s.user), conv.head,
-                                  self.store.load_read(s.user).get(conv.key, 0), conv.private) if joined else None
+        info = self._conv_info(conv, s.user, self.store.load_read(s.user).get(conv.key, 0)) if joined else None
         notice = p.encode(p.Membership(conv.key, info, self.access.info(conv.key) if joined else None))
         self._notify(s.user, notice, but=s)
 
@@ -95,6 +109,7 @@ class GroupRequests(HubPart):
             raise ProtocolError(ErrorCode.NO_SUCH_USER, f"no user named {req.name!r}")
         if user in conv.members or user in conv.invites:
             return p.Ok(req.id, conv.key, conv.head)
+        self._may_enter(conv, user, req.id, invited_by=s.user)
         self._limit(s, p.RateKind.INVITE, req.id, "invitations")
         self.store.add_invite(conv.key, user)
         conv.invites.add(user)
@@ -104,7 +119,7 @@ class GroupRequests(HubPart):
 
     def _on_groups(self, s: Session, req: p.ListGroups) -> p.Groups:
         mine = self.user_convs.get(s.user, set())
-        visible = [p.GroupInfo(c.key[2:], c.private, len(c.members), c.key in mine)
+        visible = [p.GroupInfo(c.key[2:], c.private, len(c.members), c.key in mine, c.topic)
                    for c in sorted(self.convs.values(), key=lambda c: c.key)
                    if c.kind == K.GROUP and (not c.private or c.key in mine or s.user in c.invites)]
         groups, complete = paging.page(visible, key=lambda g: g.name, after=req.after)

@@ -15,7 +15,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from zchat.client import Client
-    from zchat.events import Event
+    from zchat.events import Event, Notification
     from zchat.plugins import Launch
 
 PROJECT = "zchat"
@@ -72,4 +72,17 @@ def zchat_event(client: Client, event: Event) -> None:
     or ``events``), never on the I/O thread, and only for clients built with
     ``launch.client()``. It runs between screen updates, so return quickly. A plugin that
     raises here is reported once on stderr and not called again for that client.
+    """
+
+
+@hookspec
+def zchat_notification(client: Client, notification: Notification) -> None:
+    """See every notification the client core gives: a line that names the user, or a direct
+    message (``zchat.events.Notification``), so a plugin can forward it elsewhere (a phone, a
+    desktop notifier, a log).
+
+    Called like ``zchat_event`` (which also sees it): on the frontend's thread, in order, as the
+    frontend drains events, only for clients built with ``launch.client()``; not while the user's
+    presence is "dnd" (the core gives no notifications then). Return quickly; a plugin that raises
+    here is reported once on stderr and not called again for that client.
     """

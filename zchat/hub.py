@@ -21,11 +21,15 @@ from zchat import paging
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, Access, user_scope
 from zchat.accounts import AccountRequests
+from zchat.awareness import AwarenessRequests
+from zchat.editing import LineRequests
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
 from zchat.hub_parts import Conversation
+from zchat.moderation import ModerationRequests
 from zchat.presence import Roster, Session
 from zchat.reading import ReadRequests
+from zchat.search import SearchRequests
 
 if TYPE_CHECKING:
     from zchat.store import DeviceRow, SQLiteStore
@@ -41,6 +45,11 @@ DEFAULT_RATES: dict[str, p.RateLimit] = {
     RK.INVITE: p.RateLimit(5.0, 50),
     RK.HISTORY: p.RateLimit(50.0, 100),        # 100 pages of up to 64 KB: what waits unread stays small
     RK.LINK: p.RateLimit(5 / 600, 5),          # 5 per 10 minutes per account: a 60-bit code stays unguessable
+    RK.TYPING: p.RateLimit(1.0, 5),            # a client sends one every 3 s while its user types
+    RK.REACT: p.RateLimit(5.0, 30),
+    RK.SEARCH: p.RateLimit(1.0, 10),           # a search may index what is new first (store.search)
+    RK.STATUS: p.RateLimit(1.0, 10),           # each change is published to everyone
+    RK.MODERATE: p.RateLimit(2.0, 20),
 }
 
 
@@ -61,10 +70,12 @@ class HubConfig:
         return p.Limits(p.MAX_FRAME_BYTES, p.MAX_TEXT_BYTES, self.history_page_max,
                         int(self.heartbeat_interval * 1000), int(self.heartbeat_timeout * 1000),
                         int(self.grace * 1000), p.NAME_MAX, p.NAME_RULE, self.max_groups,
-                        {str(k): v for k, v in self.rates.items()})
+                        {str(k): v for k, v in self.rates.items()}, p.MAX_TOPIC_BYTES, p.MAX_STATUS_BYTES,
+                        p.MAX_REACTIONS, int(p.TYPING_TTL * 1000))
 
 
-class Hub(ReadRequests, GroupRequests, AccountRequests):
+class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests,
+          SearchRequests):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
@@ -104,6 +115,12 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
                 self.user_convs.setdefault(u, set()).add(key)
         for key, invited in self.store.load_invites().items():
             self.convs[key].invites = invited
+        for key, topic in self.store.load_topics().items():
+            self.convs[key].topic = topic
+        for key, roles in self.store.load_roles().items():
+            self.convs[key].roles = roles
+        for key, banned in self.store.load_bans().items():
+            self.convs[key].bans = banned
         for key, conv in self.convs.items():
             if conv.kind == K.DM:
                 for u in p.dm_users(key):
@@ -239,8 +256,9 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
         welcome = p.Welcome(req.id, self.names[user], p.PROTOCOL_VERSION, self.config.pub_endpoint, self.clock(),
                             resumed, self._limits, [], s.sub_token, base, False, device)
         convs, keys, complete = self._conversations_page(user, None, paging.FRAME_BUDGET - len(p.encode(welcome)))
+        chosen, status = self.presence.chosen.get(user, (p.ChosenState.ONLINE, ""))
         return p.Welcome(welcome.id, welcome.name, welcome.version, welcome.pub_endpoint, welcome.server_time,
-                         resumed, self._limits, convs, s.sub_token, base + keys, not complete, device)
+                         resumed, self._limits, convs, s.sub_token, base + keys, not complete, device, chosen, status)
 
     def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation:
         conv = self.convs[key] = Conversation(key, kind, private, 0)
@@ -265,23 +283,38 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
             if stored is None:
                 raise
             return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
-        key, seq, ts, duplicate = self._append(conv, s, p.MessageKind.MSG, req.text, req.cmid)
+        line_kind = req.kind or p.MessageKind.MSG
+        if req.reply_to is None and "@" not in req.text:      # a plain line: nothing more to look up
+            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid)
+        else:
+            quote = self._quote(self._line(conv, req.reply_to, req.id)) if req.reply_to is not None else None
+            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid, ref=req.reply_to,
+                                                   mentions=self._mentions(req.text), quote=quote)
         if duplicate:
             self.presence.refund(s.user, kind)
         return p.Ok(req.id, key, seq, ts, duplicate)
 
-    def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                cmid: str | None = None) -> tuple[str, int, float, bool]:
+    def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None, *,
+                ref: int | None = None, mentions: list[str] | None = None, quote: p.Quote | None = None,
+                reactions: list[p.Reaction] | None = None) -> tuple[str, int, float, bool]:
         """Store one line and publish it -> (conv, seq, ts, duplicate). A retried (sender, cmid) is not
-        stored or published again: it gets the first one's conversation, seq and ts."""
+        stored or published again: it gets the first one's conversation, seq and ts. ``ref``: the
+        line a msg/me replies to, or an edit/delete/react/unreact changes; ``mentions`` are stored
+        with it; ``quote`` and ``reactions`` are only published (history works them out anew)."""
         seq, ts = conv.head + 1, self.clock()
-        existing = self.store.append(conv.key, seq, ts, s.name, kind, text, cmid)
+        existing = self.store.append(conv.key, seq, ts, s.name, kind, text, cmid, ref, mentions)
         if existing is not None:
             return existing.conv, existing.seq, existing.ts, True
         conv.head = seq
         self._dirty.add(conv.key)
         self._active.add(conv.key)
-        payload = p.encode(p.Message(conv.key, seq, ts, s.name, text, kind, cmid))
+        if ref is None and mentions is None and reactions is None:
+            msg = p.Message(conv.key, seq, ts, s.name, text, kind, cmid)
+        else:
+            line = kind in p.LINE_KINDS
+            msg = p.Message(conv.key, seq, ts, s.name, text, kind, cmid, reply_to=ref if line else None,
+                            quote=quote, ref=None if line else ref, mentions=mentions, reactions=reactions)
+        payload = p.encode(msg)
         for t in conv.topics:
             self._publish(t, payload)
         return conv.key, seq, ts, False

@@ -9,28 +9,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from zchat.messages_features import (  # protocol 3's chat features, part of this module's API
+    Delete,
+    Edit,
+    Moderate,
+    Quote,
+    React,
+    Reaction,
+    ReadMarkInfo,
+    ReadMarks,
+    ReadMarksPage,
+    Search,
+    Seen,
+    SetStatus,
+    SetTopic,
+    Typing,
+    TypingNotice,
+)
 from zchat.vocab import (  # the vocabulary is part of the protocol's API: re-exported
     CONTROL_RE,
     EVERYONE,
+    LINE_KINDS,
+    ChosenState,
     ConvKind,
+    GroupRole,
     MessageKind,
+    ModAction,
     PresenceReason,
     PresenceState,
     RateKind,
     conv_kind,
     conv_title,
     dm_users,
+    mentioned_names,
     strip_controls,
 )
 
 __all__ = [
-    "Bye", "CONTROL_RE", "ConvKind", "ConversationInfo", "ConversationsPage", "CreateGroup", "DeviceInfo",
-    "Devices", "EVERYONE", "Ended", "Error", "GroupInfo", "Groups", "Heartbeat", "Hello", "History", "HistoryPage",
-    "Invite", "Invited", "JoinGroup", "KeyChange", "KeyInfo", "LeaveGroup", "Limits", "LinkCode", "LinkDevice",
-    "ListConversations", "ListDevices", "ListGroups", "MarkRead", "Membership", "Message", "MessageKind", "Notice",
-    "Ok", "Ping", "Pong", "Presence", "PresenceChange", "PresenceReason", "PresenceState", "Published", "RateKind",
-    "RateLimit", "ReadMark", "Reply", "Request", "Resubscribe", "RevokeDevice", "Send", "UserInfo", "Users",
-    "Welcome", "Who", "conv_kind", "conv_title", "dm_users", "strip_controls"
+    "Bye", "CONTROL_RE", "ChosenState", "ConvKind", "ConversationInfo", "ConversationsPage", "CreateGroup", "Delete",
+    "DeviceInfo", "Devices", "EVERYONE", "Edit", "Ended", "Error", "GroupInfo", "GroupRole", "Groups", "Heartbeat",
+    "Hello", "History", "HistoryPage", "Invite", "Invited", "JoinGroup", "KeyChange", "KeyInfo", "LINE_KINDS",
+    "LeaveGroup", "Limits", "LinkCode", "LinkDevice", "ListConversations", "ListDevices", "ListGroups", "MarkRead",
+    "Membership", "Message", "MessageKind", "ModAction", "Moderate", "Notice", "Ok", "Ping", "Pong", "Presence",
+    "PresenceChange", "PresenceReason", "PresenceState", "Published", "Quote", "RateKind", "RateLimit", "React",
+    "Reaction", "ReadMark", "ReadMarkInfo", "ReadMarks", "ReadMarksPage", "Reply", "Request", "Resubscribe",
+    "RevokeDevice", "Search", "SearchPage", "Seen", "Send", "SetStatus", "SetTopic", "Typing", "TypingNotice",
+    "UserInfo", "Users", "Welcome", "Who", "conv_kind", "conv_title", "dm_users", "mentioned_names", "strip_controls"
 ]
 
 
@@ -54,6 +78,8 @@ class Send:
     conv: str
     text: str
     cmid: str                    # client message id: a retry with the same one is stored once
+    kind: str | None = None      # "me" for an action line (/me waves); None (left out): "msg"
+    reply_to: int | None = None  # the seq (in conv) of the line this one answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +185,8 @@ class Bye:
 
 
 Request = (Hello | Send | CreateGroup | JoinGroup | LeaveGroup | Invite | ListGroups | ListConversations | Who |
-           History | MarkRead | LinkDevice | ListDevices | RevokeDevice | Ping | Bye)
+           History | MarkRead | LinkDevice | ListDevices | RevokeDevice | Ping | Bye | Edit | Delete | React |
+           Typing | SetStatus | ReadMarks | Search | SetTopic | Moderate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +208,10 @@ class Limits:
     name_rule: str
     max_groups: int              # groups one user may be in
     rates: dict[str, RateLimit] = field(default_factory=dict)   # RateKind value -> its bucket
+    max_topic_bytes: int = 512   # a group's topic, in UTF-8 bytes
+    max_status_bytes: int = 128  # a status text (away: "lunch"), in UTF-8 bytes
+    max_reactions: int = 20      # different reactions on one line
+    typing_ttl_ms: int = 6000    # a typing notice counts this long unless renewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +230,8 @@ class ConversationInfo:
     head_seq: int
     last_read: int
     private: bool = False
+    topic: str = ""              # a group's topic
+    role: str = ""               # in a group: your GroupRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +249,8 @@ class Welcome:
     keys: list[KeyInfo]          # "all", the user's own scope, and every group in ``conversations``
     more: bool = False           # ... more pages follow: ask ``conversations`` after the last key
     device: str = ""             # this device's name in the account
+    presence: str = "online"     # the account's chosen state (ChosenState), kept while any session lives ...
+    status: str = ""             # ... and its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +270,8 @@ class Ok:
     seq: int | None = None       # for send: the stored message's seq ...
     ts: float | None = None      # ... and server timestamp (the same on a retry)
     duplicate: bool = False      # True when a retried send was already stored
-    key: KeyInfo | None = None   # create_group, join_group: the group's current key
+    key: KeyInfo | None = None   # create_group, join_group: the group's current key ...
+    info: ConversationInfo | None = None   # ... and the group as the user's conversation list shows it
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +280,7 @@ class GroupInfo:
     private: bool
     members: int
     joined: bool
+    topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +294,9 @@ class Groups:
 @dataclass(frozen=True, slots=True)
 class UserInfo:
     name: str
-    state: str                   # "online" | "lost" | "away"
+    state: str                   # a PresenceState: "online", "away", "dnd", "lost" or "offline"
+    status: str = ""             # the text of a chosen state (away: "lunch")
+    role: str = ""               # in a group's list: "owner" or "admin" ("" for a plain member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +310,10 @@ class Users:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A stored line in a conversation: a chat message (kind "msg") or an event (kind "event",
-    text such as "joined", "left", "created", "invited bob")."""
+    """A stored line in a conversation (MessageKind): a chat message, an action (/me), an event (text
+    such as "joined", "left", "created", "invited bob", "kicked Bob"), or a change to an earlier line
+    (edit, delete, react, unreact: ``ref`` names it). Fields that are None are left out on the wire,
+    so a plain chat line costs no more than in protocol 2."""
     TYPE: ClassVar[str] = "msg"
     conv: str
     seq: int
@@ -281,6 +322,13 @@ class Message:
     text: str
     kind: str = "msg"
     cmid: str | None = None
+    reply_to: int | None = None          # msg, me: the seq this line answers ...
+    quote: Quote | None = None           # ... and how that line reads now
+    ref: int | None = None               # edit, delete, react, unreact: the seq of the line changed
+    edited: float | None = None          # msg, me (history, search): when it was last edited
+    deleted: bool | None = None          # msg, me (history): withdrawn; text "" (a tombstone)
+    mentions: list[str] | None = None    # the users (lowercased names) it names as @name
+    reactions: list[Reaction] | None = None   # msg, me (history): its reactions; react, unreact: the line's after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +341,16 @@ class HistoryPage:
     to_seq: int                  # last seq in this page (0 when empty)
     head_seq: int                # the conversation's newest seq now
     complete: bool               # nothing further in the direction asked
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    TYPE: ClassVar[str] = "search"
+    id: str
+    query: str
+    results: list[Message]       # newest first, each as it reads now
+    cursor: int | None = None    # more may follow: ask again with ``before`` = this
+    partial: bool | None = None  # the index was still catching up: newer lines may be missing; ask again
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +425,7 @@ class Membership:
     conv: str
     info: ConversationInfo | None = None
     key: KeyInfo | None = None
+    reason: str | None = None    # a leave the account did not ask for: "kicked by alice", "banned by alice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,15 +437,16 @@ class Ended:
 
 
 Reply = (Welcome | ConversationsPage | Ok | Groups | Users | HistoryPage | LinkCode | Devices | Pong | Error |
-         KeyChange | Resubscribe | ReadMark | Membership | Ended)
+         KeyChange | Resubscribe | ReadMark | Membership | Ended | ReadMarksPage | SearchPage)
 Notice = KeyChange | Resubscribe | ReadMark | Membership | Ended
 
 
 @dataclass(frozen=True, slots=True)
 class PresenceChange:
     name: str
-    state: str                   # "online" | "lost" | "away"
-    reason: str                  # "joined" | "back" | "lost" | "left" | "timed_out"
+    state: str                   # a PresenceState
+    reason: str                  # a PresenceReason
+    status: str | None = None    # the text of a chosen state (away: "lunch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,5 +471,5 @@ class Invited:
     by: str
 
 
-Published = Message | Presence | Heartbeat | Invited
+Published = Message | Presence | Heartbeat | Invited | TypingNotice | Seen
 

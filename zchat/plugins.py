@@ -254,24 +254,34 @@ class Plugins:
         return found
 
     def observers(self, client: Client) -> list[Observer]:
-        """The observer ``Launch.client`` adds to each client: ``zchat_event`` for every plugin that
-        implements it. A plugin that raises is reported once on stderr and not called again."""
-        live = list(self._each("zchat_event"))
-        if not live:
-            return []
+        """The observers ``Launch.client`` adds to each client: ``zchat_event`` for every plugin that
+        implements it, and ``zchat_notification`` for every Notification. A plugin that raises is
+        reported once on stderr and not called again (for that hook)."""
+        from zchat.events import Notification  # here: importing zchat.plugins stays cheap
+        out: list[Observer] = []
+        for hook, argument, wanted in (("zchat_event", "event", None), ("zchat_notification", "notification",
+                                                                         Notification)):
+            live = list(self._each(hook))
+            if live:
+                out.append(self._observer(client, hook, argument, wanted, live))
+        return out
 
+    def _observer(self, client: Client, hook: str, argument: str, wanted: type | None,
+                  live: list[tuple[str, Callable[..., Any]]]) -> Observer:
         def observe(event: Event) -> None:
+            if wanted is not None and not isinstance(event, wanted):
+                return
             for entry in list(live):
                 name, call = entry
                 try:
-                    call(client=client, event=event)
+                    call(client=client, **{argument: event})
                 except Exception as exc:
                     live.remove(entry)
-                    self._fail(name, "zchat_event", exc)
+                    self._fail(name, hook, exc)
                     hint = self.failures[-1].traceback if self.trace else f"(set {TRACE_ENV}=1 for the traceback)"
-                    print(f"zchat: plugin {name!r} raised in zchat_event and is switched off: {_one_line(exc)} "
+                    print(f"zchat: plugin {name!r} raised in {hook} and is switched off: {_one_line(exc)} "
                           f"{hint}", file=sys.stderr)
-        return [observe]
+        return observe
 
 
 def _trace_before(hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:

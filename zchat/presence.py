@@ -7,8 +7,9 @@ few publishes (a connect storm of N users costs N/500 publishes, not N).
 A session belongs to one connection of one device (its CURVE key, ``pubkey``); the hub checks
 every frame's key against it, so a routing id taken over by another key never speaks for the
 session. An account may have several sessions at once (its devices, or one key twice), and
-presence is the account's: online while any session is, lost while all are, away when none
-is left; only the account's changes are published. Rate buckets belong to the user, not to
+presence is the account's: offline when it has no session, lost while all are lost, and
+otherwise what it chose (online, away, dnd: kept while it has a session), or away by itself while
+every online session says it is idle; only the account's changes are published. Rate buckets belong to the user, not to
 the session, so ``bye`` + ``hello`` does not refill them; idle full buckets are dropped.
 Nothing here survives a restart, and nothing needs to: clients say hello again.
 """
@@ -23,7 +24,8 @@ from zchat import protocol as p
 if TYPE_CHECKING:
     from zchat.hub import HubConfig
 
-ONLINE, LOST, AWAY = p.PresenceState.ONLINE, p.PresenceState.LOST, p.PresenceState.AWAY
+ONLINE, AWAY, LOST, OFFLINE = (p.PresenceState.ONLINE, p.PresenceState.AWAY, p.PresenceState.LOST,
+                               p.PresenceState.OFFLINE)
 R = p.PresenceReason
 ORDER_HOLD = 10.0         # seconds a refused request keeps the ones after it waiting for its retry
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
@@ -31,13 +33,14 @@ PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every fra
 
 class Session:
     """One live session of a device; ``peer`` is the ROUTER routing id of its current connection."""
-    __slots__ = ("user", "name", "pubkey", "device", "peer", "state", "last_seen", "lost_at", "sub_token")
+    __slots__ = ("user", "name", "pubkey", "device", "peer", "state", "last_seen", "lost_at", "sub_token", "idle")
 
     def __init__(self, user: str, name: str, pubkey: str, device: str, peer: bytes, now: float) -> None:
         self.user, self.name, self.pubkey, self.device, self.peer = user, name, pubkey, device, peer
         self.state = ONLINE
         self.sub_token = secrets.token_hex(16)     # lives as long as the session: a new session, a new token
         self.last_seen = self.lost_at = now
+        self.idle = False                          # its client says its user has been idle (status auto)
 
 
 class Bucket:
@@ -62,6 +65,7 @@ class Roster:
         self.online = 0                                  # sessions that hold a --max-clients slot
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.changes: list[p.PresenceChange] = []
+        self.chosen: dict[str, tuple[p.ChosenState, str]] = {}   # what an account chose, while it has a session
         self._arrived: list[Session] = []                # sessions new since the last flush
         self._next_sweep = clock()
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
@@ -82,7 +86,7 @@ class Roster:
             self.by_peer[peer] = old
             self.touch(old)
             return old, True
-        before = self.state_of(user)
+        before = self.shown(user)
         s = Session(user, name, pubkey, device, peer, self.clock())
         self.by_user.setdefault(user, []).append(s)
         self.by_peer[peer] = s
@@ -105,17 +109,33 @@ class Roster:
     def sessions_of(self, user: str) -> list[Session]:
         return self.by_user.get(user, [])
 
-    def _changed(self, user: str, name: str, before: p.PresenceState, reason: p.PresenceReason) -> None:
-        """Publish the account's change of state, if it changed: one device coming or going while
-        another stays online is nobody else's business."""
-        after = self.state_of(user)
-        if after is not before:
-            self.changes.append(p.PresenceChange(name, after, reason if after is not LOST else R.LOST))
+    def _changed(self, user: str, name: str, before: tuple[p.PresenceState, str], reason: p.PresenceReason) -> None:
+        """Publish the account's change of state (or of its status text), if it changed: one device
+        coming or going while another stays online is nobody else's business."""
+        after = self.shown(user)
+        if after != before:
+            state, text = after
+            self.changes.append(p.PresenceChange(name, state, reason if state is not LOST else R.LOST, text or None))
+
+    def choose(self, s: Session, state: p.ChosenState, text: str) -> None:
+        """The user chose a presence (/away, /back, /dnd), for every device of the account."""
+        before = self.shown(s.user)
+        if state == p.ChosenState.ONLINE and not text:
+            self.chosen.pop(s.user, None)
+        else:
+            self.chosen[s.user] = (state, text)
+        self._changed(s.user, s.name, before, R.SET)
+
+    def set_idle(self, s: Session, idle: bool) -> None:
+        """This session's idle timer spoke: the account is away by itself while all its sessions are idle."""
+        before = self.shown(s.user)
+        s.idle = idle
+        self._changed(s.user, s.name, before, R.IDLE)
 
     def touch(self, s: Session) -> None:
         s.last_seen = self.clock()
         if s.state is LOST:
-            before = self.state_of(s.user)
+            before = self.shown(s.user)
             s.state = ONLINE
             self.online += 1
             self._changed(s.user, s.name, before, R.BACK)
@@ -124,7 +144,7 @@ class Roster:
         """The session's link is gone (its TCP connection closed, or its routing id now belongs to
         another key): lost at once, and it no longer holds a --max-clients slot."""
         if s.state is ONLINE:
-            before = self.state_of(s.user)
+            before = self.shown(s.user)
             s.state, s.lost_at = LOST, self.clock()
             self.online -= 1
             self._changed(s.user, s.name, before, R.LOST)
@@ -137,9 +157,9 @@ class Roster:
 
     def depart(self, s: Session, reason: p.PresenceReason) -> None:
         """The session ends: ``left`` on purpose (bye) or ``timed_out`` after the grace period."""
-        if s.state is AWAY:
+        if s.state is OFFLINE:
             return
-        before = self.state_of(s.user)
+        before = self.shown(s.user)
         self._forget(s)
         self._changed(s.user, s.name, before, reason)
         self.on_end(s)
@@ -152,17 +172,28 @@ class Roster:
             sessions.remove(s)
         if not sessions:
             self.by_user.pop(s.user, None)
+            self.chosen.pop(s.user, None)         # the next session starts online
         self.by_sub_token.pop(s.sub_token, None)
         if s.state is ONLINE:
             self.online -= 1
-        s.state = AWAY
+        s.state = OFFLINE
 
     def state_of(self, user: str) -> p.PresenceState:
-        """The account's state: online while any of its sessions is, lost while all are, else away."""
+        return self.shown(user)[0]
+
+    def shown(self, user: str) -> tuple[p.PresenceState, str]:
+        """The account's state and status text: offline with no session, lost while all its sessions
+        are, else what it chose, else away while every online session is idle, else online."""
         sessions = self.by_user.get(user)
         if not sessions:
-            return AWAY
-        return ONLINE if any(s.state is ONLINE for s in sessions) else LOST
+            return OFFLINE, ""
+        online = [s for s in sessions if s.state is ONLINE]
+        if not online:
+            return LOST, ""
+        state, text = self.chosen.get(user, (p.ChosenState.ONLINE, ""))
+        if state != p.ChosenState.ONLINE or text:
+            return p.PresenceState(state), text
+        return (AWAY, "") if all(s.idle for s in online) else (ONLINE, "")
 
     # ---------------------------------------------------------------- rate limits, per user
     def take(self, user: str, kind: p.RateKind, request: str | None = None) -> int:
@@ -228,7 +259,7 @@ class Roster:
     def undo_batch(self) -> None:
         """The batch failed: the sessions it started never happened, nor did its presence changes."""
         for s in self._arrived:
-            if s.state is not AWAY:
+            if s.state is not OFFLINE:
                 self._forget(s)
         self._arrived.clear()
         self.changes.clear()

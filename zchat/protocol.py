@@ -22,12 +22,27 @@ from typing import Any
 from zchat import compiled
 from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
-from zchat.messages import CONTROL_RE, Error, KeyInfo, Notice, Published, Reply, Request, Send
+from zchat.messages import (
+    CONTROL_RE,
+    Edit,
+    Error,
+    KeyInfo,
+    Notice,
+    Published,
+    React,
+    Reply,
+    Request,
+    Search,
+    Send,
+    SetStatus,
+    SetTopic,
+)
 from zchat.messages import __all__ as _messages_all
 
 # the messages and vocabulary (zchat.messages), and what this module adds
-__all__ = [*_messages_all, "CONNECT_PREFIX", "ErrorCode", "MAX_FRAME_BYTES", "MAX_ID_CHARS", "MAX_INT",
-           "MAX_TEXT_BYTES",
+__all__ = [*_messages_all, "CONNECT_PREFIX", "ErrorCode", "MAX_EMOJI_BYTES", "MAX_FRAME_BYTES", "MAX_ID_CHARS",
+           "MAX_INT", "MAX_QUERY_BYTES", "MAX_REACTIONS", "MAX_STATUS_BYTES", "MAX_TEXT_BYTES", "MAX_TOPIC_BYTES",
+           "QUOTE_CHARS", "TYPING_TTL",
            "MIN_VERSION", "NAME_MAX", "NAME_RULE", "NOTICE_TYPES", "PROTOCOL_VERSION", "PUBLISHED_TYPES",
            "ProtocolError", "REPLY_TYPES", "REQUEST_TYPES", "RESERVED_NAMES", "RETRYABLE", "ROUTING_ID_BYTES",
            "SUB_TOKEN_PROPERTY", "TOPIC_HEARTBEAT", "TOPIC_PRESENCE", "canonical", "check_name", "decode_published",
@@ -35,10 +50,17 @@ __all__ = [*_messages_all, "CONNECT_PREFIX", "ErrorCode", "MAX_FRAME_BYTES", "MA
            "is_conversation_key", "is_random_routing_id", "is_valid_name", "key_info", "loads", "new_routing_id",
            "parse_connect_string", "sub_metadata", "topic", "user_topic"]
 
-PROTOCOL_VERSION = 2             # 2: the fan-out is sealed (zchat.seal), keys in welcome, ok and notices
-MIN_VERSION = 2
+PROTOCOL_VERSION = 3             # 3: edit, delete, replies, reactions, mentions, chosen presence, typing, read
+MIN_VERSION = 3                  # receipts, search, topics, /me, moderation (2: the fan-out is sealed)
 MAX_FRAME_BYTES = 64 * 1024      # the broker also sets ZMQ_MAXMSGSIZE just above this: bigger frames drop the link
 MAX_TEXT_BYTES = 16 * 1024       # UTF-8 bytes of one chat message
+MAX_TOPIC_BYTES = 512            # a group's topic
+MAX_STATUS_BYTES = 128           # a status text ("lunch")
+MAX_EMOJI_BYTES = 32             # one reaction: an emoji (with its modifiers) or a short word such as +1
+MAX_QUERY_BYTES = 256            # a search query
+MAX_REACTIONS = 20               # different reactions on one line
+QUOTE_CHARS = 100                # how much of the answered line a reply's quote carries
+TYPING_TTL = 6.0                 # seconds a typing notice counts unless renewed
 MAX_ID_CHARS = 64                # request ids and client message ids
 MAX_INT = 2**53 - 1              # JSON-safe integers only (seqs, limits)
 NAME_MAX = 32
@@ -372,13 +394,35 @@ def decode_request(data: bytes) -> Request:
     if type(req) is Send:
         if len(req.cmid) > MAX_ID_CHARS:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'cmid': at most {MAX_ID_CHARS} characters", rid)
-        if len(req.text) * 4 > MAX_TEXT_BYTES and len(req.text.encode()) > MAX_TEXT_BYTES:
-            raise ProtocolError(ErrorCode.TOO_LARGE, f"text is over {MAX_TEXT_BYTES} bytes", rid)
-        if CONTROL_RE.search(req.text):
-            # terminal escape sequences have no place in chat, and JSON would inflate them sixfold
-            raise ProtocolError(ErrorCode.BAD_FIELD, "field 'text': control characters other than tab and "
-                                "newline are not allowed", rid)
+        if len(req.text) * 4 > MAX_TEXT_BYTES or CONTROL_RE.search(req.text):    # (inline: the hot path)
+            _check_text(req.text, "text", MAX_TEXT_BYTES, rid)
+        if req.kind is not None and req.kind != "msg" and req.kind != "me":
+            raise ProtocolError(ErrorCode.BAD_FIELD, "field 'kind': \"msg\" or \"me\" expected", rid)
+    else:
+        checks = _TEXT_CHECKS.get(type(req))
+        if checks is not None:
+            for name, limit, one_line in checks:
+                _check_text(getattr(req, name), name, limit, rid, one_line)
     return req
+
+
+# the free-text fields of requests: (field, most UTF-8 bytes, one line only)
+_TEXT_CHECKS: dict[type, tuple[tuple[str, int, bool], ...]] = {
+    Edit: (("text", MAX_TEXT_BYTES, False),),
+    SetTopic: (("topic", MAX_TOPIC_BYTES, True),),
+    SetStatus: (("text", MAX_STATUS_BYTES, True),),
+    Search: (("query", MAX_QUERY_BYTES, True),),
+    React: (("emoji", MAX_EMOJI_BYTES, True),),
+}
+
+
+def _check_text(text: str, name: str, limit: int, rid: str | None, one_line: bool = False) -> None:
+    if len(text) * 4 > limit and len(text.encode()) > limit:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"field {name!r} is over {limit} bytes", rid)
+    if CONTROL_RE.search(text) or (one_line and ("\n" in text or "\t" in text)):
+        # terminal escape sequences have no place in chat, and JSON would inflate them sixfold
+        what = "control characters" if one_line else "control characters other than tab and newline"
+        raise ProtocolError(ErrorCode.BAD_FIELD, f"field {name!r}: {what} are not allowed", rid)
 
 
 def decode_reply(data: bytes) -> Reply:

@@ -37,12 +37,17 @@ class ReadRequests(HubPart):
         pairs = []
         for key in keys if after is None else [k for k in keys if k > after]:
             conv = self.convs[key]
-            info = p.ConversationInfo(key, conv.kind, self._title(conv, user), conv.head, read.get(key, 0),
-                                      conv.private)
+            info = self._conv_info(conv, user, read.get(key, 0))
             pairs.append((info, self.access.info(key) if conv.kind == K.GROUP else None))
         chosen, complete = paging.page(pairs, key=lambda pair: pair[0].conv, after=None, budget=budget,
                                        cost=lambda pair: sum(paging.size_of(x) for x in pair if x is not None))
         return [i for i, _ in chosen], [k for _, k in chosen if k is not None], complete
+
+    def _conv_info(self, conv: Conversation, user: str, last_read: int) -> p.ConversationInfo:
+        """What a user's client is told of a conversation (welcome, conversations, membership)."""
+        group = conv.kind == K.GROUP
+        return p.ConversationInfo(conv.key, conv.kind, self._title(conv, user), conv.head, last_read, conv.private,
+                                  conv.topic, conv.roles.get(user, p.GroupRole.MEMBER) if group else "")
 
     def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation:
         """The conversation ``key`` if ``s`` may read and write it; a first DM creates it."""
@@ -80,8 +85,9 @@ class ReadRequests(HubPart):
             users = p.dm_users(conv.key)
         else:
             users = conv.members
-        infos = sorted((p.UserInfo(self.names[u], self.presence.state_of(u)) for u in users),
-                       key=lambda i: (i.state == p.PresenceState.AWAY, i.name.lower()))
+        roles = conv.roles
+        infos = sorted((p.UserInfo(self.names[u], *self.presence.shown(u), roles.get(u, "")) for u in users),
+                       key=lambda i: (i.state == p.PresenceState.OFFLINE, i.name.lower()))
         return p.Users(req.id, conv.key, paging.fit(infos, keep_first=True), len(infos))
 
     def _on_history(self, s: Session, req: p.History) -> p.HistoryPage:
@@ -97,7 +103,7 @@ class ReadRequests(HubPart):
             before = conv.head + 1 if req.before is None else req.before
             rows = self.store.before(conv.key, before, limit)
             complete = not rows or rows[0].seq <= 1
-        messages = [p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid) for r in rows]
+        messages = self._render(conv.key, rows)
         fitting = paging.fit(messages, keep_first=req.after is not None)
         if len(fitting) < len(messages):
             complete = False
@@ -110,8 +116,10 @@ class ReadRequests(HubPart):
         conv = self._readable(s, req.conv)
         if not conv.stored:       # a DM nobody has written to: nothing to mark, and nothing stored
             return p.Ok(req.id, conv.key, 0)
+        before = self.store.load_read(s.user).get(conv.key, 0)
         self.store.set_read(s.user, conv.key, min(req.seq, conv.head))
-        mark = self.store.load_read(s.user).get(conv.key, 0)
+        mark = max(before, min(req.seq, conv.head))
+        self._tell_seen(s, conv, before, mark)        # read receipts, for the conversation's readers
         # read state follows the person: the account's other devices clear their unread count too
         self._notify(s.user, p.encode(p.ReadMark(conv.key, mark)), but=s)
         return p.Ok(req.id, conv.key, mark)

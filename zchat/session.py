@@ -16,17 +16,19 @@ from zchat import protocol as p
 from zchat.seal import KeyChain
 from zchat.session_actions import Actions
 from zchat.session_delivery import Delivery
+from zchat.session_features import IDLE_AFTER, Features
 from zchat.session_parts import ConvState
 
 PING_AFTER = 1.0        # fraction of the heartbeat interval of silence before a ping
 READ_DEBOUNCE = 0.5     # seconds between mark_read updates
 
 
-class ClientSession(Actions, Delivery):
+class ClientSession(Actions, Delivery, Features):
     """Sans-IO state of one user's session. Call the action methods and ``receive_*``; then take
     ``frames`` (for the DEALER), ``subscribe``/``unsubscribe`` (for the SUB) and ``events``."""
 
-    def __init__(self, name: str, link: str | None = None, device: str | None = None) -> None:
+    def __init__(self, name: str, link: str | None = None, device: str | None = None,
+                 idle_after: float = IDLE_AFTER) -> None:
         self.name, self.user = name, p.canonical(name)
         self.link, self.device = link, device             # a link code for the first hello; this device's name
         self.joined = False
@@ -58,6 +60,12 @@ class ClientSession(Actions, Delivery):
         self.paced: dict[str, float] = {}                 # conv -> when rate-limited sends may go again
         self.history_paced: dict[str, float] = {}         # conv -> when a rate-limited catch-up may go again
         self.closed: set[str] = set()                     # conversations the user closed (/close): not listed
+        self.chosen, self.chosen_text = str(p.ChosenState.ONLINE), ""   # this account's chosen presence
+        self.idle_after = idle_after                      # seconds without a user action before "idle" (0: never)
+        self.last_active = 0.0                            # when the user last did something
+        self.idle_sent = False                            # this session told the broker it is idle
+        self.typing_sent: dict[str, float] = {}           # conv -> when the next typing notice may go
+        self.search_query, self.search_cursor = "", None  # the last search, and where its next page starts
 
     # ---------------------------------------------------------------- plumbing
     def _request(self, what: str, cls: type, ctx: Any = None, **fields: Any) -> str:
@@ -91,6 +99,8 @@ class ClientSession(Actions, Delivery):
         self.joined = False
         self.pending.clear()
         self.last_heard = self.last_sent = now
+        self.last_active = self.last_active or now
+        self.idle_sent = False
         # resume this client's own session (not another device's), present a link code until it took
         self._request("hello", p.Hello, version=p.PROTOCOL_VERSION, name=self.name, resume=self.sub_token or None,
                       link=self.link, device=self.device)
@@ -118,6 +128,7 @@ class ClientSession(Actions, Delivery):
     def tick(self, now: float) -> bool:
         """Timers: a ping when idle, debounced read marks. Returns False when the broker has been
         silent past its heartbeat timeout (the caller should reconnect)."""
+        self.expire_typing(now)         # the frontend's clocks run whatever the link does
         if not self.joined or self.limits is None:
             return True
         interval = self.limits.heartbeat_interval_ms / 1000
@@ -137,6 +148,9 @@ class ClientSession(Actions, Delivery):
         if now >= self._next_read:
             self._next_read = now + READ_DEBOUNCE
             self.flush_read_marks()
+        self.check_idle(now)
+        if self.current in self.convs:      # read receipts for the conversation on screen
+            self.ask_read_marks(self.convs[self.current])
         if now - self.last_sent >= interval * PING_AFTER:
             self._request("ping", p.Ping)
         return True
@@ -167,8 +181,10 @@ class ClientSession(Actions, Delivery):
         if isinstance(reply, p.ReadMark):       # another device of ours read it
             self._read_elsewhere(reply.conv, reply.seq)
             return
-        if isinstance(reply, p.Membership):     # another device of ours joined or left a group
+        if isinstance(reply, p.Membership):     # another device of ours joined or left a group (or was made to)
             self._membership_elsewhere(reply)
+            if reply.reason:
+                self._event(ev.Info(text=f"you were {reply.reason}"))
             return
         if isinstance(reply, p.Ended):          # the broker ended this session for good: do not come back
             self.leaving, self.joined = True, False
@@ -186,9 +202,10 @@ class ClientSession(Actions, Delivery):
         elif isinstance(reply, p.HistoryPage):
             self._on_history(what, ctx, reply)
         elif isinstance(reply, p.Groups):     # a page: the list goes out once it is complete
-            listed = (ctx or ()) + tuple((g.name, g.private, g.members, g.joined) for g in reply.groups)
+            listed = (ctx or ()) + tuple((g.name, g.private, g.members, g.joined, g.topic) for g in reply.groups)
             if reply.complete or not reply.groups:
-                self._event(ev.GroupsListed(groups=listed))
+                self._event(ev.GroupsListed(groups=tuple(g[:4] for g in listed),
+                                            topics=tuple((g[0], g[4]) for g in listed if g[4])))
             else:
                 self._request("groups", p.ListGroups, listed, after=reply.groups[-1].name)
         elif isinstance(reply, p.LinkCode):
@@ -200,7 +217,14 @@ class ClientSession(Actions, Delivery):
         elif isinstance(reply, p.Users):
             title = self.convs[reply.conv].title if reply.conv in self.convs else reply.conv
             self._event(ev.UsersListed(conv=reply.conv, title=title, total=reply.total,
-                                       users=tuple((u.name, u.state) for u in reply.users)))
+                                       users=tuple((u.name, u.state) for u in reply.users),
+                                       details=tuple((u.name, u.state, u.status, u.role) for u in reply.users)))
+        elif isinstance(reply, p.ReadMarksPage) and reply.conv in self.convs:
+            for mark in reply.marks:
+                self._seen(self.convs[reply.conv], mark.name, mark.seq)
+            self._receipts(self.convs[reply.conv])
+        elif isinstance(reply, p.SearchPage):
+            self._on_search(reply)
         elif isinstance(reply, p.Ok):
             self._on_ok(what, ctx, reply)
 
@@ -212,6 +236,7 @@ class ClientSession(Actions, Delivery):
         if w.sub_token != self.sub_token:   # a new session: new keys, and the old ones are no use
             self.keys.clear()
         self.sub_token = w.sub_token
+        self._own_status(w.presence, w.status)
         self.subscribe += [p.TOPIC_PRESENCE, p.topic(p.EVERYONE), p.user_topic(self.name)]
         complete = self._on_conversations(w.conversations, w.keys, not w.more)
         self._event(ev.Joined(name=w.name, resumed=w.resumed, conversations=self._listed(), device=w.device))
@@ -238,6 +263,7 @@ class ClientSession(Actions, Delivery):
                 conv.seen = conv.read_sent = info.last_read
                 conv.missed_upto = info.head_seq
             conv.head = max(conv.head, info.head_seq)
+            conv.topic, conv.role = info.topic, info.role
             if conv.kind == p.ConvKind.GROUP:
                 self.subscribe.append(p.topic(conv.conv))
         if not complete and infos:
@@ -271,7 +297,9 @@ class ClientSession(Actions, Delivery):
                 conv.seen = conv.read_sent = max(0, (ok.seq or 1) - 1)
                 self.subscribe.append(p.topic(ok.conv))
             conv.head = max(conv.head, ok.seq or 0)
-            self.current, conv.unread = ok.conv, 0
+            self.current, conv.unread, conv.mentions = ok.conv, 0, 0
+            if ok.info is not None:
+                conv.topic, conv.role, conv.private = ok.info.topic, ok.info.role, ok.info.private
             self._conv_list()
             self._event(ev.Info(text=f"{'created' if what == 'create_group' else 'joined'} group {conv.title}"))
             self._catch_up(conv)
@@ -308,6 +336,8 @@ class ClientSession(Actions, Delivery):
                     self._drop_unknown_dm(send.conv)
             elif what == "history" and ctx in self.convs:
                 self.convs[ctx].fetching = False
+            elif what == "typing" or (what == "status" and ctx[2]):
+                return                  # nobody asked for these: a refused one is no news for the user
             self._fail(err.code, err.message, what)
 
     def _drop_unknown_dm(self, key: str) -> None:
@@ -346,5 +376,5 @@ class ClientSession(Actions, Delivery):
             return
         conv.read_sent = max(conv.read_sent, seq)
         if seq >= conv.seen and conv.unread:
-            conv.unread = 0
+            conv.unread = conv.mentions = 0
             self._conv_list()

@@ -15,8 +15,9 @@ from zchat.session_parts import ConvState, SessionPart
 
 
 class Actions(SessionPart):
-    def send(self, text: str, conv: str | None = None) -> str | None:
-        """Send ``text`` to ``conv`` (default: the current conversation); kept until acknowledged."""
+    def send(self, text: str, conv: str | None = None, kind: str = "msg", reply_to: int | None = None) -> str | None:
+        """Send ``text`` to ``conv`` (default: the current conversation); kept until acknowledged.
+        ``kind`` "me": an action line; ``reply_to``: the seq of the line it answers."""
         conv = conv or self.current
         limit = self.limits.max_text_bytes if self.limits else p.MAX_TEXT_BYTES
         if len(text.encode("utf-8", "replace")) > limit:
@@ -24,11 +25,16 @@ class Actions(SessionPart):
             return None
         text = p.strip_controls(text)
         cmid = uuid.uuid4().hex
-        self.outbox[cmid] = p.Send(id="", conv=conv, text=text, cmid=cmid)
-        self._send_status(self.outbox[cmid], ev.SendState.SENDING)
+        self.outbox[cmid] = send = p.Send(id="", conv=conv, text=text, cmid=cmid,
+                                          kind=None if kind == p.MessageKind.MSG else kind, reply_to=reply_to)
+        self._send_status(send, ev.SendState.SENDING)
         if conv in self.paced:          # keep order: it goes when the ones before it go
             return None
-        return self._request("send", p.Send, cmid, conv=conv, text=text, cmid=cmid)
+        return self._resend_one(send)
+
+    def _resend_one(self, send: p.Send) -> str:
+        return self._request("send", p.Send, send.cmid, conv=send.conv, text=send.text, cmid=send.cmid,
+                             kind=send.kind, reply_to=send.reply_to)
 
     def _send_status(self, send: p.Send | None, state: ev.SendState, reason: str = "", seq: int = 0) -> None:
         if send is not None:        # None: a duplicate answer for a send already settled
@@ -40,7 +46,7 @@ class Actions(SessionPart):
         in_flight = {ctx for what, ctx in self.pending.values() if what == "send"}
         for send in list(self.outbox.values()):
             if send.conv == conv and send.cmid not in in_flight:
-                self._request("send", p.Send, send.cmid, conv=conv, text=send.text, cmid=send.cmid)
+                self._resend_one(send)
 
     def dm(self, name: str, text: str) -> str | None:
         try:
@@ -97,7 +103,7 @@ class Actions(SessionPart):
             self.convs[key] = ConvState(key, "dm", target.lstrip("@"))
         self.closed.discard(key)
         self.current = key
-        self.convs[key].unread = 0
+        self.convs[key].unread = self.convs[key].mentions = 0
         self._conv_list()
         return True
 
@@ -117,7 +123,7 @@ class Actions(SessionPart):
             self._fail("usage", f"you are in #{conv.title}: /leave {conv.title} first, then /close it", "close")
             return False
         self.closed.add(key)
-        conv.unread = 0
+        conv.unread = conv.mentions = 0
         if self.current == key:
             self.current = p.EVERYONE
         self._conv_list()

@@ -12,10 +12,11 @@ from typing import Any
 
 from zchat import events as ev
 from zchat import protocol as p
-from zchat.session_parts import ConvState, SessionPart
+from zchat.session_lines import CHANGES, Lines
+from zchat.session_parts import ConvState
 
 
-class Delivery(SessionPart):
+class Delivery(Lines):
     def _catch_up(self, conv: ConvState) -> None:
         """Fetch what lies between what was shown and the newest known seq, one page at a time."""
         if conv.head > conv.seen and not conv.fetching and self.joined:
@@ -35,8 +36,9 @@ class Delivery(SessionPart):
 
     def _on_history(self, what: str, ctx: Any, page: p.HistoryPage) -> None:
         if what == "show_history":
-            for m in page.messages:
-                self._deliver_one(self.convs.get(page.conv), m, history=True)
+            for m in page.messages:     # lines as they read now: the changes in the page are in them already
+                if m.kind not in CHANGES:
+                    self._deliver_one(self.convs.get(page.conv), m, history=True)
             if not page.messages:
                 self._event(ev.Info(text="no history here yet"))
             return
@@ -52,6 +54,7 @@ class Delivery(SessionPart):
         if page.complete and not page.messages:
             conv.head = max(conv.seen, page.head_seq)
         self._catch_up(conv)
+        self._missed_attention(conv)
         self._report_progress()
 
     def receive_published(self, topic: bytes, frame: bytes, now: float) -> None:
@@ -81,9 +84,15 @@ class Delivery(SessionPart):
                     self._catch_up(conv)
         elif isinstance(msg, p.Presence):
             for c in msg.changes:
-                self._event(ev.PresenceChanged(name=c.name, state=c.state, reason=c.reason))
+                self._event(ev.PresenceChanged(name=c.name, state=c.state, reason=c.reason, status=c.status or ""))
+                if p.canonical(c.name) == self.user and c.state in set(p.ChosenState):
+                    self._own_status(c.state, c.status or "", idle=c.reason == p.PresenceReason.IDLE)
         elif isinstance(msg, p.Invited):
             self._event(ev.Invited(group=msg.group, by=msg.by))
+        elif isinstance(msg, p.TypingNotice):
+            self._typing_seen(msg, self.last_published)
+        elif isinstance(msg, p.Seen) and msg.conv in self.convs:
+            self._seen(self.convs[msg.conv], msg.name, msg.seq)
 
     def _on_message(self, m: p.Message) -> None:
         conv = self.convs.get(m.conv)
@@ -94,6 +103,8 @@ class Delivery(SessionPart):
         conv.head = max(conv.head, m.seq)
         if m.seq <= conv.seen or not self.joined:
             return
+        if conv.typing and m.kind in p.LINE_KINDS:
+            self._typing_stopped(conv, m.sender)
         if m.seq == conv.seen + 1 and not conv.fetching:
             self._deliver(conv, m)
             self._drain_buffer(conv)
@@ -114,19 +125,30 @@ class Delivery(SessionPart):
 
     def _deliver(self, conv: ConvState, m: p.Message) -> None:
         conv.seen = m.seq
+        if m.kind in CHANGES:           # not a line of its own: it changes the line it names
+            self._apply_change(conv, m)
+            return
         if conv.conv in self.closed:    # a closed view opens again for a new line (it kept its seq)
             self.closed.discard(conv.conv)
             self._conv_list()
-        if (conv.conv != self.current and p.canonical(m.sender) != self.user and m.kind == "msg"
-                and m.seq > conv.read_sent):     # a line read on another device is not unread here
+        if m.kind == p.MessageKind.EVENT and conv.kind == p.ConvKind.GROUP:
+            self._event_line(conv, m)
+        e = self._deliver_one(conv, m, missed=m.seq <= conv.missed_upto)
+        if e is None or not (e.mention or (not e.own and e.kind in p.LINE_KINDS)):
+            return
+        # a line read on another device (or while on screen) is not unread here
+        if conv.conv != self.current and m.seq > conv.read_sent:
             conv.unread += 1
+            conv.mentions += e.mention
             self._conv_list()
-        self._deliver_one(conv, m, missed=m.seq <= conv.missed_upto)
+        if e.mention and m.seq > conv.read_sent:
+            self._attention(conv, e)
 
-    def _deliver_one(self, conv: ConvState | None, m: p.Message, missed: bool = False, history: bool = False) -> None:
-        self._event(ev.MessageReceived(conv=m.conv, title=conv.title if conv else m.conv, seq=m.seq, ts=m.ts,
-                                       sender=m.sender, text=m.text, kind=m.kind, missed=missed, history=history,
-                                       own=p.canonical(m.sender) == self.user))
+    def _deliver_one(self, conv: ConvState | None, m: p.Message, missed: bool = False,
+                     history: bool = False) -> ev.MessageReceived | None:
+        e = self._line_event(conv, m, missed, history)
+        self._event(e)
+        return e
 
     def _title_for(self, key: str) -> str:
         return p.conv_title(key, self.user)

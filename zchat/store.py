@@ -20,12 +20,15 @@ import sqlite3
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from zchat import store_search
 from zchat.checkpoint import WAL_SIZE_LIMIT, Checkpointer, _is_memory
+from zchat.store_features import FeatureStore, migrate_2_to_3
+from zchat.store_search import SearchStore
 
 __all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "DeviceRow", "MessageRow", "SQLiteStore",
            "StoreError", "UserRow"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3                # 3: edits, deletions, reactions, topics, roles, bans, search
 
 
 class UserRow(NamedTuple):
@@ -56,9 +59,13 @@ class MessageRow(NamedTuple):
     seq: int
     ts: float
     sender: str
-    kind: str  # "msg" | "event"
-    text: str
+    kind: str  # a MessageKind: "msg", "me", "event", "edit", "delete", "react", "unreact"
+    text: str  # as it reads now ("" once deleted)
     cmid: str | None
+    ref: int | None = None  # msg/me: the seq it replies to; edit/delete/react/unreact: the seq it changes
+    edited: float | None = None  # msg/me: when last edited
+    deleted: bool = False  # msg/me: a tombstone
+    mentions: str | None = None  # the lowercased names it mentions, space-separated
 
 
 class StoreError(Exception):
@@ -101,7 +108,12 @@ _APPEND = (
     "INSERT INTO messages(conv, seq, ts, sender, kind, text, cmid) VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT(sender, cmid) WHERE cmid IS NOT NULL DO NOTHING"
 )
-_SELECT_MSG = "SELECT conv, seq, ts, sender, kind, text, cmid FROM messages"
+_APPEND_FULL = (   # a line with a reference or mentions (the plain statement above stays the common one)
+    "INSERT INTO messages(conv, seq, ts, sender, kind, text, cmid, ref, mentions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(sender, cmid) WHERE cmid IS NOT NULL DO NOTHING"
+)
+_SELECT_MSG = "SELECT conv, seq, ts, sender, kind, text, cmid, ref, edited, deleted, mentions FROM messages"
+_BY_SEQ = _SELECT_MSG + " WHERE conv = ? AND seq = ?"
 _BY_CMID = _SELECT_MSG + " WHERE sender = ? AND cmid = ?"
 _AFTER = _SELECT_MSG + " WHERE conv = ? AND seq > ? ORDER BY seq LIMIT ?"
 _BEFORE = _SELECT_MSG + " WHERE conv = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
@@ -127,7 +139,7 @@ _MIGRATE_1_TO_2 = (
 )
 
 
-class SQLiteStore:
+class SQLiteStore(FeatureStore, SearchStore):
     """The embedded default store: one connection, used from the broker's thread only."""
 
     def __init__(self, path: str | os.PathLike[str], fsync: bool = True) -> None:
@@ -169,7 +181,10 @@ class SQLiteStore:
                 if version == 1:          # a database an older zchat made: migrate it in place
                     for stmt in _MIGRATE_1_TO_2:
                         conn.execute(stmt)
-                for stmt in _SCHEMA:
+                for stmt in _SCHEMA:      # version 2's tables (a fresh database starts here) ...
+                    conn.execute(stmt)
+                migrate_2_to_3(conn)      # ... and version 3's additions, for old and new alike
+                for stmt in store_search.SCHEMA:
                     conn.execute(stmt)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -331,34 +346,46 @@ class SQLiteStore:
     # -- messages --------------------------------------------------------------------
 
     def append(
-        self, conv: str, seq: int, ts: float, sender: str, kind: str, text: str, cmid: str | None
+        self, conv: str, seq: int, ts: float, sender: str, kind: str, text: str, cmid: str | None,
+        ref: int | None = None, mentions: list[str] | None = None,
     ) -> MessageRow | None:
         """Store a message; None when stored, else the existing row with this (sender, cmid).
 
         That makes a retried send idempotent: it is stored once and answered with the
         original seq and ts. The common path is a single INSERT. A (conv, seq) clash is a
-        caller bug and raises sqlite3.IntegrityError.
+        caller bug and raises sqlite3.IntegrityError. ``ref``: the line replied to or changed;
+        ``mentions``: the users it names.
         """
-        cur = self._conn.execute(_APPEND, (conv, seq, ts, sender, kind, text, cmid))
+        if ref is None and not mentions:
+            cur = self._conn.execute(_APPEND, (conv, seq, ts, sender, kind, text, cmid))
+        else:
+            cur = self._conn.execute(_APPEND_FULL, (conv, seq, ts, sender, kind, text, cmid, ref,
+                                                    " ".join(mentions) if mentions else None))
         if cur.rowcount:
             return None
-        row = self._conn.execute(_BY_CMID, (sender, cmid)).fetchone()
-        return MessageRow._make(row)
+        return self.find(sender, cmid or "")
 
     def find(self, sender: str, cmid: str) -> MessageRow | None:
         """The message ``sender`` stored with this client message id, if any."""
-        row = self._conn.execute(_BY_CMID, (sender, cmid)).fetchone()
-        return MessageRow._make(row) if row else None
+        rows = self._rows(_BY_CMID, (sender, cmid))
+        return rows[0] if rows else None
 
     def after(self, conv: str, after_seq: int, limit: int) -> list[MessageRow]:
         """Messages with seq > after_seq, oldest first, at most `limit` (catch-up paging)."""
-        return [MessageRow._make(r) for r in self._conn.execute(_AFTER, (conv, after_seq, limit))]
+        return self._rows(_AFTER, (conv, after_seq, limit))
 
     def before(self, conv: str, before_seq: int, limit: int) -> list[MessageRow]:
         """The `limit` newest messages with seq < before_seq, oldest first (scroll-back)."""
-        rows = [MessageRow._make(r) for r in self._conn.execute(_BEFORE, (conv, before_seq, limit))]
+        rows = self._rows(_BEFORE, (conv, before_seq, limit))
         rows.reverse()
         return rows
+
+    def _rows(self, sql: str, args: tuple[object, ...]) -> list[MessageRow]:
+        return [MessageRow._make((*r[:9], bool(r[9]), r[10])) for r in self._conn.execute(sql, args)]
+
+    def _row(self, conv: str, seq: int) -> MessageRow | None:
+        rows = self._rows(_BY_SEQ, (conv, seq))
+        return rows[0] if rows else None
 
     # -- read marks ------------------------------------------------------------------
 

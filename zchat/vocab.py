@@ -11,8 +11,9 @@ from enum import StrEnum
 
 EVERYONE = "all"                 # the conversation every user is in
 
-__all__ = ["CONTROL_RE", "ConvKind", "EVERYONE", "MessageKind", "PresenceReason", "PresenceState", "RateKind",
-           "conv_kind", "conv_title", "dm_users", "strip_controls"]
+__all__ = ["CONTROL_RE", "ChosenState", "ConvKind", "EVERYONE", "GroupRole", "LINE_KINDS", "MENTION_RE", "MessageKind",
+           "ModAction", "PresenceReason", "PresenceState", "RateKind", "conv_kind", "conv_title", "dm_users",
+           "mentioned_names", "strip_controls"]
 
 
 # ---------------------------------------------------------------- the protocol's vocabularies
@@ -27,16 +28,55 @@ class ConvKind(StrEnum):
 
 
 class MessageKind(StrEnum):
-    """``Message.kind``: a chat line, or a membership event whose text says what happened."""
+    """``Message.kind``: what a stored line is. Lines a frontend draws: a chat line (msg), an action
+    (/me), an event whose text says what happened (joined, kicked Bob, set the topic: ...). Lines that
+    change an earlier one (``ref`` names its seq): an edit, a deletion, a reaction added or taken back."""
     MSG = "msg"
+    ME = "me"
     EVENT = "event"
+    EDIT = "edit"
+    DELETE = "delete"
+    REACT = "react"
+    UNREACT = "unreact"
+
+
+LINE_KINDS = frozenset({MessageKind.MSG, MessageKind.ME})     # what can be edited, deleted, reacted to, replied to
 
 
 class PresenceState(StrEnum):
-    """A user's state in ``presence`` and ``users``."""
+    """A user's state in ``presence`` and ``users``. Protocol 2 said "away" for no session at all;
+    since protocol 3 that is "offline", and "away" is a state the user (or its idle timer) chose."""
     ONLINE = "online"
+    AWAY = "away"                # chose away (/away), or every device of it is idle
+    DND = "dnd"                  # do not disturb: online, wants no notifications
     LOST = "lost"                # the link went silent; the name is kept through the grace period
-    AWAY = "away"                # no session
+    OFFLINE = "offline"          # no session
+
+
+class ChosenState(StrEnum):
+    """What a user may set with ``status``: the states a live account shows (offline and lost are the
+    broker's to say)."""
+    ONLINE = "online"
+    AWAY = "away"
+    DND = "dnd"
+
+
+class GroupRole(StrEnum):
+    """A member's standing in a group: its creator owns it; the owner makes admins; owner and admins
+    moderate (kick, ban, delete any message, set the topic)."""
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class ModAction(StrEnum):
+    """``moderate.action``: what an owner or admin does to a user of a group."""
+    KICK = "kick"                # remove a member (it may join again)
+    BAN = "ban"                  # remove it (if a member) and keep it out: no join, no invitation
+    UNBAN = "unban"
+    OP = "op"                    # owner only: make a member an admin
+    DEOP = "deop"                # owner only: make an admin a plain member
+    OWNER = "owner"              # owner only: hand the group over (the old owner stays an admin)
 
 
 class RateKind(StrEnum):
@@ -45,8 +85,13 @@ class RateKind(StrEnum):
     MESSAGE = "message"              # send to a DM or a group
     CREATE_GROUP = "create_group"
     INVITE = "invite"
-    HISTORY = "history"
+    HISTORY = "history"              # history pages, and read_marks
     LINK = "link"                    # link codes made, and presented to an account (guessing is slow)
+    TYPING = "typing"                # typing notices (never stored, but each one is a publish)
+    REACT = "react"                  # reactions added or taken back
+    SEARCH = "search"                # search pages (each may index what is new first)
+    STATUS = "status"                # presence changes a user makes (each one is published to everyone)
+    MODERATE = "moderate"            # topic changes, kicks, bans and role changes
 
 
 class PresenceReason(StrEnum):
@@ -56,6 +101,8 @@ class PresenceReason(StrEnum):
     LOST = "lost"
     LEFT = "left"
     TIMED_OUT = "timed_out"
+    SET = "set"                      # the user chose it: /away, /back, /dnd
+    IDLE = "idle"                    # the user's devices went idle (away), or one became active again (online)
 
 
 # C0 controls but tab and newline, DEL, and the C1 controls (0x9b is a terminal's CSI): never in chat text
@@ -85,6 +132,19 @@ def conv_title(key: str, me: str, display: Callable[[str], str] = str) -> str:
         a, b = dm_users(key)
         return display(b if a == me.lower() else a)
     return key.removeprefix("g:") if kind is ConvKind.GROUP else "everyone"
+
+
+# "@name" where name follows the name rule and is not glued to a word before it (so an e-mail
+# address mentions nobody) nor continues after it
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9_-]{0,31})(?![\w-])")
+
+
+def mentioned_names(text: str) -> list[str]:
+    """The lowercased names ``text`` mentions as ``@name``, each once, in order (whether they are
+    users is the broker's to check)."""
+    if "@" not in text:
+        return []
+    return list(dict.fromkeys(m.lower() for m in MENTION_RE.findall(text)))
 
 
 def strip_controls(text: str) -> str:

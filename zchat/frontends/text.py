@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 PRESENCE_WORDS = {"joined": "joined", "back": "is back", "lost": "lost connection", "left": "left",
                   "timed_out": "timed out"}
-STATE_WORDS = {"online": "online", "lost": "lost connection", "away": "away"}
+STATE_WORDS = {"online": "online", "away": "away", "dnd": "do not disturb", "lost": "lost connection",
+               "offline": "offline"}
 
 
 def clean(text: str, indent: int = 4) -> str:

@@ -14,7 +14,7 @@ from zchat.frontends import text
 from zchat.frontends.text import STATE_WORDS
 
 MISSED_MARKER = "── messages you missed while away ──"
-STATE_ICON = {"online": "●", "lost": "◐", "away": "○", "unknown": "?"}
+STATE_ICON = {"online": "●", "away": "◑", "dnd": "⊖", "lost": "◐", "offline": "○", "unknown": "?"}
 COLORS = {"ok": "#1a7f37", "busy": "#9a6700", "bad": "#cf222e", "link": "#0969da", "dim": "#6e7781"}
 
 

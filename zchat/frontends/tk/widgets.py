@@ -88,8 +88,8 @@ class MemberList(ttk.Frame):
         words = max(tkfont.nametofont("TkDefaultFont").measure(w) for w in STATE_WORDS.values())
         self.tree.column("#0", width=80, minwidth=60, stretch=True)
         self.tree.column("state", width=words + 10, minwidth=60, stretch=False)
-        for state, color in (("online", COLORS["ok"]), ("lost", COLORS["busy"]), ("away", "#8c959f"),
-                             ("unknown", "#8c959f")):
+        for state, color in (("online", COLORS["ok"]), ("away", COLORS["busy"]), ("dnd", COLORS["busy"]),
+                             ("lost", COLORS["busy"]), ("offline", "#8c959f"), ("unknown", "#8c959f")):
             self.tree.tag_configure(state, foreground=color)
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.rowconfigure(1, weight=1)
@@ -116,7 +116,7 @@ class MemberList(ttk.Frame):
         """``offline``: nobody's state is known while this client is disconnected; say so."""
         self.title.configure(text=title)
         self.tree.delete(*self.tree.get_children())
-        rank = {"online": 0, "lost": 1, "away": 2}
+        rank = {"online": 0, "away": 1, "dnd": 1, "lost": 2, "offline": 3}
         for name, state in sorted(users.items(), key=lambda u: (rank.get(u[1], 3), u[0].lower())):
             state = "unknown" if offline else state
             self.tree.insert("", "end", iid=name, text=f"{STATE_ICON.get(state, '?')} {clean(name)}",

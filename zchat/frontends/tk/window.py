@@ -368,7 +368,7 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
     def _draw_members(self) -> None:
         c = self.convs.get(self.current)
         if ev.conv_kind(self.current) == ConvKind.GROUP and c is not None:
-            users = {n: self.presence.get(n, s) if s != PresenceState.AWAY else s
+            users = {n: self.presence.get(n, s) if s != PresenceState.OFFLINE else s
                      for n, s in self.members.get(self.current, {}).items()}
             title = f"Members of #{clean(c.title)}"
         else:
