@@ -194,8 +194,11 @@ class Broker:
         getsockopt, RCVMORE = router.getsockopt, zmq.RCVMORE   # `router.rcvmore` costs ~1 us (attr lookup)
         by_peer, congested = hub.presence.by_peer, self.congested
         n = 0
+        store = self.store
+        assert store is not None
         try:
-            with self.store.transaction():  # type: ignore[union-attr]
+            store.begin_batch()
+            try:
                 while n < BATCH and hub.out_bytes < BATCH_BYTES:
                     try:
                         peer = router.recv(NOBLOCK)
@@ -216,6 +219,10 @@ class Broker:
                     if peer not in by_peer:    # a connection without a session: learn which one it is
                         conns.saw_peer(srcfd(frame), peer)
                     hub.handle(peer, frame_property(frame, "User-Id") or "", frame.bytes)
+                store.commit_batch(hub.lines)     # one call: the lines get their seqs, the batch commits
+            except BaseException:
+                store.rollback()
+                raise
         except Exception:
             log.exception("a batch of %d requests failed and was rolled back; nothing of it was acknowledged", n)
             hub.discard_output()

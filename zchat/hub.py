@@ -15,20 +15,23 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zchat import paging
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, Access, user_scope
 from zchat.accounts import AccountRequests
+from zchat.deferred import DeferredOutput
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
 from zchat.hub_parts import Conversation
 from zchat.presence import Roster, Session
 from zchat.reading import ReadRequests
+from zchat.store_base import Line
 
 if TYPE_CHECKING:
-    from zchat.store import DeviceRow, SQLiteStore
+    from zchat.store import DeviceRow
+    from zchat.store_base import Store
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -64,15 +67,18 @@ class HubConfig:
                         {str(k): v for k, v in self.rates.items()})
 
 
-class Hub(ReadRequests, GroupRequests, AccountRequests):
+class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
-    def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
+    def __init__(self, store: Store, config: HubConfig = HubConfig(),
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.config, self.clock = store, config, clock
-        self.replies: list[tuple[bytes, bytes]] = []      # (routing id, payload): replies and notices
+        self.replies: list[tuple[bytes, Any]] = []        # (routing id, payload): replies and notices (a reply
+                                                          # object until its line is settled: zchat.deferred)
         self._answered: list[str | None] = []             # the request id of each reply (None: a notice)
-        self.publishes: list[tuple[bytes, bytes]] = []    # (topic, sealed payload)
+        self.publishes: list[Any] = []                    # (topic, sealed payload), or a Line not settled yet
+        self.lines: list[Line] = []                       # this batch's lines the commit settles
+        self._later_reply = False                         # the request being decided has such a line
         self.access = Access(self._notify, self._readers)
         self.presence = Roster(config, self._publish, clock, on_end=self._session_ended)
         self._limits = config.limits()
@@ -111,6 +117,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
 
     def take_output(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
         """Hand over what to send; call only after the batch's transaction committed."""
+        self._settle_output()
         self.presence.flush()
         self.access.batch_done()
         replies, pubs = self.replies, self.publishes
@@ -126,6 +133,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
+        self.lines = []
         self.out_bytes = 0
         self.presence.undo_batch()
         self.reload()
@@ -137,9 +145,14 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
 
     # ---------------------------------------------------------------- output
     def _reply(self, peer: bytes, msg: p.Reply) -> None:
-        payload = p.encode(msg)
-        self.out_bytes += len(payload)
-        self.replies.append((peer, payload))
+        if self._later_reply:               # its seq comes with the commit: encoded then (zchat.deferred)
+            self._later_reply = False
+            self.out_bytes += 100
+            self.replies.append((peer, msg))
+        else:
+            payload = p.encode(msg)
+            self.out_bytes += len(payload)
+            self.replies.append((peer, payload))
         self._answered.append(getattr(msg, "id", None))     # notices answer no request
 
     def _publish(self, topic: bytes, payload: bytes) -> None:
@@ -178,6 +191,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
         """One request frame from ``peer``, which arrived with CURVE key ``pubkey`` (its ZAP User-Id).
         Every request gets exactly one reply."""
         rid = None
+        self._later_reply = False
         try:
             session = self.presence.by_peer.get(peer)
             if session is not None and session.pubkey != pubkey:
@@ -265,26 +279,30 @@ class Hub(ReadRequests, GroupRequests, AccountRequests):
             if stored is None:
                 raise
             return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
-        key, seq, ts, duplicate = self._append(conv, s, p.MessageKind.MSG, req.text, req.cmid)
-        if duplicate:
-            self.presence.refund(s.user, kind)
+        key, seq, ts, duplicate = self._append(conv, s, p.MessageKind.MSG, req.text, req.cmid,
+                                               on_duplicate=lambda: self.presence.refund(s.user, kind))
         return p.Ok(req.id, key, seq, ts, duplicate)
 
-    def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                cmid: str | None = None) -> tuple[str, int, float, bool]:
+    def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None,
+                on_duplicate: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]:
         """Store one line and publish it -> (conv, seq, ts, duplicate). A retried (sender, cmid) is not
-        stored or published again: it gets the first one's conversation, seq and ts."""
-        seq, ts = conv.head + 1, self.clock()
-        existing = self.store.append(conv.key, seq, ts, s.name, kind, text, cmid)
-        if existing is not None:
-            return existing.conv, existing.seq, existing.ts, True
-        conv.head = seq
+        stored or published again: it gets the first one's conversation, seq and ts (and
+        ``on_duplicate`` is called). When the store settles lines only at commit (several brokers on
+        PostgreSQL), the four are zchat.deferred.Later values: put them in the reply as they are."""
+        line = Line(conv.key, conv.head + 1, self.clock(), s.name, kind, text, cmid)
+        if not self.store.stage(line):
+            return self._stage_later(line, conv, on_duplicate)
+        if line.duplicate:
+            if on_duplicate is not None:
+                on_duplicate()
+            return line.conv, line.seq, line.ts, True
+        conv.head = line.seq
         self._dirty.add(conv.key)
         self._active.add(conv.key)
-        payload = p.encode(p.Message(conv.key, seq, ts, s.name, text, kind, cmid))
+        payload = p.encode(p.Message(conv.key, line.seq, line.ts, s.name, text, kind, cmid))
         for t in conv.topics:
             self._publish(t, payload)
-        return conv.key, seq, ts, False
+        return conv.key, line.seq, line.ts, False
 
     def _on_ping(self, s: Session, req: p.Ping) -> p.Pong:
         return p.Pong(req.id, self.clock())

@@ -4,7 +4,7 @@ of it. Also the one piece of hub state the parts make themselves: :class:`Conver
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zchat import protocol as p
 
@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from zchat.access import Access
     from zchat.hub import HubConfig
     from zchat.presence import Roster, Session
-    from zchat.store import DeviceRow, SQLiteStore
+    from zchat.store import DeviceRow
+    from zchat.store_base import Store
 
 
 class Conversation:
@@ -28,7 +29,7 @@ class Conversation:
 
 class HubPart:
     if TYPE_CHECKING:
-        store: SQLiteStore
+        store: Store
         config: HubConfig
         clock: Callable[[], float]
         names: dict[str, str]                  # user key -> display name
@@ -40,8 +41,8 @@ class HubPart:
         banned: set[str]
         to_cut: list[tuple[float, bytes | None, str | None]]
 
-        def _append(self, conv: Conversation, s: Session, kind: str, text: str,
-                    cmid: str | None = None) -> tuple[str, int, float, bool]: ...
+        def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None,
+                    on_duplicate: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]: ...
         def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None: ...
         def _title(self, conv: Conversation, user: str) -> str: ...
         def _publish(self, topic: bytes, payload: bytes) -> None: ...
