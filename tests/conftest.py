@@ -18,6 +18,7 @@ import pytest
 import zmq
 from hypothesis import settings
 
+from tests.pgkit import PgCluster
 from tests.probe import Probe
 from tests.rawclient import RawClient
 from zchat import events as ev
@@ -81,12 +82,53 @@ class BrokerProcess:
         return self.kill(signal.SIGTERM)
 
 
+# The modules whose brokers run on both stores, SQLite and PostgreSQL: the same tests, parametrised.
+# These are the ones that drive the broker over its sockets end to end (messages, groups, devices,
+# access, limits, a killed broker, the client core); running every broker test twice would add
+# minutes for modules that test the loop's socket guards (robustness, starvation, slow consumers),
+# which do not touch the store. tests/test_brokers.py runs two brokers on PostgreSQL.
+PG_MODULES = {"test_broker_e2e", "test_security", "test_devices_e2e", "test_client", "test_limits",
+              "test_broker_process", "test_client_api"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in PG_MODULES:
+        metafunc.parametrize("store_kind", ["sqlite", "pg"], indirect=True)
+
+
 @pytest.fixture
-def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the broker fixtures use: "sqlite" (the default) or "pg" (PG_MODULES run both)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One private PostgreSQL cluster for the whole run (about a second to start)."""
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def store_url(store_kind: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The broker's --store: None for SQLite in its data dir, or a fresh PostgreSQL database, dropped after."""
+    if store_kind != "pg":
+        yield None
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    db = cluster.fresh_db()
+    yield cluster.url(db)
+    cluster.drop_db(db)
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path, store_url: str | None) -> Iterator[Callable[..., BrokerProcess]]:
     made: list[BrokerProcess] = []
+    store = ("--store", store_url) if store_url else ()
 
     def make(*extra: str, name: str = "broker") -> BrokerProcess:
-        b = BrokerProcess(tmp_path / name, *extra)
+        b = BrokerProcess(tmp_path / name, *store, *extra)
         b.data_dir.mkdir(exist_ok=True)
         made.append(b)
         b.start()

@@ -25,13 +25,14 @@ from zchat.deferred import DeferredOutput
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
 from zchat.hub_parts import Conversation
+from zchat.peers import PeerSync
 from zchat.presence import Roster, Session
 from zchat.reading import ReadRequests
 from zchat.store_base import Line
 
 if TYPE_CHECKING:
     from zchat.store import DeviceRow
-    from zchat.store_base import Store
+    from zchat.store_base import SharedStore, Store
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -67,7 +68,7 @@ class HubConfig:
                         {str(k): v for k, v in self.rates.items()})
 
 
-class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput):
+class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput, PeerSync):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
     def __init__(self, store: Store, config: HubConfig = HubConfig(),
@@ -79,6 +80,10 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput):
         self.publishes: list[Any] = []                    # (topic, sealed payload), or a Line not settled yet
         self.lines: list[Line] = []                       # this batch's lines the commit settles
         self._later_reply = False                         # the request being decided has such a line
+        self.shared: SharedStore | None = None            # set when other brokers share the store (zchat.peers)
+        self.broker_id = ""
+        self.relays: list[tuple[bytes, bytes]] = []       # publishes the other brokers repeat
+        self.stale = False                                # memory may disagree with the store: resync first
         self.access = Access(self._notify, self._readers)
         self.presence = Roster(config, self._publish, clock, on_end=self._session_ended)
         self._limits = config.limits()
@@ -136,7 +141,12 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput):
         self.lines = []
         self.out_bytes = 0
         self.presence.undo_batch()
-        self.reload()
+        self.relays = []
+        try:
+            self.resync() if self.shared is not None else self.reload()
+        except Exception:
+            log.exception("cannot reload from the store; every request is refused until it can")
+            self.stale = True
         self.access.batch_failed()
         self._dirty &= self.convs.keys()   # earlier, committed changes still get their heartbeat
         self._active &= self._dirty
@@ -216,6 +226,14 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, DeferredOutput):
         except Exception:  # a bug must cost one reply, not the broker
             log.exception("request from %r failed", peer)
             self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "internal error; try again"))
+
+    def refuse(self, peer: bytes, data: bytes) -> None:
+        """The store is unreachable: a retryable error, and nothing decided."""
+        try:
+            rid: str | None = p.decode_request(data).id
+        except ProtocolError:
+            rid = None
+        self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker cannot reach its database; try again"))
 
     def bad_frames(self, peer: bytes, count: int) -> None:
         self._reply(peer, p.error(None, ErrorCode.BAD_FRAMES, f"a request is one frame, not {count}"))

@@ -66,6 +66,11 @@ class Roster:
         self._next_sweep = clock()
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
         self._next_flush = 0.0
+        # several brokers on one database (zchat.peers): the account's state on each other broker, and
+        # which accounts changed here since this broker last told the others
+        self.remote: dict[str, dict[str, p.PresenceState]] = {}
+        self.touched: dict[str, tuple[str, p.PresenceReason]] = {}
+        self.announced: dict[str, p.PresenceState] = {}
 
     def arrive(self, peer: bytes, user: str, name: str, pubkey: str, device: str,
                resume: str | None = None) -> tuple[Session, bool]:
@@ -108,6 +113,7 @@ class Roster:
     def _changed(self, user: str, name: str, before: p.PresenceState, reason: p.PresenceReason) -> None:
         """Publish the account's change of state, if it changed: one device coming or going while
         another stays online is nobody else's business."""
+        self.touched[user] = (name, reason)
         after = self.state_of(user)
         if after is not before:
             self.changes.append(p.PresenceChange(name, after, reason if after is not LOST else R.LOST))
@@ -158,11 +164,61 @@ class Roster:
         s.state = AWAY
 
     def state_of(self, user: str) -> p.PresenceState:
-        """The account's state: online while any of its sessions is, lost while all are, else away."""
+        """The account's state: online while any of its sessions is (on any broker), lost while all are,
+        else away."""
+        state = self.local_state_of(user)
+        others = self.remote.get(user)
+        if others and state is not ONLINE:
+            for st in others.values():
+                if st is ONLINE or (st is LOST and state is AWAY):
+                    state = st
+        return state
+
+    def local_state_of(self, user: str) -> p.PresenceState:
         sessions = self.by_user.get(user)
         if not sessions:
             return AWAY
         return ONLINE if any(s.state is ONLINE for s in sessions) else LOST
+
+    # ---------------------------------------------------------------- other brokers
+    def local_changes(self) -> list[tuple[str, str, str, str]]:
+        """(user, name, state here, reason) of each account whose state on this broker changed since the
+        last call: what the other brokers are told."""
+        out = []
+        for user, (name, reason) in self.touched.items():
+            state = self.local_state_of(user)
+            if self.announced.get(user, AWAY) is not state:
+                out.append((user, name, str(state), str(reason)))
+                if state is AWAY:
+                    self.announced.pop(user, None)
+                else:
+                    self.announced[user] = state
+        self.touched.clear()
+        return out
+
+    def everyone_here(self) -> list[tuple[str, str, str, str]]:
+        """Every account with a session here, as local_changes gives them (for a broker that just came)."""
+        return [(u, ss[0].name, str(self.local_state_of(u)), str(R.JOINED)) for u, ss in self.by_user.items() if ss]
+
+    def remote_state(self, broker: str, user: str, name: str, state: p.PresenceState,
+                     reason: p.PresenceReason) -> None:
+        """Another broker says where ``user`` stands there; a change of the account's state is published."""
+        before = self.state_of(user)
+        there = self.remote.setdefault(user, {})
+        if state is AWAY:
+            there.pop(broker, None)
+            if not there:
+                del self.remote[user]
+        else:
+            there[broker] = state
+        after = self.state_of(user)
+        if after is not before:
+            self.changes.append(p.PresenceChange(name, after, reason if after is not LOST else R.LOST))
+
+    def forget_broker(self, broker: str, names: Callable[[str], str]) -> None:
+        """A broker fell silent (killed, or cut off from the database): its sessions are gone."""
+        for user in [u for u, there in self.remote.items() if broker in there]:
+            self.remote_state(broker, user, names(user), AWAY, R.TIMED_OUT)
 
     # ---------------------------------------------------------------- rate limits, per user
     def take(self, user: str, kind: p.RateKind, request: str | None = None) -> int:
