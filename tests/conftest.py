@@ -6,6 +6,7 @@ them; every wait is bounded, every socket and process is closed at teardown.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -127,9 +128,13 @@ def broker_factory(tmp_path: Path, store_url: str | None) -> Iterator[Callable[.
     made: list[BrokerProcess] = []
     store = ("--store", store_url) if store_url else ()
 
-    def make(*extra: str, name: str = "broker") -> BrokerProcess:
+    def make(*extra: str, name: str = "broker", key_of: BrokerProcess | None = None) -> BrokerProcess:
+        """A broker started on its own data dir; ``key_of``: with that broker's server key (brokers
+        that share a database share one key, so one connect string names them all)."""
         b = BrokerProcess(tmp_path / name, *store, *extra)
         b.data_dir.mkdir(exist_ok=True)
+        if key_of is not None:
+            shutil.copy(key_of.data_dir / "server.key", b.data_dir / "server.key")
         made.append(b)
         b.start()
         return b

@@ -152,7 +152,6 @@ class Broker:
         self.gate = SubscriptionGate(self.xpub, self.hub, self.conns, self.counts)
         if not isinstance(self.store, SQLiteStore):
             self.peers = link_peers(self.hub, self.store, a.heartbeat)   # type: ignore[arg-type]
-        self.checkpointer = Checkpointer(self.store.path, interval=1.0)
         connect = p.format_connect_string(advertised(router_ep, a.advertise), z85.decode(public))
         connect_file = self.data_dir / "connect"
         connect_file.write_text(connect + "\n")
