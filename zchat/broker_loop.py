@@ -211,6 +211,8 @@ class Broker:
                         os.read(wake_fd, 512)
                     except BlockingIOError:
                         pass
+                if hub.stale:
+                    self._recover()
                 if peers is not None:
                     if peers.bus.fileno() in ready:
                         peers.readable()
@@ -240,7 +242,7 @@ class Broker:
         n = 0
         store = self.store
         assert store is not None
-        if hub.stale and not self._recover():
+        if hub.stale:
             return self._refuse_all()
         try:
             store.begin_batch()
@@ -283,6 +285,7 @@ class Broker:
             self.hub.resync() if self.hub.shared is not None else self.hub.reload()
         except Exception as exc:
             log.debug("the store is still unreachable: %s", exc)
+            self.hub.stale = True
             return False
         log.info("the store is reachable again")
         self.hub.stale = False

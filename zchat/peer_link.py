@@ -73,18 +73,23 @@ class PeerLink:
         """Apply what the other brokers said."""
         now = self.clock()
         for payload in self.bus.receive():
-            if payload == RESYNC:
-                self.hub.resync()
-                self.kept.append(self._hi())
-                continue
-            bundle: dict[str, Any] = json.loads(payload)
-            sender = str(bundle.get("b"))
-            if sender == self.hub.broker_id:
-                continue
-            self.heard[sender] = now
-            if bundle.get("hi"):
-                self.kept += pieces(self.hub.broker_id, {"p": self.hub.presence.everyone_here()})
-            self.hub.apply_bundle(bundle)
+            try:
+                if payload == RESYNC:
+                    self.kept.append(self._hi())
+                    self.hub.resync()
+                    continue
+                bundle: dict[str, Any] = json.loads(payload)
+                sender = str(bundle.get("b"))
+                if sender == self.hub.broker_id:
+                    continue
+                self.heard[sender] = now
+                if bundle.get("hi"):
+                    self.kept += pieces(self.hub.broker_id, {"p": self.hub.presence.everyone_here()})
+                self.hub.apply_bundle(bundle)
+            except Exception as exc:       # the store went away meanwhile: compare everything once it is back
+                log.warning("bus: could not apply what another broker said (%s); resyncing when the store "
+                            "answers", exc)
+                self.hub.stale = True
         self.send()
 
     def tick(self) -> None:
