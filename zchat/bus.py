@@ -85,7 +85,7 @@ class PgBus:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=3) as conn:
-                    conn.execute(f"LISTEN {self.channel}")  # type: ignore[arg-type]
+                    conn.execute(f"LISTEN {self.channel}")
                     self.listening.set()
                     if not first:
                         log.info("bus: listening again; comparing with the store for what was missed")

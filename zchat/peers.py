@@ -87,9 +87,9 @@ class PeerSync(HubPart):
             if row is not None:
                 self._apply_user(user, row, store.devices_of(user))
         for key in bundle.get("c", ()):
-            row = store.load_conversation(key)
-            if row is not None:
-                self._apply_conv(row, store.members_of(key), store.invites_of(key))
+            conv = store.load_conversation(key)
+            if conv is not None:
+                self._apply_conv(conv, store.members_of(key), store.invites_of(key))
         for user, conv in bundle.get("r", ()):
             mark = store.load_read(user).get(conv, 0)
             self._notify(user, p.encode(p.ReadMark(conv, mark)))
@@ -155,11 +155,11 @@ class PeerSync(HubPart):
             user = p.canonical(row.name)
             self._apply_user(user, row, devices.get(user, []))
         members, invites = store.load_members(), store.load_invites()
-        rows = store.load_conversations()
-        for row in rows:
-            self._apply_conv(row, members.get(row.key, set()), invites.get(row.key, set()))
-        for row in rows:
-            self._catch_up(row.key, row.head_seq)
+        convs = store.load_conversations()
+        for conv in convs:
+            self._apply_conv(conv, members.get(conv.key, set()), invites.get(conv.key, set()))
+        for conv in convs:
+            self._catch_up(conv.key, conv.head_seq)
 
     def broker_gone(self, broker: str) -> None:
         self.presence.forget_broker(broker, lambda u: self.names.get(u, u))

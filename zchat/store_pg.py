@@ -67,7 +67,7 @@ class PgStore:
         return conn
 
     def _x(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._c().execute(sql, args)  # type: ignore[arg-type]
+        return self._c().execute(sql, args)
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
@@ -80,7 +80,7 @@ class PgStore:
                                  f"understands (schema version {SCHEMA_VERSION}); upgrade zchat")
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for stmt in MIGRATIONS[v]:
-                    conn.execute(stmt)  # type: ignore[arg-type]
+                    conn.execute(stmt)
             if row is None:
                 conn.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
             else:
@@ -244,7 +244,7 @@ class PgStore:
         return ConversationRow(*row) if row else None
 
     def heads(self) -> dict[str, int]:
-        return dict(self._x("SELECT key, head FROM conversations").fetchall())  # type: ignore[arg-type]
+        return dict(self._x("SELECT key, head FROM conversations").fetchall())
 
     def add_conversation(self, key: str, kind: str, private: bool, created_by: str | None, ts: float) -> None:
         self._x("INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s, %s, %s)"
@@ -320,5 +320,5 @@ class PgStore:
         self._touched.reads.add((user, conv))
 
     def load_read(self, user: str) -> dict[str, int]:
-        return dict(self._x("SELECT conv, seq FROM read_marks WHERE user_key = %s",  # type: ignore[arg-type]
+        return dict(self._x("SELECT conv, seq FROM read_marks WHERE user_key = %s",
                             (user,)).fetchall())
