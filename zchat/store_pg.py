@@ -37,7 +37,8 @@ class PgStore:
         self.url, self.fsync, self.path = url, fsync, url
         self._conn: psycopg.Connection[Any] | None = None
         self._next_dial = 0.0
-        self._in_tx = False
+        self._in_tx = False             # a batch is open ...
+        self._began = False             # ... and its BEGIN went out (with its first statement)
         self._touched = Touched()       # what the open batch changed
         self._committed = Touched()     # what committed batches changed, until taken
         try:
@@ -56,18 +57,25 @@ class PgStore:
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
             return conn
+        if self._in_tx and self._began:        # what the batch wrote went with the connection: fail it whole
+            raise StoreError("lost the connection to PostgreSQL in the middle of a batch")
         now = time.monotonic()
         if now < self._next_dial:
             raise StoreError("PostgreSQL is unreachable; trying again shortly")
         self._next_dial = now + RECONNECT_EVERY
-        self._in_tx = False
         self._conn = conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         if not self.fsync:          # an ok survives a killed broker, not the database machine going down
             conn.execute("SET synchronous_commit = off")
         return conn
 
     def _x(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> psycopg.Cursor[Any]:
-        return self._c().execute(sql, args)
+        conn = self._c()
+        if self._in_tx and not self._began:     # the batch's BEGIN goes out with its first statement
+            self._began = True
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                return conn.execute(sql, args)
+        return conn.execute(sql, args)
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
@@ -89,25 +97,29 @@ class PgStore:
     # -- batches and transactions ------------------------------------------------------
 
     def begin_batch(self) -> None:
-        self._c().execute("BEGIN")
-        self._in_tx = True
+        """Open the batch; nothing is sent yet (a batch of pings costs no round trip at all)."""
+        self._c()
+        self._in_tx, self._began = True, False
 
     def stage(self, line: Line) -> bool:
         return False            # the database gives the seq, at commit
 
     def commit_batch(self, lines: list[Line]) -> None:
+        """One round trip: (BEGIN,) the lines' seqs and rows, COMMIT, in one pipeline."""
         conn = self._c()
-        if not lines:
-            conn.execute("COMMIT")
-        else:
+        if lines:
             args = ([x.conv for x in lines], [x.ts for x in lines], [x.sender for x in lines],
                     [x.kind for x in lines], [x.text for x in lines], [x.cmid for x in lines])
             with conn.pipeline():
+                if not self._began:
+                    conn.execute("BEGIN")
                 cur = conn.execute("SELECT * FROM zchat_append(%s, %s, %s, %s, %s, %s)", args)
                 conn.execute("COMMIT")
             for line, (conv, seq, ts, dup) in zip(lines, cur.fetchall(), strict=True):
                 line.settle(conv, seq, ts, dup)
-        self._in_tx = False
+        elif self._began:
+            conn.execute("COMMIT")
+        self._in_tx = self._began = False
         self._done()
 
     def _done(self) -> None:
@@ -120,7 +132,9 @@ class PgStore:
     def rollback(self) -> None:
         self._touched = Touched()
         if self._in_tx:
-            self._in_tx = False
+            began, self._in_tx, self._began = self._began, False, False
+            if not began:
+                return
             conn = self._conn
             if conn is not None and not conn.closed and not conn.broken:
                 with contextlib.suppress(psycopg.Error):
