@@ -3,6 +3,8 @@ the other's, once and in order; presence and groups agree; who loses access on o
 both. Every wait is for the event that proves it, with a deadline."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -151,3 +153,12 @@ def test_a_revoked_device_is_cut_off_on_the_other_broker(two, make_client) -> No
     again = make_client(b2.connect, keypair=(phone.public, phone.secret))
     refused = again.hello("alice")
     assert isinstance(refused, p.Error) and refused.code == "name_taken"
+
+
+def test_one_broker_on_sqlite_needs_no_psycopg() -> None:
+    """psycopg is an extra ('zchat[pg]'): the broker, its loop and the client start without it."""
+    code = ("import sys, zchat.broker, zchat.client; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -20,8 +20,6 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-import psycopg
-
 log = logging.getLogger("zchat.broker")
 RESYNC = ""                       # what receive() yields after the bus was down: compare with the store
 CHANNEL = "zchat"
@@ -81,6 +79,7 @@ class PgBus:
             pass
 
     def _run(self) -> None:
+        import psycopg          # only a broker on PostgreSQL needs it: pip install 'zchat[pg]'
         delay, first = RETRY_MIN, True
         while not self._stop.is_set():
             try:
