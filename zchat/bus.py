@@ -79,7 +79,7 @@ class PgBus:
             pass
 
     def _run(self) -> None:
-        import psycopg          # only a broker on PostgreSQL needs it: pip install 'zchat[pg]'
+        import psycopg  # only a broker on PostgreSQL needs it: pip install 'zchat[pg]'
 
         delay, first = RETRY_MIN, True
         while not self._stop.is_set():
