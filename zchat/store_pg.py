@@ -154,6 +154,12 @@ class PgStore:
             self.rollback()
             raise
 
+    @property
+    def _t(self) -> Touched:
+        """Where a write notes what it touched: the open batch's (told if it commits), or, outside a
+        batch (autocommitted at once), what is told next."""
+        return self._touched if self._in_tx else self._committed
+
     def take_touched(self) -> Touched:
         taken, self._committed = self._committed, Touched()
         return taken
@@ -188,11 +194,11 @@ class PgStore:
     def add_user(self, name: str, ts: float) -> None:
         self._guarded(f"cannot create the account {name!r}", "INSERT INTO users(key, name, created) VALUES "
                       "(%s, %s, %s) ON CONFLICT DO NOTHING", (name.lower(), name, ts))
-        self._touched.users.add(name.lower())
+        self._t.users.add(name.lower())
 
     def set_banned(self, user: str, banned: bool) -> None:
         self._x("UPDATE users SET banned = %s WHERE key = %s", (banned, user))
-        self._touched.users.add(user)
+        self._t.users.add(user)
 
     def load_devices(self) -> list[DeviceRow]:
         return [DeviceRow(*r) for r in self._x(
@@ -205,13 +211,13 @@ class PgStore:
     def add_device(self, pubkey: str, user: str, name: str, ts: float) -> DeviceRow:
         self._guarded(f"cannot add the device {name!r}", "INSERT INTO devices(pubkey, user_key, name, created, "
                       "last_seen) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", (pubkey, user, name, ts, ts))
-        self._touched.users.add(user)
+        self._t.users.add(user)
         return DeviceRow(pubkey, user, name, ts, ts)
 
     def remove_device(self, pubkey: str) -> None:
         row = self._x("DELETE FROM devices WHERE pubkey = %s RETURNING user_key", (pubkey,)).fetchone()
         if row:
-            self._touched.users.add(row[0])
+            self._t.users.add(row[0])
 
     def device_seen(self, pubkey: str, ts: float) -> None:
         self._x("UPDATE devices SET last_seen = %s WHERE pubkey = %s", (ts, pubkey))
@@ -263,7 +269,7 @@ class PgStore:
     def add_conversation(self, key: str, kind: str, private: bool, created_by: str | None, ts: float) -> None:
         self._x("INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s, %s, %s)"
                 " ON CONFLICT DO NOTHING", (key, kind, private, created_by, ts))
-        self._touched.convs.add(key)
+        self._t.convs.add(key)
 
     def load_members(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM members")
@@ -274,11 +280,11 @@ class PgStore:
     def add_member(self, conv: str, user: str, ts: float) -> None:
         self._x("INSERT INTO members(conv, user_key, joined) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                 (conv, user, ts))
-        self._touched.convs.add(conv)
+        self._t.convs.add(conv)
 
     def remove_member(self, conv: str, user: str) -> None:
         self._x("DELETE FROM members WHERE conv = %s AND user_key = %s", (conv, user))
-        self._touched.convs.add(conv)
+        self._t.convs.add(conv)
 
     def load_invites(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM invites")
@@ -288,11 +294,11 @@ class PgStore:
 
     def add_invite(self, conv: str, user: str) -> None:
         self._x("INSERT INTO invites(conv, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING", (conv, user))
-        self._touched.convs.add(conv)
+        self._t.convs.add(conv)
 
     def remove_invite(self, conv: str, user: str) -> None:
         self._x("DELETE FROM invites WHERE conv = %s AND user_key = %s", (conv, user))
-        self._touched.convs.add(conv)
+        self._t.convs.add(conv)
 
     def _sets(self, sql: str) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
@@ -331,7 +337,7 @@ class PgStore:
     def set_read(self, user: str, conv: str, seq: int) -> None:
         self._x("INSERT INTO read_marks(user_key, conv, seq) VALUES (%s, %s, %s) ON CONFLICT (user_key, conv) "
                 "DO UPDATE SET seq = GREATEST(read_marks.seq, excluded.seq)", (user, conv, seq))
-        self._touched.reads.add((user, conv))
+        self._t.reads.add((user, conv))
 
     def load_read(self, user: str) -> dict[str, int]:
         return dict(self._x("SELECT conv, seq FROM read_marks WHERE user_key = %s",
