@@ -204,7 +204,7 @@ BENCH_LIMITS = ("--limit", "message=1e9/1000000", "--limit", "history=1e9/100000
                 "--rate", "1e9", "--rate-burst", "1000000")
 
 
-def start_zchat(extra=(), max_seconds=300, limits=False):
+def start_zchat(extra=(), max_seconds=300, limits=False, prepare=None):
     """Start `python -m zchat.broker` on a random 127.0.0.1 port with a fresh data dir, its rate
     limits lifted (BENCH_LIMITS) unless ``limits``; ``extra`` comes last, so it can override them.
 
@@ -214,6 +214,8 @@ def start_zchat(extra=(), max_seconds=300, limits=False):
     import subprocess
     import tempfile
     data_dir = tempfile.mkdtemp(prefix="zchat_bench_")
+    if prepare:
+        prepare(data_dir)            # e.g. the server key of the first broker of a cluster
     cmd = [sys.executable, "-m", "zchat.broker", "--bind", "tcp://127.0.0.1:*",
            "--data-dir", data_dir, "--log-level", "warning", *(() if limits else BENCH_LIMITS), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -251,8 +253,10 @@ def stop_zchat(proc, data_dir):
 
 
 def shutdown(proc, socks, ctx, data_dir=None):
-    """End a run: stop the broker under test (and remove a zchat data dir), close the driver's sockets."""
-    if data_dir is None:
+    """End a run: stop the broker(s) under test (and remove a zchat data dir), close the driver's sockets."""
+    if isinstance(proc, ZchatBrokers):
+        proc.stop()
+    elif data_dir is None:
         stop_broker(proc)
     else:
         stop_zchat(proc, data_dir)
@@ -301,3 +305,71 @@ class Acct:
         return {"delivered": self.got, "expected": expected, "lost": expected - self.got,
                 "dup": self.dup, "ooo": self.ooo, "bad": self.bad,
                 "ok": self.got == expected and not (self.dup or self.ooo or self.bad)}
+
+
+class ZchatBrokers:
+    """The zchat side of a run: one broker on SQLite (``n == 1``, as start_zchat), or ``n`` brokers
+    sharing one private PostgreSQL (the tests' recipe, tests/pgkit.py; fsync on, like SQLite's
+    default) and one server key. Client ``i`` talks to broker ``i % n``. ``cpu()`` sums the
+    brokers' CPU; ``db_cpu()`` PostgreSQL's own (every server process)."""
+
+    def __init__(self, n, extra=(), max_seconds=300):
+        import shutil
+        self.cluster = None
+        self.procs, self.dirs, self.endpoints = [], [], []
+        url_args = ()
+        if n > 1:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+            from tests.pgkit import PgCluster
+            self.cluster = PgCluster(fsync=True)
+            url_args = ("--store", self.cluster.url(self.cluster.fresh_db()))
+        try:
+            for _ in range(n):
+                key_from = self.dirs[0] if self.dirs else None
+                proc, connect, data_dir = start_zchat((*url_args, *extra), max_seconds,
+                                                      prepare=key_from and (lambda d, src=key_from: shutil.copy(
+                                                          os.path.join(src, "server.key"), d)))
+                self.procs.append(proc)
+                self.dirs.append(data_dir)
+                endpoint, self.key = p_parse(connect)
+                self.endpoints.append(endpoint)
+        except BaseException:
+            self.stop()
+            raise
+
+    def endpoint(self, i):
+        return self.endpoints[i % len(self.endpoints)]
+
+    def cpu(self):
+        return sum(cpu_seconds(proc.pid) for proc in self.procs)
+
+    def db_cpu(self):
+        if self.cluster is None:
+            return 0.0
+        with open(self.cluster.data / "postmaster.pid") as f:
+            master = int(f.readline())
+        total = 0.0
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    if ppid == master or int(pid) == master:
+                        total += cpu_seconds(pid)
+                except (OSError, ValueError, IndexError):
+                    pass
+        return total
+
+    def rss_kb(self):
+        return sum(rss_kb(proc.pid).get("VmRSS", 0) for proc in self.procs)
+
+    def stop(self):
+        for proc, data_dir in zip(self.procs, self.dirs, strict=False):
+            stop_zchat(proc, data_dir)
+        if self.cluster is not None:
+            self.cluster.destroy()
+
+
+def p_parse(connect):
+    from zchat import protocol as p
+    return p.parse_connect_string(connect)

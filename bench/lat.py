@@ -47,6 +47,7 @@ from _common import (  # noqa: E402
     shutdown,
     start_relay,
     start_zchat,
+    ZchatBrokers,
     store_index,
     store_ok,
 )
@@ -67,6 +68,8 @@ def main():
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--broker-args", default="", help="extra broker arguments")
+    ap.add_argument("--brokers", type=int, default=1, help="zchat: 1 broker on SQLite (default), or N brokers "
+                                                           "on one private PostgreSQL, clients spread over them")
     ap.add_argument("--slow-us", type=float, default=0,
                     help="diagnosis: also report when (ms after the start, in 100 ms buckets) the "
                          "deliveries slower than this were sent: periodic stalls show as a pattern")
@@ -87,8 +90,9 @@ def main():
         import zclient as zc
 
         from zchat import protocol as p
-        broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
-        endpoint, skey = zc.server_of(connect)
+        broker = ZchatBrokers(a.brokers, a.broker_args.split(), max_seconds=a.timeout + 60)
+        skey = broker.key
+        out["brokers"] = a.brokers
         topics = [b"g:g%05d|" % g for g in range(ng)]
         convs = [f"g:g{g:05d}" for g in range(ng)]
         out["sealed"] = True
@@ -100,7 +104,7 @@ def main():
     try:
         dl = time.monotonic() + 60
         if Z:
-            users = [zc.User(ctx, i, endpoint, skey) for i in range(C)]
+            users = [zc.User(ctx, i, broker.endpoint(i), skey) for i in range(C)]
             socks += [u.dealer for u in users]
             errs = zc.hello_all(users, dl)
             errs += zc.setup_groups(users, [(f"g{g:05d}", mem) for g, mem in enumerate(members)], dl)
@@ -253,7 +257,8 @@ def main():
         period = 1.0 / a.rate
         got = []
         sent = 0
-        b_cpu0, c_cpu0 = cpu_seconds(broker.pid), cpu_seconds()
+        b_cpu0, c_cpu0 = (broker.cpu() if Z else cpu_seconds(broker.pid)), cpu_seconds()
+        db_cpu0 = broker.db_cpu() if Z else 0.0
         # the driver's own garbage collections (`got` grows by 10,000 tuples a second) would stall
         # every receiver at once and land in the broker's p99: no collections while measuring
         gc.collect()
@@ -281,11 +286,14 @@ def main():
                     drain_sub(key.data, got)
         wall = time.monotonic() - t0
         gc.enable()
-        b_cpu = cpu_seconds(broker.pid) - b_cpu0
+        b_cpu = (broker.cpu() if Z else cpu_seconds(broker.pid)) - b_cpu0
+        db_cpu = (broker.db_cpu() if Z else 0.0) - db_cpu0
         c_cpu = cpu_seconds() - c_cpu0
-        out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
+        out["broker_rss_kb"] = broker.rss_kb() if Z else rss_kb(broker.pid).get("VmRSS")
+        if Z and a.brokers > 1:
+            out["db_cpu_pct"] = round(100 * db_cpu / max(1e-9, wall))
     finally:
-        shutdown(broker, socks, ctx, data_dir if Z else None)
+        shutdown(broker, socks, ctx)
     acct = Acct(C, count, C)
     lat = []
     slow = {}

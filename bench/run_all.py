@@ -62,6 +62,12 @@ JOBS = {
                                     "--broker-args=--no-seal"),
     "S_seal_cost": J("seal_cost.py", ""),
     "A1_attack": J("attack.py", "--seconds 4 --idle-seconds 12", timeout=400),
+    # M1 (issue 16): two brokers on one PostgreSQL (fsync on, clients spread over both, so half of every
+    # delivery crosses the bus) against one broker on SQLite, the same jobs in the same run
+    "M1_sqlite_thr": J("thr.py", "--target zchat --dealers 10 --subs 10 --seconds 2"),
+    "M1_pg2_thr": J("thr.py", "--target zchat --brokers 2 --dealers 10 --subs 10 --seconds 2"),
+    "M1_sqlite_lat": J("lat.py", "--target zchat --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "M1_pg2_lat": J("lat.py", "--target zchat --brokers 2 --clients 1000 --group 10 --rate 1000 --seconds 3"),
 }
 ATTACKS = ("sub_flood", "nonsub_flood", "big_frame", "idle_conns", "history_pipeline")
 for n in (10, 50, 200):
@@ -145,6 +151,14 @@ ROWS = [
         *[C(f"info: {op} one {n} B frame (us; {who})", "S_seal_cost", None, f"{op}_{n}_us")
           for n in (100, 2048) for op, who in (("seal", "the broker, per publish"),
                                                 ("open", "each receiver, per delivery"))]]),
+    ("M1", "two brokers on one PostgreSQL vs one broker on SQLite: 10 senders -> 10 subscribers; 1,000 clients "
+           "in groups of 10 at 1,000 msgs/s", [
+        C("info: stored msgs/s, 2 brokers on PostgreSQL vs 1 on SQLite", "M1_pg2_thr", "M1_sqlite_thr", "msgs_per_s"),
+        C("info: deliveries/s across brokers vs 1 on SQLite", "M1_pg2_thr", "M1_sqlite_thr", "deliveries_per_s"),
+        C("info: p50 (us), 2 brokers on PostgreSQL vs 1 on SQLite", "M1_pg2_lat", "M1_sqlite_lat", "p50_us"),
+        C("info: p99 (us), 2 brokers on PostgreSQL vs 1 on SQLite", "M1_pg2_lat", "M1_sqlite_lat", "p99_us"),
+        C("info: brokers' CPU % (both), throughput job", "M1_pg2_thr", "M1_sqlite_thr", "broker_cpu_pct"),
+        C("info: PostgreSQL's CPU %, throughput job", "M1_pg2_thr", None, "db_cpu_pct")]),
     ("A1", "attacks: a healthy client's ping round trip and the broker's RSS, vs no attack in the same run", [
         C(f"info: {a}: {what}", "A1_attack", *base, f"{a}_{key}", bkey=f"none_{key}")
         for a in ATTACKS for what, key, base in (("ping p50 (us)", "ping_p50_us", ["A1_attack"]),

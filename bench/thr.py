@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     shutdown,
     start_relay,
     start_zchat,
+    ZchatBrokers,
     store_index,
     store_ok,
 )
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--window", type=int, default=2000)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--broker-args", default="", help="extra broker arguments")
+    ap.add_argument("--brokers", type=int, default=1, help="zchat: 1 broker on SQLite (default), or N brokers "
+                                                           "on one private PostgreSQL, clients spread over them")
     a = ap.parse_args()
     raise_nofile()
     D, N, W = a.dealers, a.subs, a.window
@@ -78,8 +81,9 @@ def main():
         import zclient as zc
 
         from zchat import protocol as p
-        broker, connect, data_dir = start_zchat(a.broker_args.split(), max_seconds=a.timeout + 60)
-        endpoint, skey = zc.server_of(connect)
+        broker = ZchatBrokers(a.brokers, a.broker_args.split(), max_seconds=a.timeout + 60)
+        skey = broker.key
+        out["brokers"] = a.brokers
         out["sealed"] = True
     else:
         broker, rport, pport, skey, master = start_relay(a.target, max_seconds=a.timeout + 60,
@@ -88,7 +92,7 @@ def main():
     try:
         dl = time.monotonic() + 30
         if Z:
-            users = [zc.User(ctx, i, endpoint, skey) for i in range(max(D, N))]
+            users = [zc.User(ctx, i, broker.endpoint(i), skey) for i in range(max(D, N))]
             socks += [u.dealer for u in users]
             errs = zc.hello_all(users, dl)
             errs += zc.setup_groups(users, [("bench", list(range(len(users))))], dl)
@@ -239,7 +243,8 @@ def main():
                         add(r, g)
 
         sent = 0
-        b_cpu0, c_cpu0 = cpu_seconds(broker.pid), cpu_seconds()
+        b_cpu0, c_cpu0 = (broker.cpu() if Z else cpu_seconds(broker.pid)), cpu_seconds()
+        db_cpu0 = broker.db_cpu() if Z else 0.0
         t0 = time.monotonic_ns()
         t_stop = time.monotonic() + a.seconds
         t_last = t0
@@ -276,11 +281,14 @@ def main():
             elif dl.expired() or time.monotonic() - stall > 5:
                 break
         elapsed = (t_last - t0) / 1e9
-        b_cpu = cpu_seconds(broker.pid) - b_cpu0
+        b_cpu = (broker.cpu() if Z else cpu_seconds(broker.pid)) - b_cpu0
+        db_cpu = (broker.db_cpu() if Z else 0.0) - db_cpu0
         c_cpu = cpu_seconds() - c_cpu0
-        out["broker_rss_kb"] = rss_kb(broker.pid).get("VmRSS")
+        out["broker_rss_kb"] = broker.rss_kb() if Z else rss_kb(broker.pid).get("VmRSS")
+        if Z and a.brokers > 1:
+            out["db_cpu_pct"] = round(100 * db_cpu / max(1e-9, elapsed))
     finally:
-        shutdown(broker, socks, ctx, data_dir if Z else None)
+        shutdown(broker, socks, ctx)
     res = acct.result(sent * N)
     out.update(res)
     out["unopened"] = unopened[0]      # published frames that did not open: a failure

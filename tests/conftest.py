@@ -6,6 +6,7 @@ them; every wait is bounded, every socket and process is closed at teardown.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 import zmq
 from hypothesis import settings
 
+from tests.pgkit import PgCluster
 from tests.probe import Probe
 from tests.rawclient import RawClient
 from zchat import events as ev
@@ -92,13 +94,58 @@ class BrokerProcess:
         return self.kill(signal.SIGTERM)
 
 
-@pytest.fixture
-def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
-    made: list[BrokerProcess] = []
+# The modules whose brokers run on both stores, SQLite and PostgreSQL: the same tests, parametrised.
+# These are the ones that drive the broker over its sockets end to end (messages, groups, devices,
+# access, limits, a killed broker, the client core); running every broker test twice would add
+# minutes for modules that test the loop's socket guards (robustness, starvation, slow consumers),
+# which do not touch the store. tests/test_brokers.py runs two brokers on PostgreSQL.
+PG_MODULES = {"test_broker_e2e", "test_security", "test_devices_e2e", "test_client", "test_limits",
+              "test_broker_process", "test_client_api"}
 
-    def make(*extra: str, name: str = "broker") -> BrokerProcess:
-        b = BrokerProcess(tmp_path / name, *extra)
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in PG_MODULES:
+        metafunc.parametrize("store_kind", ["sqlite", "pg"], indirect=True)
+
+
+@pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the broker fixtures use: "sqlite" (the default) or "pg" (PG_MODULES run both)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One private PostgreSQL cluster for the whole run (about a second to start)."""
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def store_url(store_kind: str, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The broker's --store: None for SQLite in its data dir, or a fresh PostgreSQL database, dropped after."""
+    if store_kind != "pg":
+        yield None
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    db = cluster.fresh_db()
+    yield cluster.url(db)
+    cluster.drop_db(db)
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path, store_url: str | None) -> Iterator[Callable[..., BrokerProcess]]:
+    made: list[BrokerProcess] = []
+    store = ("--store", store_url) if store_url else ()
+
+    def make(*extra: str, name: str = "broker", key_of: BrokerProcess | None = None) -> BrokerProcess:
+        """A broker started on its own data dir; ``key_of``: with that broker's server key (brokers
+        that share a database share one key, so one connect string names them all)."""
+        b = BrokerProcess(tmp_path / name, *store, *extra)
         b.data_dir.mkdir(exist_ok=True)
+        if key_of is not None:
+            shutil.copy(key_of.data_dir / "server.key", b.data_dir / "server.key")
         made.append(b)
         b.start()
         return b

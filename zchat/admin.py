@@ -18,7 +18,7 @@ from typing import Any
 
 import zmq
 
-from zchat.broker_loop import ADMIN_SOCKET
+from zchat.broker_loop import ADMIN_SOCKET, STORE_FILE, open_store
 from zchat.broker_setup import DataDirLock, StartupError
 from zchat.config import default_data_dir
 from zchat.errors import ProtocolError
@@ -58,22 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]:
     """Do one admin command -> its result; ProtocolError (a refusal) or StartupError (no data dir)."""
-    if not (data_dir / "zchat.db").exists():
+    url = store_url(data_dir)
+    if url is None and not (data_dir / "zchat.db").exists():
         raise StartupError(f"no broker database in {data_dir}: pass the broker's --data-dir")
     try:
         lock = DataDirLock(data_dir)
     except StartupError:            # a broker runs there: it does the work
-        return _ask_broker(data_dir, command, args)
+        return _ask_broker(data_dir, url, command, args)
     try:
-        return _offline(data_dir, command, args)
+        return _offline(data_dir, url, command, args)
     finally:
         lock.release()
 
 
-def _offline(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]:
+def store_url(data_dir: Path) -> str | None:
+    """The --store the broker on this data dir uses (it writes it to DATA_DIR/store), or None: SQLite."""
+    path = data_dir / STORE_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def _offline(data_dir: Path, url: str | None, command: str, args: list[str]) -> dict[str, Any]:
     from zchat.hub import Hub
-    from zchat.store import SQLiteStore
-    store = SQLiteStore(data_dir / "zchat.db")
+    store = open_store(url, data_dir, True)
     try:
         hub = Hub(store)
         if command == "log":
@@ -88,10 +94,9 @@ def _log(store: Any) -> dict[str, Any]:
     return {"log": [{"ts": ts, "action": action, "detail": detail} for ts, action, detail in store.admin_log()]}
 
 
-def _ask_broker(data_dir: Path, command: str, args: list[str]) -> dict[str, Any]:
-    if command == "log":            # reading the log needs no broker: SQLite readers do not wait for the writer
-        from zchat.store import SQLiteStore
-        store = SQLiteStore(data_dir / "zchat.db")
+def _ask_broker(data_dir: Path, url: str | None, command: str, args: list[str]) -> dict[str, Any]:
+    if command == "log":            # reading the log needs no broker: readers do not wait for the writer
+        store = open_store(url, data_dir, True)
         try:
             return _log(store)
         finally:

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data-dir", default=str(default_data_dir()), metavar="DIR",
                     help="database, server key and connect file, readable by the owner only (default: "
                          "%(default)s; env ZCHAT_DATA_DIR)")
+    ap.add_argument("--store", metavar="URL",
+                    help="where history, accounts and groups live: postgresql://USER@HOST:PORT/DB lets several "
+                         "brokers share one database (they fan out each other's messages; see docs/DEPLOY.md; "
+                         "needs pip install 'zchat[pg]'); default: SQLite in DATA_DIR/zchat.db")
     ap.add_argument("--fsync", action=argparse.BooleanOptionalAction, default=True,
                     help="sync each batch to disk before acknowledging it, so an ok survives a power cut "
                          "(default: on). --no-fsync acknowledges once the OS has the data: an ok then survives "

@@ -17,9 +17,11 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 from zmq.utils import z85
@@ -37,7 +39,12 @@ from zchat.broker_setup import (
 from zchat.conns import ROUTER, XPUB, ConnTable, cut
 from zchat.errors import ProtocolError
 from zchat.hub import Hub, HubConfig
+from zchat.peer_link import PeerLink
 from zchat.store import Checkpointer, SQLiteStore, StoreError
+from zchat.store_base import Store
+
+if TYPE_CHECKING:
+    from zchat.store_pg import PgStore
 from zchat.sub_gate import SUB_FRAME_MAX, SUB_QUEUE, SUB_RCVBUF, SubscriptionGate, frame_property, srcfd
 
 log = logging.getLogger("zchat.broker")
@@ -50,7 +57,29 @@ CONN_SLACK = 64               # connections beyond two per client, for handshake
 REPORT_EVERY = 60.0           # seconds between the info lines that sum up what was refused
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ADMIN_SOCKET = "admin.ipc"
+STORE_FILE = "store"          # the --store in use, for the admin command (0600: it may hold a password)
 MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
+
+def open_store(url: str | None, data_dir: Path, fsync: bool) -> Store:
+    """The store ``--store`` names: PostgreSQL (several brokers may share it), or SQLite in the data dir."""
+    try:
+        if url and url.startswith(("postgresql://", "postgres://")):
+            from zchat.store_pg import PgStore  # psycopg only when asked for: pip install 'zchat[pg]'
+            return PgStore(url, fsync=fsync)
+        return SQLiteStore(Path(url) if url else data_dir / "zchat.db", fsync=fsync)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from None
+    except ImportError:
+        raise StartupError("--store postgresql://... needs psycopg: pip install 'zchat[pg]'") from None
+
+
+def link_peers(hub: Hub, store: PgStore, heartbeat: float) -> PeerLink:
+    """Several brokers on one PostgreSQL: a bus between them, and this broker's name on it."""
+    from zchat.bus import PgBus
+    hub.shared, hub.broker_id = store, secrets.token_hex(4)
+    log.info("sharing %s with other brokers as broker %s", store._safe_url(), hub.broker_id)
+    return PeerLink(hub, store, PgBus(store.url, store.notify), heartbeat)
+
 
 def endpoint_of(sock: zmq.Socket[bytes]) -> str:
     """Where a socket is bound (its last endpoint, with a random port resolved)."""
@@ -68,7 +97,9 @@ class Broker:
         self.ctx = zmq.Context(io_threads)
         self.pub_ctx = zmq.Context(io_threads)     # no ZAP handler here: see the module docstring
         self.stopping = False
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
+        self.checkpointer: Checkpointer | None = None
+        self.peers: PeerLink | None = None            # other brokers on the same database
         self.lock: DataDirLock | None = None
         self.conns = ConnTable(2 * config.max_clients + CONN_SLACK, args.login_timeout, time.monotonic)
         self.congested: dict[bytes, int] = {}          # peer -> replies dropped since its queue filled
@@ -82,11 +113,15 @@ class Broker:
         a = self.args
         prepare_data_dir(self.data_dir)
         self.lock = DataDirLock(self.data_dir)
-        try:
-            self.store = SQLiteStore(self.data_dir / "zchat.db", fsync=a.fsync)
-        except StoreError as exc:
-            raise StartupError(str(exc)) from None
-        os.chmod(self.store.path, 0o600)
+        self.store = open_store(a.store, self.data_dir, a.fsync)
+        store_file = self.data_dir / STORE_FILE
+        if a.store:
+            store_file.write_text(a.store + "\n")
+        elif store_file.exists():
+            store_file.unlink()
+        if isinstance(self.store, SQLiteStore):
+            os.chmod(self.store.path, 0o600)
+            self.checkpointer = Checkpointer(self.store.path, interval=1.0)
         public, secret = load_server_key(self.data_dir)
         self.zap = self.ctx.socket(zmq.REP)
         self.zap.linger = 0
@@ -116,7 +151,8 @@ class Broker:
         pub_ep = self._bind(self.xpub, a.pub_bind or derive_pub_endpoint(a.bind))
         self.hub = Hub(self.store, replace(self.config, pub_endpoint=advertised(pub_ep, a.advertise)))
         self.gate = SubscriptionGate(self.xpub, self.hub, self.conns, self.counts)
-        self.checkpointer = Checkpointer(self.store.path, interval=1.0)
+        if not isinstance(self.store, SQLiteStore):
+            self.peers = link_peers(self.hub, self.store, a.heartbeat)   # type: ignore[arg-type]
         connect = p.format_connect_string(advertised(router_ep, a.advertise), z85.decode(public))
         connect_file = self.data_dir / "connect"
         connect_file.write_text(connect + "\n")
@@ -157,7 +193,11 @@ class Broker:
             poller.register(s, zmq.POLLIN)
         if wake_fd is not None:
             poller.register(wake_fd, zmq.POLLIN)
-        self.checkpointer.start()
+        peers = self.peers
+        if peers is not None:
+            poller.register(peers.bus.fileno(), zmq.POLLIN)
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         hub = self.hub
         router, xpub, zap = self.router, self.xpub, self.zap
         more_subs = False
@@ -172,6 +212,12 @@ class Broker:
                         os.read(wake_fd, 512)
                     except BlockingIOError:
                         pass
+                if hub.stale:
+                    self._recover()
+                if peers is not None:
+                    if peers.bus.fileno() in ready:
+                        peers.readable()
+                    peers.tick()
                 if self.router_mon in ready or self.xpub_mon in ready:
                     self._drain_monitors()
                 if zap in ready:
@@ -195,8 +241,13 @@ class Broker:
         getsockopt, RCVMORE = router.getsockopt, zmq.RCVMORE   # `router.rcvmore` costs ~1 us (attr lookup)
         by_peer, congested = hub.presence.by_peer, self.congested
         n = 0
+        store = self.store
+        assert store is not None
+        if hub.stale:
+            return self._refuse_all()
         try:
-            with self.store.transaction():  # type: ignore[union-attr]
+            store.begin_batch()
+            try:
                 while n < BATCH and hub.out_bytes < BATCH_BYTES:
                     try:
                         peer = router.recv(NOBLOCK)
@@ -217,9 +268,40 @@ class Broker:
                     if peer not in by_peer:    # a connection without a session: learn which one it is
                         conns.saw_peer(srcfd(frame), peer)
                     hub.handle(peer, frame_property(frame, "User-Id") or "", frame.bytes)
+                store.commit_batch(hub.lines)     # one call: the lines get their seqs, the batch commits
+            except BaseException:
+                store.rollback()
+                raise
         except Exception:
             log.exception("a batch of %d requests failed and was rolled back; nothing of it was acknowledged", n)
             hub.discard_output()
+        else:
+            if self.peers is not None:
+                self.peers.committed(hub.lines)
+        return n
+
+    def _recover(self) -> bool:
+        """The store was unreachable: catch up with it before deciding anything; False if it still is."""
+        try:
+            self.hub.resync() if self.hub.shared is not None else self.hub.reload()
+        except Exception as exc:
+            log.debug("the store is still unreachable: %s", exc)
+            self.hub.stale = True
+            return False
+        log.info("the store is reachable again")
+        self.hub.stale = False
+        return True
+
+    def _refuse_all(self) -> int:
+        """Answer what waits with a retryable error, deciding nothing (the store is unreachable)."""
+        n = 0
+        while n < BATCH:
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            n += 1
+            self.hub.refuse(frames[0], frames[-1])
         return n
 
     def _flush(self) -> None:
@@ -289,6 +371,8 @@ class Broker:
             request = json.loads(self.admin.recv())
             with self.store.transaction():  # type: ignore[union-attr]
                 answer = {"ok": True, "result": self.hub.admin(str(request["command"]), list(request["args"]))}
+            if self.peers is not None:
+                self.peers.committed([])
         except ProtocolError as exc:
             answer = {"ok": False, "error": exc.message}
         except (ValueError, KeyError, TypeError) as exc:
@@ -346,6 +430,7 @@ class Broker:
         """Flush what is queued, stop the checkpointer, close the store (a final checkpoint)."""
         if hasattr(self, "hub"):
             self._flush()
+        if self.checkpointer is not None:
             self.checkpointer.stop()
         for name in ("router", "xpub"):
             if hasattr(self, name):
@@ -355,6 +440,8 @@ class Broker:
                 getattr(self, name).close(0 if name.endswith("mon") else None)
         self.ctx.term()
         self.pub_ctx.term()
+        if self.peers is not None:
+            self.peers.bus.close()
         if self.store is not None:
             self.store.close()
         if self.lock is not None:

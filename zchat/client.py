@@ -13,6 +13,7 @@ TypeError, ValueError). If the I/O thread dies all the same, the frontend gets
 from __future__ import annotations
 
 import queue
+import random
 import socket
 import threading
 import time
@@ -47,7 +48,8 @@ class Client(FeatureMethods):
     """A chat session with a broker, for frontends, bots and bridges.
 
     Args:
-        server: the broker's connect string as it printed it (``tcp://HOST:PORT#key=HEX``);
+        server: the broker's connect string as it printed it (``tcp://HOST:PORT#key=HEX``), or
+            several brokers of one database with one key (``tcp://H1:P1,tcp://H2:P2#key=HEX``);
             None: the local default broker (its connect file).
         config_dir: where user key pairs and pinned server keys live (default: ZCHAT_CONFIG_DIR
             or the platform's config dir).
@@ -72,7 +74,10 @@ class Client(FeatureMethods):
         # join()'s defaults: a link code, this device's name (checked now, so a bad one is said at once)
         self.link = check.link_code(link)
         self.device = check.name(device, "device name") if device is not None else None
-        self.endpoint, self.server_key = resolve_server(server, self.config_dir)
+        # several endpoints: brokers sharing one database; start at one of them at random (spreading the
+        # clients), move to the next when it fails (zchat.client_io, docs/PROTOCOL.md §4.4)
+        self.endpoints, self.server_key = resolve_server(server, self.config_dir)
+        self.endpoint = self.endpoints[random.randrange(len(self.endpoints))]
         self.observers = list(observers)
         check.number(idle_after, "idle_after", 0, kind=float)
         self.idle_after = float(idle_after)

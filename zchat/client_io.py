@@ -32,6 +32,7 @@ log = logging.getLogger("zchat.client")
 RECONNECT_MIN, RECONNECT_MAX = 0.25, 5.0      # seconds; libzmq doubles the interval up to the max
 LEAVE_TIMEOUT = 3.0                            # [EXIT] with a silent broker still ends the client
 START_TIMEOUT = 10.0                           # join() waits this long at most for the thread's sockets
+CONNECT_TIMEOUT_MS = 2000                      # with several brokers: a dial unanswered this long tries the next
 
 
 class IOThread:
@@ -52,6 +53,7 @@ class IOThread:
         self.sub_broke = False                    # the SUB's link dropped since its last handshake
         self.leave_deadline: float | None = None
         self.failures = 0
+        self.move_on = False                      # this endpoint failed: try the next broker of the string
         self._poller = zmq.Poller()
         self._polled: tuple[zmq.Socket[bytes] | None, ...] = ()
 
@@ -105,6 +107,8 @@ class IOThread:
         self.dealer = self._socket(zmq.DEALER)
         self.dealer.routing_id = p.new_routing_id()   # random: no other peer can guess it and take our replies
         self.dealer.immediate = True          # never queue requests for a link that is not up
+        if len(self.client.endpoints) > 1:    # a broker that does not answer a dial is left for the next
+            self.dealer.connect_timeout = CONNECT_TIMEOUT_MS
         self.monitor = self.dealer.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
             | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -178,6 +182,8 @@ class IOThread:
                 return False
             action(s)
         self._read_monitor(now)
+        if self.move_on:
+            self._next_broker("no broker answers at that address")
         self._read_sub_monitor(now)
         self._drain(self.dealer, lambda frames: s.receive_reply(frames[-1], now))
         self._drain(self.sub, lambda frames: s.receive_published(frames[0], frames[-1], now)
@@ -190,10 +196,21 @@ class IOThread:
             s.connection_lost()
             self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                                                     detail="the broker stopped answering")])
-            self._dial()
-            self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
+            self._next_broker("the broker stopped answering")
         self._flush(now)
         return True
+
+    def _next_broker(self, why: str) -> None:
+        """Dial afresh: the next endpoint of the connect string when it names several (brokers that share
+        one database), else the same one. The session resumes from its last seqs either way: hello,
+        catch-up, and the outbox resent with the same cmids (docs/PROTOCOL.md §4.4)."""
+        self.move_on = False
+        endpoints = self.client.endpoints
+        if len(endpoints) > 1:
+            self.client.endpoint = endpoints[(endpoints.index(self.client.endpoint) + 1) % len(endpoints)]
+            log.info("zchat: %s; trying %s", why, self.client.endpoint)
+        self._dial()
+        self.client._emit([ev.ConnectionChanged(state=ev.ConnState.CONNECTING, detail=self.client.endpoint)])
 
     def _drain(self, sock: zmq.Socket[bytes] | None, handle: Callable[[list[bytes]], object]) -> None:
         while sock is not None:
@@ -219,6 +236,9 @@ class IOThread:
                 self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=RECONNECT_MIN,
                                                         detail="lost the link to the broker")])
             elif kind == zmq.EVENT_CONNECT_RETRIED:
+                if len(self.client.endpoints) > 1:
+                    self.move_on = True
+                    return
                 self.client._emit([ev.ConnectionChanged(state=ev.ConnState.RECONNECTING, retry_in=event["value"] / 1000,
                                                         detail=f"no broker at {self.client.endpoint}")])
             else:

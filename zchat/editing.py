@@ -88,8 +88,8 @@ class LineRequests(HubPart):
             raise ProtocolError(ErrorCode.NOT_ALLOWED, "you can only edit your own lines", req.id)
         self._limit_message(s, conv, req.id)
         mentions = self._mentions(req.text)
+        self.store.edit_line(conv.key, req.seq, req.text, mentions, self.clock())
         key, seq, ts, _ = self._append(conv, s, MK.EDIT, req.text, ref=req.seq, mentions=mentions)
-        self.store.edit_line(key, req.seq, req.text, mentions, ts)
         return p.Ok(req.id, key, seq, ts)
 
     def _on_delete(self, s: Session, req: p.Delete) -> p.Ok:

@@ -96,9 +96,11 @@ class GroupRequests(HubPart):
 
     def _tell_other_devices(self, s: Session, conv: Conversation, joined: bool) -> None:
         """The account's other sessions follow its membership: they subscribe (with the key) or let go."""
-        info = self._conv_info(conv, s.user, self.store.load_read(s.user).get(conv.key, 0)) if joined else None
-        notice = p.encode(p.Membership(conv.key, info, self.access.info(conv.key) if joined else None))
-        self._notify(s.user, notice, but=s)
+        self._notify(s.user, self._membership_notice(s.user, conv, joined), but=s)
+
+    def _membership_notice(self, user: str, conv: Conversation, joined: bool) -> bytes:
+        info = self._conv_info(conv, user, self.store.load_read(user).get(conv.key, 0)) if joined else None
+        return p.encode(p.Membership(conv.key, info, self.access.info(conv.key) if joined else None))
 
     def _on_invite(self, s: Session, req: p.Invite) -> p.Ok:
         conv = self._group(req.group)
@@ -114,7 +116,7 @@ class GroupRequests(HubPart):
         self.store.add_invite(conv.key, user)
         conv.invites.add(user)
         _, seq, ts, _ = self._append(conv, s, EV, f"invited {self.names[user]}")
-        self._publish(p.user_topic(user), p.encode(p.Invited(self._title(conv, user), s.name)))
+        self._publish_everywhere(p.user_topic(user), p.encode(p.Invited(self._title(conv, user), s.name)))
         return p.Ok(req.id, conv.key, seq, ts)
 
     def _on_groups(self, s: Session, req: p.ListGroups) -> p.Groups:

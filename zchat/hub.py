@@ -15,24 +15,28 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zchat import paging
 from zchat import protocol as p
 from zchat.access import PUBLIC_SCOPE, Access, user_scope
 from zchat.accounts import AccountRequests
 from zchat.awareness import AwarenessRequests
+from zchat.deferred import DeferredOutput
 from zchat.editing import LineRequests
 from zchat.errors import ErrorCode, ProtocolError
 from zchat.groups import GroupRequests
 from zchat.hub_parts import Conversation
 from zchat.moderation import ModerationRequests
+from zchat.peers import PeerSync
 from zchat.presence import Roster, Session
 from zchat.reading import ReadRequests
 from zchat.search import SearchRequests
+from zchat.store_base import Line, line_message
 
 if TYPE_CHECKING:
-    from zchat.store import DeviceRow, SQLiteStore
+    from zchat.store import DeviceRow
+    from zchat.store_base import SharedStore, Store
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -75,15 +79,22 @@ class HubConfig:
 
 
 class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests,
-          SearchRequests):
+          SearchRequests, DeferredOutput, PeerSync):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
 
-    def __init__(self, store: SQLiteStore, config: HubConfig = HubConfig(),
+    def __init__(self, store: Store, config: HubConfig = HubConfig(),
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.config, self.clock = store, config, clock
-        self.replies: list[tuple[bytes, bytes]] = []      # (routing id, payload): replies and notices
+        self.replies: list[tuple[bytes, Any]] = []        # (routing id, payload): replies and notices (a reply
+                                                          # object until its line is settled: zchat.deferred)
         self._answered: list[str | None] = []             # the request id of each reply (None: a notice)
-        self.publishes: list[tuple[bytes, bytes]] = []    # (topic, sealed payload)
+        self.publishes: list[Any] = []                    # (topic, sealed payload), or a Line not settled yet
+        self.lines: list[Line] = []                       # this batch's lines the commit settles
+        self._later_reply = False                         # the request being decided has such a line
+        self.shared: SharedStore | None = None            # set when other brokers share the store (zchat.peers)
+        self.broker_id = ""
+        self.relays: list[tuple[bytes, bytes]] = []       # publishes the other brokers repeat
+        self.stale = False                                # memory may disagree with the store: resync first
         self.access = Access(self._notify, self._readers)
         self.presence = Roster(config, self._publish, clock, on_end=self._session_ended)
         self._limits = config.limits()
@@ -128,6 +139,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
 
     def take_output(self) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
         """Hand over what to send; call only after the batch's transaction committed."""
+        self._settle_output()
         self.presence.flush()
         self.access.batch_done()
         replies, pubs = self.replies, self.publishes
@@ -143,9 +155,15 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self.replies.clear()
         self._answered.clear()
         self.publishes.clear()
+        self.lines = []
         self.out_bytes = 0
         self.presence.undo_batch()
-        self.reload()
+        self.relays = []
+        try:
+            self.resync() if self.shared is not None else self.reload()
+        except Exception:
+            log.exception("cannot reload from the store; every request is refused until it can")
+            self.stale = True
         self.access.batch_failed()
         self._dirty &= self.convs.keys()   # earlier, committed changes still get their heartbeat
         self._active &= self._dirty
@@ -154,9 +172,14 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
 
     # ---------------------------------------------------------------- output
     def _reply(self, peer: bytes, msg: p.Reply) -> None:
-        payload = p.encode(msg)
-        self.out_bytes += len(payload)
-        self.replies.append((peer, payload))
+        if self._later_reply:               # its seq comes with the commit: encoded then (zchat.deferred)
+            self._later_reply = False
+            self.out_bytes += 100
+            self.replies.append((peer, msg))
+        else:
+            payload = p.encode(msg)
+            self.out_bytes += len(payload)
+            self.replies.append((peer, payload))
         self._answered.append(getattr(msg, "id", None))     # notices answer no request
 
     def _publish(self, topic: bytes, payload: bytes) -> None:
@@ -195,6 +218,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         """One request frame from ``peer``, which arrived with CURVE key ``pubkey`` (its ZAP User-Id).
         Every request gets exactly one reply."""
         rid = None
+        self._later_reply = False
         try:
             session = self.presence.by_peer.get(peer)
             if session is not None and session.pubkey != pubkey:
@@ -219,6 +243,14 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         except Exception:  # a bug must cost one reply, not the broker
             log.exception("request from %r failed", peer)
             self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "internal error; try again"))
+
+    def refuse(self, peer: bytes, data: bytes) -> None:
+        """The store is unreachable: a retryable error, and nothing decided."""
+        try:
+            rid: str | None = p.decode_request(data).id
+        except ProtocolError:
+            rid = None
+        self._reply(peer, p.error(rid, ErrorCode.INTERNAL, "the broker cannot reach its database; try again"))
 
     def bad_frames(self, peer: bytes, count: int) -> None:
         self._reply(peer, p.error(None, ErrorCode.BAD_FRAMES, f"a request is one frame, not {count}"))
@@ -284,40 +316,40 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
                 raise
             return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
         line_kind = req.kind or p.MessageKind.MSG
+        refund = lambda: self.presence.refund(s.user, kind)    # noqa: E731 (a retry costs no token)
         if req.reply_to is None and "@" not in req.text:      # a plain line: nothing more to look up
-            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid)
+            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid, on_duplicate=refund)
         else:
             quote = self._quote(self._line(conv, req.reply_to, req.id)) if req.reply_to is not None else None
             key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid, ref=req.reply_to,
-                                                   mentions=self._mentions(req.text), quote=quote)
-        if duplicate:
-            self.presence.refund(s.user, kind)
+                                                   mentions=self._mentions(req.text), quote=quote,
+                                                   on_duplicate=refund)
         return p.Ok(req.id, key, seq, ts, duplicate)
 
     def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None, *,
                 ref: int | None = None, mentions: list[str] | None = None, quote: p.Quote | None = None,
-                reactions: list[p.Reaction] | None = None) -> tuple[str, int, float, bool]:
+                reactions: list[p.Reaction] | None = None,
+                on_duplicate: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]:
         """Store one line and publish it -> (conv, seq, ts, duplicate). A retried (sender, cmid) is not
-        stored or published again: it gets the first one's conversation, seq and ts. ``ref``: the
-        line a msg/me replies to, or an edit/delete/react/unreact changes; ``mentions`` are stored
-        with it; ``quote`` and ``reactions`` are only published (history works them out anew)."""
-        seq, ts = conv.head + 1, self.clock()
-        existing = self.store.append(conv.key, seq, ts, s.name, kind, text, cmid, ref, mentions)
-        if existing is not None:
-            return existing.conv, existing.seq, existing.ts, True
-        conv.head = seq
+        stored or published again: it gets the first one's conversation, seq and ts (and
+        ``on_duplicate`` is called). ``ref``: the line a msg/me replies to, or an edit/delete/react/
+        unreact changes; ``mentions`` are stored with it; ``quote`` and ``reactions`` are only published
+        (history works them out anew). When the store settles lines only at commit (several brokers
+        on PostgreSQL), the four are zchat.deferred.Later values: put them in the reply as they are."""
+        line = Line(conv.key, conv.head + 1, self.clock(), s.name, kind, text, cmid, ref, mentions)
+        if not self.store.stage(line):
+            return self._stage_later(line, conv, on_duplicate, quote, reactions)
+        if line.duplicate:
+            if on_duplicate is not None:
+                on_duplicate()
+            return line.conv, line.seq, line.ts, True
+        conv.head = line.seq
         self._dirty.add(conv.key)
         self._active.add(conv.key)
-        if ref is None and mentions is None and reactions is None:
-            msg = p.Message(conv.key, seq, ts, s.name, text, kind, cmid)
-        else:
-            line = kind in p.LINE_KINDS
-            msg = p.Message(conv.key, seq, ts, s.name, text, kind, cmid, reply_to=ref if line else None,
-                            quote=quote, ref=None if line else ref, mentions=mentions, reactions=reactions)
-        payload = p.encode(msg)
+        payload = p.encode(line_message(line, quote, reactions))
         for t in conv.topics:
             self._publish(t, payload)
-        return conv.key, seq, ts, False
+        return conv.key, line.seq, line.ts, False
 
     def _on_ping(self, s: Session, req: p.Ping) -> p.Pong:
         return p.Pong(req.id, self.clock())

@@ -4,7 +4,7 @@ of it. Also the one piece of hub state the parts make themselves: :class:`Conver
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zchat import protocol as p
 
@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from zchat.access import Access
     from zchat.hub import HubConfig
     from zchat.presence import Roster, Session
-    from zchat.store import DeviceRow, MessageRow, SQLiteStore
+    from zchat.store import DeviceRow, MessageRow
+    from zchat.store_base import Store
 
 
 class Conversation:
@@ -31,7 +32,7 @@ class Conversation:
 
 class HubPart:
     if TYPE_CHECKING:
-        store: SQLiteStore
+        store: Store
         config: HubConfig
         clock: Callable[[], float]
         names: dict[str, str]                  # user key -> display name
@@ -45,7 +46,8 @@ class HubPart:
 
         def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None, *,
                     ref: int | None = None, mentions: list[str] | None = None, quote: p.Quote | None = None,
-                    reactions: list[p.Reaction] | None = None) -> tuple[str, int, float, bool]: ...
+                    reactions: list[p.Reaction] | None = None,
+                    on_duplicate: Callable[[], None] | None = None) -> tuple[Any, Any, Any, Any]: ...
         def _readable(self, s: Session, key: str, create_dm: bool = False) -> Conversation: ...
         def _render(self, key: str, rows: list[MessageRow]) -> list[p.Message]: ...
         def _limit(self, s: Session, kind: p.RateKind, req_id: str, what: str, cmid: str | None = None) -> None: ...
@@ -55,6 +57,9 @@ class HubPart:
         def _tell_seen(self, s: Session, conv: Conversation, before: int, mark: int) -> None: ...
         def _may_enter(self, conv: Conversation, user: str, req_id: str, invited_by: str | None = None) -> None: ...
         def _publish(self, topic: bytes, payload: bytes) -> None: ...
+        def _publish_everywhere(self, topic: bytes, payload: bytes) -> None: ...
+        def _end_sessions(self, user: str, reason: str, keys: set[str] | None = None) -> None: ...
+        def _membership_notice(self, user: str, conv: Conversation, joined: bool) -> bytes: ...
         def _new_conversation(self, key: str, kind: str, private: bool) -> Conversation: ...
         def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None: ...
         def _notice(self, s: Session | None, notice: bytes) -> None: ...

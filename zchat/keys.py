@@ -42,31 +42,43 @@ def user_keypair(config_dir: Path, name: str) -> tuple[bytes, bytes]:
     return public, secret
 
 
-def resolve_server(server: str | None, config_dir: Path) -> tuple[str, bytes]:
-    """-> (endpoint, Z85 server key) from a connect string, or the local default broker's connect file;
-    pins the key for the endpoint. Raises NoServer, ServerKeyChanged or ValueError (a bad string)."""
+def parse_endpoints(text: str) -> tuple[list[str], bytes]:
+    """A connect string that may name several brokers sharing one key (``tcp://h1:5555,tcp://h2:5555#key=HEX``)
+    -> (endpoints, 32-byte key); ValueError says what is wrong."""
+    text = text.strip().removeprefix(p.CONNECT_PREFIX)
+    endpoints, sep, key = text.partition("#key=")
+    parsed = [p.parse_connect_string(f"{e.strip()}{sep}{key}") for e in endpoints.split(",")]
+    if len({k for _, k in parsed}) != 1:
+        raise ValueError("a connect string has one key for all its endpoints")
+    return [e for e, _ in parsed], parsed[0][1]
+
+
+def resolve_server(server: str | None, config_dir: Path) -> tuple[list[str], bytes]:
+    """-> (endpoints, Z85 server key) from a connect string, or the local default broker's connect file;
+    pins the key for each endpoint. Raises NoServer, ServerKeyChanged or ValueError (a bad string)."""
     if server is None:
         connect_file = default_data_dir() / "connect"
         if not connect_file.exists():
             raise NoServer(f"no local broker found ({connect_file} does not exist): start one with "
                            "`python -m zchat.broker`, or pass --server CONNECT_STRING as the broker printed it")
         server = connect_file.read_text().strip()
-    endpoint, raw_key = p.parse_connect_string(server)
+    endpoints, raw_key = parse_endpoints(server)
     key = raw_key.hex()
     pins_path = config_dir / "servers.json"
     pins = _load_pins(pins_path)
-    place = _place(endpoint)
-    for pin in pins:
-        if pin["port"] == place["port"] and pin["key"] != key and (
-                pin["host"] == place["host"] or set(pin["addresses"]) & set(place["addresses"])):
-            raise ServerKeyChanged(
-                f"the broker at {endpoint} now has key {key[:16]}..., but this client pinned {pin['key'][:16]}... "
-                f"for {pin['host']}:{pin['port']} on first use. Someone may be impersonating it. If its owner "
-                f"really made a new key, remove that entry from {pins_path} and connect again.")
-    if not any(pin["host"] == place["host"] and pin["port"] == place["port"] for pin in pins):
-        pins.append({**place, "key": key})
-        write_private(pins_path, json.dumps({"pins": pins}, indent=1, sort_keys=True) + "\n")
-    return endpoint, z85.encode(raw_key)
+    for endpoint in endpoints:
+        place = _place(endpoint)
+        for pin in pins:
+            if pin["port"] == place["port"] and pin["key"] != key and (
+                    pin["host"] == place["host"] or set(pin["addresses"]) & set(place["addresses"])):
+                raise ServerKeyChanged(
+                    f"the broker at {endpoint} now has key {key[:16]}..., but this client pinned {pin['key'][:16]}"
+                    f"... for {pin['host']}:{pin['port']} on first use. Someone may be impersonating it. If its "
+                    f"owner really made a new key, remove that entry from {pins_path} and connect again.")
+        if not any(pin["host"] == place["host"] and pin["port"] == place["port"] for pin in pins):
+            pins.append({**place, "key": key})
+            write_private(pins_path, json.dumps({"pins": pins}, indent=1, sort_keys=True) + "\n")
+    return endpoints, z85.encode(raw_key)
 
 
 def _place(endpoint: str) -> dict[str, Any]:

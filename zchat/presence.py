@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ONLINE, AWAY, LOST, OFFLINE = (p.PresenceState.ONLINE, p.PresenceState.AWAY, p.PresenceState.LOST,
                                p.PresenceState.OFFLINE)
+ACTIVE = frozenset((ONLINE, AWAY, p.PresenceState.DND))     # states of an account with a live session
 R = p.PresenceReason
 ORDER_HOLD = 10.0         # seconds a refused request keeps the ones after it waiting for its retry
 PRESENCE_CHUNK = 500      # changes per publish (about 60 bytes each): every frame stays under MAX_FRAME_BYTES
@@ -70,6 +71,11 @@ class Roster:
         self._next_sweep = clock()
         self._pending: list[p.PresenceChange] = []   # committed, waiting for the next publish
         self._next_flush = 0.0
+        # several brokers on one database (zchat.peers): the account's state on each other broker, and
+        # which accounts changed here since this broker last told the others
+        self.remote: dict[str, dict[str, tuple[p.PresenceState, str]]] = {}
+        self.touched: dict[str, tuple[str, p.PresenceReason]] = {}
+        self.announced: dict[str, tuple[p.PresenceState, str]] = {}
 
     def arrive(self, peer: bytes, user: str, name: str, pubkey: str, device: str,
                resume: str | None = None) -> tuple[Session, bool]:
@@ -112,6 +118,7 @@ class Roster:
     def _changed(self, user: str, name: str, before: tuple[p.PresenceState, str], reason: p.PresenceReason) -> None:
         """Publish the account's change of state (or of its status text), if it changed: one device
         coming or going while another stays online is nobody else's business."""
+        self.touched[user] = (name, reason)
         after = self.shown(user)
         if after != before:
             state, text = after
@@ -182,8 +189,20 @@ class Roster:
         return self.shown(user)[0]
 
     def shown(self, user: str) -> tuple[p.PresenceState, str]:
-        """The account's state and status text: offline with no session, lost while all its sessions
-        are, else what it chose, else away while every online session is idle, else online."""
+        """The account's state and status text across brokers: what it shows here while a session here
+        is online; else what another broker says it shows (online, away or dnd there before lost); else
+        lost or offline. A chosen state is kept by the broker it was chosen on (docs/DEPLOY.md)."""
+        here = self.local_shown(user)
+        others = self.remote.get(user)
+        if others and here[0] not in ACTIVE:
+            for there in others.values():
+                if there[0] in ACTIVE or (there[0] is LOST and here[0] is OFFLINE):
+                    here = there
+        return here
+
+    def local_shown(self, user: str) -> tuple[p.PresenceState, str]:
+        """The account's state and status text on this broker: offline with no session, lost while all
+        its sessions are, else what it chose, else away while every online session is idle, else online."""
         sessions = self.by_user.get(user)
         if not sessions:
             return OFFLINE, ""
@@ -194,6 +213,48 @@ class Roster:
         if state != p.ChosenState.ONLINE or text:
             return p.PresenceState(state), text
         return (AWAY, "") if all(s.idle for s in online) else (ONLINE, "")
+
+    # ---------------------------------------------------------------- other brokers
+    def local_changes(self) -> list[tuple[str, str, str, str, str]]:
+        """(user, name, state here, reason, status text) of each account whose state on this broker
+        changed since the last call: what the other brokers are told."""
+        out = []
+        for user, (name, reason) in self.touched.items():
+            shown = self.local_shown(user)
+            if self.announced.get(user, (OFFLINE, "")) != shown:
+                out.append((user, name, str(shown[0]), str(reason), shown[1]))
+                if shown[0] is OFFLINE:
+                    self.announced.pop(user, None)
+                else:
+                    self.announced[user] = shown
+        self.touched.clear()
+        return out
+
+    def everyone_here(self) -> list[tuple[str, str, str, str, str]]:
+        """Every account with a session here, as local_changes gives them (for a broker that just came)."""
+        return [(u, ss[0].name, str(self.local_shown(u)[0]), str(R.JOINED), self.local_shown(u)[1])
+                for u, ss in self.by_user.items() if ss]
+
+    def remote_state(self, broker: str, user: str, name: str, state: p.PresenceState,
+                     reason: p.PresenceReason, text: str = "") -> None:
+        """Another broker says where ``user`` stands there; a change of the account's state is published."""
+        before = self.shown(user)
+        there = self.remote.setdefault(user, {})
+        if state is OFFLINE:
+            there.pop(broker, None)
+            if not there:
+                del self.remote[user]
+        else:
+            there[broker] = (state, text)
+        after = self.shown(user)
+        if after != before:
+            self.changes.append(p.PresenceChange(name, after[0], reason if after[0] is not LOST else R.LOST,
+                                                 after[1] or None))
+
+    def forget_broker(self, broker: str, names: Callable[[str], str]) -> None:
+        """A broker fell silent (killed, or cut off from the database): its sessions are gone."""
+        for user in [u for u, there in self.remote.items() if broker in there]:
+            self.remote_state(broker, user, names(user), OFFLINE, R.TIMED_OUT)
 
     # ---------------------------------------------------------------- rate limits, per user
     def take(self, user: str, kind: p.RateKind, request: str | None = None) -> int:

@@ -140,6 +140,11 @@ class Keyring:
     def seal(self, topic: bytes, payload: bytes, scope: str | None = None) -> bytes:
         """``payload`` sealed for ``topic`` with its scope's current key."""
         epoch, key = self.current(scope or scope_of(topic))
+        return self.seal_with(topic, payload, epoch, key)
+
+    def seal_with(self, topic: bytes, payload: bytes, epoch: int, key: bytes) -> bytes:
+        """``payload`` sealed for ``topic`` with a given key: one the scope had when a line was decided
+        whose seq came later (zchat.deferred), even if the scope has rotated since."""
         head = bytes((FORMAT,)) + epoch.to_bytes(4, "big")
         nonce = self._salt + next(self._count).to_bytes(8, "big")
         n = len(payload)

@@ -24,6 +24,7 @@ from zchat import store_search
 from zchat.checkpoint import WAL_SIZE_LIMIT, Checkpointer, _is_memory
 from zchat.store_features import FeatureStore, migrate_2_to_3
 from zchat.store_search import SearchStore
+from zchat.store_base import Line
 
 __all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "DeviceRow", "MessageRow", "SQLiteStore",
            "StoreError", "UserRow"]
@@ -209,6 +210,30 @@ class SQLiteStore(FeatureStore, SearchStore):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    # -- the batch (zchat.store_base): one writer, so a line is settled the moment it is staged ------
+
+    def begin_batch(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def stage(self, line: Line) -> bool:
+        """Store ``line`` now, inside the open batch, with the seq the hub chose (its head + 1: this
+        broker is the only writer), and settle it; a retried (sender, cmid) settles as a duplicate."""
+        existing = self.append(line.conv, line.seq, line.ts, line.sender, line.kind, line.text, line.cmid,
+                               line.ref, line.mentions)
+        if existing is None:
+            line.settle(line.conv, line.seq, line.ts, False)
+        else:
+            line.settle(existing.conv, existing.seq, existing.ts, True)
+        return True
+
+    def commit_batch(self, lines: list[Line]) -> None:
+        """Every line was settled when staged: what is left is the commit (and its sync)."""
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Checkpoint the WAL into the database (and truncate it), then close; idempotent."""

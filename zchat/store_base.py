@@ -1,0 +1,133 @@
+"""What the hub and the loop may ask of a store, whichever engine holds it (zchat.store: SQLite,
+zchat.store_pg: PostgreSQL), and the one piece of data that crosses the seam at commit: :class:`Line`.
+
+Why a batch seam: every stored line needs a per-conversation seq and exactly-once by
+``(sender, cmid)``. One broker on SQLite can decide both at once, in memory, while it decides
+the request (:meth:`Store.stage` settles the line at once). Several brokers on one PostgreSQL
+cannot: the database assigns the seqs, for the whole drained batch in one round trip, when the
+loop commits it (:meth:`Store.commit_batch`). The hub therefore never needs a seq before the
+batch is decided: a line that is not settled yet is answered and published through deferred
+values that the commit fills in (zchat.deferred). That one call is also what a writer thread
+could take over later (group commit while the loop decides the next batch).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Protocol
+
+from zchat import protocol as p
+
+if TYPE_CHECKING:
+    from zchat.store import ConversationRow, DeviceRow, MessageRow, UserRow
+
+
+class Line:
+    """One line to store: what the hub decided, then (once settled) what the store made of it.
+
+    ``seq`` is the hub's guess until settled; a duplicate ``(sender, cmid)`` is settled with the
+    first line's ``conv``, ``seq`` and ``ts`` and ``duplicate = True``."""
+    __slots__ = ("conv", "seq", "ts", "sender", "kind", "text", "cmid", "ref", "mentions", "duplicate", "settled",
+                 "extra")
+
+    def __init__(self, conv: str, seq: int, ts: float, sender: str, kind: str, text: str,
+                 cmid: str | None, ref: int | None = None, mentions: list[str] | None = None) -> None:
+        self.conv, self.seq, self.ts, self.sender, self.kind, self.text, self.cmid = conv, seq, ts, sender, kind, \
+            text, cmid
+        self.ref, self.mentions = ref, mentions      # the line it answers or changes; the users it names
+        self.duplicate = False
+        self.settled = False
+        self.extra: object = None        # what the hub keeps with it until it is settled (zchat.deferred)
+
+    def settle(self, conv: str, seq: int, ts: float, duplicate: bool) -> None:
+        self.conv, self.seq, self.ts, self.duplicate, self.settled = conv, seq, ts, duplicate, True
+
+
+def line_message(line: Line, quote: p.Quote | None = None, reactions: list[p.Reaction] | None = None) -> p.Message:
+    """The published form of a settled line: a plain one as cheaply as before protocol 3's fields;
+    ``quote`` and ``reactions`` are what the hub worked out for it (history works them out anew)."""
+    if line.ref is None and line.mentions is None and reactions is None:
+        return p.Message(line.conv, line.seq, line.ts, line.sender, line.text, line.kind, line.cmid)
+    answer = line.kind in p.LINE_KINDS
+    return p.Message(line.conv, line.seq, line.ts, line.sender, line.text, line.kind, line.cmid,
+                     reply_to=line.ref if answer else None, quote=quote, ref=None if answer else line.ref,
+                     mentions=line.mentions, reactions=reactions)
+
+
+class Store(Protocol):
+    """The narrow interface of the broker's persistence (docs/ARCHITECTURE.md)."""
+
+    fsync: bool
+
+    # the batch: one transaction per drained batch, committed with one call
+    def begin_batch(self) -> None: ...
+    def stage(self, line: Line) -> bool:
+        """Take a line into the open batch; True when it is settled already (seq known)."""
+        ...
+    def commit_batch(self, lines: list[Line]) -> None:
+        """Store the batch's unsettled ``lines`` (settling each: seq or duplicate) and commit; on any
+        error nothing of the batch is kept and the caller calls :meth:`rollback`."""
+        ...
+    def rollback(self) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+
+    # users, devices, link codes, the admin log
+    def load_users(self) -> list[UserRow]: ...
+    def add_user(self, name: str, ts: float) -> None: ...
+    def set_banned(self, user: str, banned: bool) -> None: ...
+    def load_devices(self) -> list[DeviceRow]: ...
+    def add_device(self, pubkey: str, user: str, name: str, ts: float) -> DeviceRow: ...
+    def remove_device(self, pubkey: str) -> None: ...
+    def device_seen(self, pubkey: str, ts: float) -> None: ...
+    def add_link_code(self, code_hash: str, user: str, ts: float, expires: float) -> None: ...
+    def take_link_code(self, code_hash: str, user: str, now: float) -> bool: ...
+    def remove_link_codes(self, user: str) -> None: ...
+    def log_admin(self, ts: float, action: str, detail: str) -> None: ...
+    def admin_log(self, limit: int = 100) -> list[tuple[float, str, str]]: ...
+    def counts(self) -> dict[str, int]: ...
+
+    # conversations, members, invites, messages, read marks
+    def load_conversations(self) -> list[ConversationRow]: ...
+    def add_conversation(self, key: str, kind: str, private: bool, created_by: str | None, ts: float) -> None: ...
+    def load_members(self) -> dict[str, set[str]]: ...
+    def add_member(self, conv: str, user: str, ts: float) -> None: ...
+    def remove_member(self, conv: str, user: str) -> None: ...
+    def load_invites(self) -> dict[str, set[str]]: ...
+    def add_invite(self, conv: str, user: str) -> None: ...
+    def remove_invite(self, conv: str, user: str) -> None: ...
+    def find(self, sender: str, cmid: str) -> MessageRow | None: ...
+    def after(self, conv: str, after_seq: int, limit: int) -> list[MessageRow]: ...
+    def before(self, conv: str, before_seq: int, limit: int) -> list[MessageRow]: ...
+    def set_read(self, user: str, conv: str, seq: int) -> None: ...
+    def load_read(self, user: str) -> dict[str, int]: ...
+
+
+class Touched:
+    """What a committed batch changed that other brokers keep in memory: they reload these."""
+    __slots__ = ("users", "convs", "reads")
+
+    def __init__(self) -> None:
+        self.users: set[str] = set()                 # accounts: the row, its devices
+        self.convs: set[str] = set()                 # conversations: the row, members, invites
+        self.reads: set[tuple[str, str]] = set()     # (user, conv) read marks
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.convs or self.reads)
+
+
+class SharedStore(Store, Protocol):
+    """A store several brokers share (PostgreSQL): what one broker reloads when another changed it."""
+
+    def take_touched(self) -> Touched:
+        """What the last committed batch touched (and forget it)."""
+        ...
+    def load_user(self, user: str) -> UserRow | None: ...
+    def devices_of(self, user: str) -> list[DeviceRow]: ...
+    def load_conversation(self, key: str) -> ConversationRow | None: ...
+    def members_of(self, conv: str) -> set[str]: ...
+    def invites_of(self, conv: str) -> set[str]: ...
+    def heads(self) -> dict[str, int]: ...
+    def notify(self, channel: str, payloads: list[str]) -> None:
+        """Send ``payloads`` to the brokers listening on ``channel`` (after a commit, in its own statement)."""
+        ...
+
