@@ -371,6 +371,22 @@ def test_unusable_server_is_one_line_and_exit_2(ui: str, case: str, tmp_path: Pa
             "key-changed": "pinned"}[case] in errors[0]
 
 
+@pytest.mark.parametrize(("args", "idle_after"), [([], 300.0), (["--away-after", "45"], 45.0),
+                                                  (["--away-after", "0"], 0.0)])
+def test_away_after_reaches_the_client(args: list[str], idle_after: float, tmp_path: Path) -> None:
+    from zchat.__main__ import build_parser
+    options = build_parser().parse_args([*args, "--server", f"tcp://127.0.0.1:9#key={KEY}",
+                                         "--config-dir", str(tmp_path)])
+    with Launch(options).client() as client:
+        assert client.idle_after == idle_after
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_a_bad_away_after_is_a_usage_error(value: str) -> None:
+    result = run_zchat("--ui", "fixture-ui", "--away-after", value)
+    assert result.returncode == 2 and "--away-after" in result.stderr, result
+
+
 def test_keyboard_interrupt_exits_130_quietly() -> None:
     result = run_zchat("--ui", "fixture-ui", "--fixture-mode", "interrupt")
     assert result.returncode == 130

@@ -98,6 +98,7 @@ class Launch:
         """
         from zchat import client_checks as check
         from zchat.client import Client  # here, so importing zchat.plugins pulls in no sockets
+        from zchat.session_features import IDLE_AFTER
         if server is _Unset.OPTIONS:
             server = getattr(self.options, "server", None)
         link, device = getattr(self.options, "link", None), getattr(self.options, "device", None)
@@ -105,7 +106,8 @@ class Launch:
         if device is not None:
             check.name(device, "device name")
         try:
-            client = Client(server, config_dir=getattr(self.options, "config_dir", None), link=link, device=device)
+            client = Client(server, config_dir=getattr(self.options, "config_dir", None), link=link, device=device,
+                            idle_after=getattr(self.options, "away_after", IDLE_AFTER))
         except ValueError as exc:
             if isinstance(exc, ZchatError):
                 raise
