@@ -171,7 +171,9 @@ def test_a_direct_message_from_the_toolbar(broker: BrokerProcess, tk_user, other
     xdo(roots, "type", "--delay", "20", "just between us")
     xdo(roots, "key", "Return")
     tree = alice.win.conv_list.tree
-    assert pump(roots, lambda: tree.exists("dm:alice:bob") and tree.set("dm:alice:bob", "unread") == "1", 10)
+    # a DM counts as a mention: "1 @1" in the list, and in alice's title
+    assert pump(roots, lambda: tree.exists("dm:alice:bob") and tree.set("dm:alice:bob", "unread") == "1 @1", 10)
+    assert "(1 unread, 1 mention)" in alice.root.title()
     assert "just between us" not in alice.text()                       # alice is still in everyone
     alice.win.flush()
     click_row(tree, "dm:alice:bob", roots=[bob.root])

@@ -202,7 +202,8 @@ def test_right_click_menus_double_click_and_links(broker: BrokerProcess, tk_user
     # the message menu: copy the text, then reply to its sender
     xdo(u.root, "mousemove", *row_point(u, "have a look"), "click", "3")
     assert pump(u.root, lambda: "Copy text" in win.menus.labels(), 5)
-    assert win.menus.labels() == ["Copy text", "Reply to bob in a direct message"]
+    assert win.menus.labels() == ["Message #1 from bob", "Reply", "React", "Copy text",
+                                  "Reply to bob in a direct message"]      # not bob's: no Edit, no Delete
     menu_click(u, "Copy text")
     assert u.root.clipboard_get() == "the notes are at https://example.org/notes?id=7, have a look"
     xdo(u.root, "mousemove", *row_point(u, "have a look"), "click", "3")

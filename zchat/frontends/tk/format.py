@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zchat import events as ev
 from zchat.frontends import text
@@ -36,14 +36,22 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Escape", "back to the message entry"),
     ("double-click a person", "write to them"),
     ("right-click", "a message, a person or a conversation: what you can do with it"),
-    ("● ◐ ○ ?", "people: online, lost connection, away, unknown (you are offline)"),
+    ("Ctrl+F", "search every conversation; a result shows where it was said"),
+    ("right-click a message", "reply, react, edit or delete it (edit and delete: your own)"),
+    ("● ◑ ⊖ ◐ ○ ?", "people: online, away, do not disturb, lost connection, offline, unknown (you are offline)"),
 )
+MENTION_RE = re.compile(r"@[A-Za-z0-9][A-Za-z0-9_-]*")     # an @name; drawn as a mention when the core named it
+QUOTE_CHARS = 60                   # of the answered line, in the quote above a reply
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     """One drawn line of a transcript. ``style``: msg, own, event, info, error, marker, history.
-    ``cmid`` and ``status`` (sending, sent, failed with ``reason``) mark a line typed in this window."""
+    ``cmid`` and ``status`` (sending, sent, failed with ``reason``) mark a line typed in this window.
+    A chat line also carries what protocol 3 adds: an action (/me), the quote of the line it answers
+    (``reply``: "bob: the start of it"), edited, deleted (a tombstone), its reactions, whether it
+    mentions this user (highlighted) and the @names in it, and, under this user's last line, who has
+    seen it."""
     style: str
     text: str
     ts: float | None = None
@@ -52,6 +60,14 @@ class Line:
     cmid: str = ""
     status: str = ""
     reason: str = ""
+    action: bool = False
+    reply: str = ""
+    edited: bool = False
+    deleted: bool = False
+    reactions: ev.Reactions = ()
+    mention: bool = False
+    mentions: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
 
 
 def split_links(text: str) -> list[tuple[str, bool]]:
@@ -86,14 +102,95 @@ def conv_label(conv: str, title: str) -> str:
 
 
 def message_line(m: ev.MessageReceived) -> Line:
-    if m.kind != "msg":
+    if m.kind not in ("msg", "me"):
         return Line("event", f"{text.clean(m.sender)} {text.clean(m.text, indent=6)}", m.ts, seq=m.seq)
     style = "history" if m.history else "own" if m.own else "msg"
-    return Line(style, text.clean(m.text, indent=6), m.ts, text.clean(m.sender), m.seq)
+    reply = ""
+    if m.reply_to:
+        quoted = text.clean(m.reply_text).replace("\n", " ")
+        quoted = quoted if len(quoted) <= QUOTE_CHARS else quoted[:QUOTE_CHARS - 1] + "…"
+        reply = f"{text.clean(m.reply_sender)}: {quoted}" if m.reply_sender else quoted or "a message"
+    return Line(style, text.clean(m.text, indent=6), m.ts, text.clean(m.sender), m.seq, action=m.kind == "me",
+                reply=reply, edited=m.edited, deleted=m.deleted, reactions=m.reactions, mention=m.mention,
+                mentions=m.mentions)
+
+
+def changed_line(line: Line, c: ev.MessageChanged) -> Line:
+    """``line`` as it reads after an edit, a deletion or a reaction (the core sends the whole new state)."""
+    return replace(line, text=text.clean(c.text, indent=6), edited=c.edited, deleted=c.deleted,
+                   reactions=c.reactions, mention=c.mention, mentions=c.mentions)
+
+
+def mention_pieces(body: str, names: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """``body`` cut into (piece, is_mention): each @name the core found in it on its own."""
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for m in MENTION_RE.finditer(body):
+        if m.group()[1:].lower() not in names:
+            continue
+        if m.start() > pos:
+            out.append((body[pos:m.start()], False))
+        out.append((m.group(), True))
+        pos = m.end()
+    if pos < len(body) or not out:
+        out.append((body[pos:], False))
+    return out
+
+
+def reaction_text(emoji: str, names: tuple[str, ...], shown: int = 3) -> str:
+    """One reaction, aggregated: "👍 2 bob, carol" (the first ``shown`` names, then "+N")."""
+    who = ", ".join(text.clean(n) for n in names[:shown]) + (f" +{len(names) - shown}" if len(names) > shown else "")
+    return f"{text.clean(emoji)} {len(names)} {who}"
+
+
+def typing_text(names: list[str]) -> str:
+    """"bob is typing…", "bob and carol are typing…", "3 people are typing…"."""
+    names = [text.clean(n) for n in names]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"{names[0]} is typing…"
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]} are typing…"
+    return f"{len(names)} people are typing…"
+
+
+def seen_text(names: tuple[str, ...]) -> str:
+    return "seen by " + ", ".join(text.clean(n) for n in names) if names else ""
+
+
+def counts_text(unread: int, mentions: int) -> str:
+    """"3 unread, 1 mention" for the window title ("" when there is nothing)."""
+    parts = [f"{unread} unread"] if unread else []
+    if mentions:
+        parts.append(f"{mentions} mention{'s' * (mentions != 1)}")
+    return ", ".join(parts)
+
+
+def notification_text(n: ev.Notification) -> tuple[str, str]:
+    """(title, body) of a desktop notification."""
+    where = "a direct message" if n.reason == "dm" else conv_label(n.conv, n.title).replace("# ", "#")
+    if n.missed and n.count > 1:
+        head = f"{n.count} {'messages' if n.reason == 'dm' else 'mentions'} while you were away in {where}"
+    elif n.reason == "dm":
+        head = f"{text.clean(n.sender)} wrote to you"
+    else:
+        head = f"{text.clean(n.sender)} mentioned you in {where}"
+    return head, f"{text.clean(n.sender)}: {text.clean(n.text)}"
+
+
+def state_words(state: str, status: str = "") -> str:
+    """"away: lunch", "do not disturb", "online"."""
+    word = STATE_WORDS.get(state, state)
+    return f"{word}: {text.clean(status)}" if status else word
 
 
 def presence_line(p: ev.PresenceChanged) -> Line:
-    return Line("event", f"{text.clean(p.name)} {text.presence_phrase(p.reason)}", time.time())
+    if p.reason in ("set", "idle"):                   # a chosen state: "bob is away: lunch", "bob is online"
+        phrase = f"is {state_words(p.state, p.status)}" + (" (idle)" if p.reason == "idle" else "")
+    else:
+        phrase = text.presence_phrase(p.reason)
+    return Line("event", f"{text.clean(p.name)} {phrase}", time.time())
 
 
 def own_line(s: ev.SendStatus, name: str) -> Line:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from zchat.events import ConvKind, conv_kind
 from zchat.frontends.text import clean
 from zchat.frontends.tk.format import Line
+from zchat.frontends.tk.lineactions import REACTIONS
 
 if TYPE_CHECKING:
     from zchat.frontends.tk.window import ChatWindow
@@ -22,13 +23,21 @@ class ContextMenus:
     def __init__(self, win: ChatWindow) -> None:
         self.win = win
         self.popup = tk.Menu(win, tearoff=False)
+        self.reactions = tk.Menu(self.popup, tearoff=False)    # React ▸ on a message
 
-    def _post(self, entries: list[tuple[str, Callable[[], object]]], e: tk.Event) -> None:
+    def _post(self, entries: list[tuple[str, Callable[[], object] | None]], e: tk.Event) -> None:
+        """``entries``: (label, action); an action None is a heading (disabled), "React" opens the
+        reactions menu (filled in by the caller)."""
         if not entries:
             return
         self.popup.delete(0, "end")
         for label, action in entries:
-            self.popup.add_command(label=label, command=action)
+            if label == "React":
+                self.popup.add_cascade(label=label, menu=self.reactions)
+            elif action is None:
+                self.popup.add_command(label=label, state="disabled")
+            else:
+                self.popup.add_command(label=label, command=action)
         self.popup.tk_popup(e.x_root, e.y_root)
 
     def labels(self) -> list[str]:
@@ -37,9 +46,11 @@ class ContextMenus:
 
     def message(self, line: Line | None, url: str, e: tk.Event) -> None:
         win = self.win
-        entries: list[tuple[str, Callable[[], object]]] = []
+        entries: list[tuple[str, Callable[[], object] | None]] = []
         if url:
             entries += [("Open link", lambda: win.view.open_url(url)), ("Copy link", lambda: win.copy(url))]
+        if line is not None and line.seq and line.style in ("msg", "own", "history"):
+            entries += self._line_entries(line)
         if line is not None and line.style != "marker":
             entries.append(("Copy text", lambda: win.copy(line.text)))
             if line.sender and line.sender.lower() != win.name.lower():
@@ -48,15 +59,40 @@ class ContextMenus:
                 entries.append(("Retry sending", lambda: win.retry(line)))
         self._post(entries, e)
 
+    def _line_entries(self, line: Line) -> list[tuple[str, Callable[[], object] | None]]:
+        """Reply, React ▸, and for your own line (or any line of a group you run) Edit and Delete;
+        headed by the line's number, which /reply, /react, /edit and /delete take."""
+        win = self.win
+        mine = line.sender.lower() == win.name.lower()
+        c = win.convs.get(win.current)
+        runs = c is not None and c.role in ("owner", "admin")
+        entries: list[tuple[str, Callable[[], object] | None]] = [(f"Message #{line.seq} from {line.sender}", None)]
+        if line.deleted:
+            return entries
+        self.reactions.delete(0, "end")
+        for emoji in REACTIONS:
+            self.reactions.add_command(label=emoji, command=partial(win.react, line, emoji))
+        entries += [("Reply", lambda: win.start_reply(line)), ("React", None)]
+        if mine:
+            entries.append(("Edit", lambda: win.start_edit(line)))
+        if mine or runs:
+            entries.append(("Delete", lambda: win.delete_line(line)))
+        return entries
+
     def person(self, name: str, e: tk.Event) -> None:
         win = self.win
-        entries: list[tuple[str, Callable[[], object]]] = []
+        entries: list[tuple[str, Callable[[], object] | None]] = []
         if name.lower() != win.name.lower():
             entries.append((f"Write to {clean(name)}", lambda: win.open_dm(name)))
             for conv, c in sorted(win.convs.items()):   # the groups this user is in (the broker refuses a member)
                 if c.kind == ConvKind.GROUP and name not in win.members.get(conv, {}):
                     entries.append((f"Invite {clean(name)} to #{clean(c.title)}",
                                     partial(win.client.invite, name, c.title)))
+        c = win.convs.get(win.current)
+        runs = c is not None and c.kind == ConvKind.GROUP and c.role in ("owner", "admin")
+        if c is not None and runs and name.lower() != win.name.lower() and name in win.members.get(win.current, {}):
+            entries += [(f"Kick {clean(name)} from #{clean(c.title)}", partial(win.client.kick, name, c.title)),
+                        (f"Ban {clean(name)} from #{clean(c.title)}", partial(win.client.ban, name, c.title))]
         entries.append(("Copy name", lambda: win.copy(name)))
         self._post(entries, e)
 

@@ -15,7 +15,15 @@ from collections.abc import Callable, Iterable
 from tkinter import ttk
 
 from zchat.frontends.text import clock
-from zchat.frontends.tk.format import COLORS, Line, split_links, status_suffix
+from zchat.frontends.tk.format import (
+    COLORS,
+    Line,
+    mention_pieces,
+    reaction_text,
+    seen_text,
+    split_links,
+    status_suffix,
+)
 from zchat.frontends.tk.transcript import Edit
 
 SENDER_COLORS = ("#0550ae", "#8250df", "#953800", "#116329", "#a40e26", "#0a3069", "#6639ba")
@@ -61,6 +69,16 @@ class MessageView(ttk.Frame):
         t.tag_configure("marker", foreground=COLORS["bad"], justify="center", spacing1=4, spacing3=4)
         t.tag_configure("status", foreground=COLORS["dim"])
         t.tag_configure("failed", foreground=COLORS["bad"])
+        t.tag_configure("quote", foreground="#57606a", font=italic, lmargin1=18, lmargin2=18)
+        t.tag_configure("action", font=italic)
+        t.tag_configure("deleted", foreground=COLORS["dim"], font=italic)
+        t.tag_configure("edited", foreground=COLORS["dim"])
+        t.tag_configure("reaction", background="#eaeef2", foreground="#24292f")
+        t.tag_configure("seen", foreground=COLORS["dim"], justify="right")
+        t.tag_configure("mention", background="#fff8c5")
+        t.tag_configure("at", foreground="#0550ae", font=bold)
+        t.tag_configure("found", background="#ddf4ff")
+        t.tag_raise("found")
         for tag in ("link", "retry"):
             t.tag_configure(tag, foreground=COLORS["link"], underline=True)
             t.tag_bind(tag, "<Enter>", lambda e: t.configure(cursor="hand2"))
@@ -78,19 +96,51 @@ class MessageView(ttk.Frame):
     def _pieces(self, line: Line) -> list[Piece]:
         if line.style == "marker":
             return [(line.text + "\n", ("marker",))]
-        out: list[Piece] = [(clock(line.ts) + "  ", ("time",))] if line.ts is not None else []
-        if line.style in ("msg", "own", "history"):
-            out += [(line.sender, ("own",) if line.style == "own" else ("sender", sender_tag(line.sender))), (": ", ())]
+        row: tuple[str, ...] = (f"seq{line.seq}",) if line.seq else ()
+        if line.mention:
+            row += ("mention",)
+        out: list[Piece] = [("  ↪ " + line.reply + "\n", ("quote", *row))] if line.reply else []
+        out += [(clock(line.ts) + "  ", ("time", *row))] if line.ts is not None else []
+        chat = line.style in ("msg", "own", "history")
+        if chat:
+            who = ("own",) if line.style == "own" else ("sender", sender_tag(line.sender))
+            out += [("* " if line.action else "", ("action", *row)), (line.sender, (*who, *row)),
+                    (" " if line.action else ": ", row)]
             base: tuple[str, ...] = ("history",) if line.style == "history" else ()
+            base += ("action",) if line.action else ()
         else:
             base = (line.style,)
-        for piece, is_link in split_links(line.text):
-            out.append((piece, (*base, "link") if is_link else base))
+        base += row
+        if line.deleted:
+            out.append(("message deleted", ("deleted", *row)))
+        else:
+            out += self._body(line, base)
+        if line.edited and not line.deleted:
+            out.append(("  (edited)", ("edited", *row)))
         if line.status:
             out.append((status_suffix(line), ("failed",) if line.status == "failed" else ("status",)))
             if line.status == "failed":
                 out.append((RETRY, ("retry",)))
-        return out + [("\n", base)]
+        out.append(("\n", base))
+        if line.reactions and not line.deleted:
+            out.append(("      ", row))
+            for emoji, names in line.reactions:
+                out += [(reaction_text(emoji, names), ("reaction", *row)), ("   ", row)]
+            out.append(("\n", row))
+        if line.seen:
+            out.append((f"      {seen_text(line.seen)}\n", ("seen", *row)))
+        return out
+
+    @staticmethod
+    def _body(line: Line, base: tuple[str, ...]) -> list[Piece]:
+        out: list[Piece] = []
+        for piece, is_link in split_links(line.text):
+            if is_link:
+                out.append((piece, (*base, "link")))
+                continue
+            for part, at in mention_pieces(piece, line.mentions) if line.mentions else ((piece, False),):
+                out.append((part, (*base, "at") if at else base))
+        return out
 
     def _insert_row(self, i: int, line: Line) -> None:
         pieces = self._pieces(line)
@@ -104,18 +154,25 @@ class MessageView(ttk.Frame):
         self.starts.insert(i, start)
 
     def _delete_row(self, i: int) -> None:
-        start = self.starts[i]
-        end = self.starts[i + 1] if i + 1 < len(self.starts) else int(self.text.index("end-1c").split(".")[0])
-        self.text.delete(f"{start}.0", f"{end}.0")
+        first, last = self.row_range(i)
+        self.text.delete(first, last)
+        self._drop_tag(self.rows[i])
         del self.rows[i], self.starts[i]
         for j in range(i, len(self.starts)):
-            self.starts[j] -= end - start
+            self.starts[j] -= int(last.split(".")[0]) - int(first.split(".")[0])
+
+    def _drop_tag(self, line: Line) -> None:
+        """A row's own tag goes with it, so the tag table does not grow with a flood."""
+        if line.seq and line.style != "marker":
+            self.text.tag_delete(f"seq{line.seq}")
 
     def load(self, lines: Iterable[Line]) -> None:
         """Draw a whole conversation (on a switch), at the bottom."""
         t = self.text
         t.configure(state="normal")
         t.delete("1.0", "end")
+        for row in self.rows:
+            self._drop_tag(row)
         self.rows, self.starts = [], []
         for line in lines:
             self._insert_row(len(self.rows), line)
@@ -152,6 +209,31 @@ class MessageView(ttk.Frame):
     def see_row(self, i: int) -> None:
         if 0 <= i < len(self.starts):
             self.text.see(f"{self.starts[i]}.0")
+
+    def row_range(self, i: int) -> tuple[str, str]:
+        """The Text indices of row ``i`` (its quote, reactions and "seen by" included)."""
+        end = self.starts[i + 1] if i + 1 < len(self.starts) else int(self.text.index("end-1c").split(".")[0])
+        return f"{self.starts[i]}.0", f"{end}.0"
+
+    def row_text(self, i: int) -> str:
+        return self.text.get(*self.row_range(i))
+
+    def find_row(self, seq: int) -> int | None:
+        for i in range(len(self.rows) - 1, -1, -1):
+            if self.rows[i].seq == seq and self.rows[i].style != "marker":
+                return i
+        return None
+
+    def mark_found(self, seq: int) -> bool:
+        """Show line ``seq`` (a search result) and mark it until the next one; False when it is not here."""
+        i = self.find_row(seq)
+        self.text.tag_remove("found", "1.0", "end")
+        if i is None:
+            return False
+        self.text.tag_add("found", *self.row_range(i))
+        self.text.see(self.row_range(i)[0])
+        self._pinned = False
+        return True
 
     # ---------------------------------------------------------------- reading and clicks
     def content(self) -> str:

@@ -8,7 +8,7 @@ redrawing everything.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Literal
 
@@ -98,6 +98,34 @@ class Transcript:
                 self.lines[i] = replace(line, cmid=other.cmid, status=SendState.SENT)
                 return [("replace", i, self.lines[i])]
         return None
+
+    # ---------------------------------------------------------------- lines that change
+    def find(self, seq: int) -> int | None:
+        """The row of the chat line ``seq`` (newest first: changes are mostly to recent lines)."""
+        for i in range(len(self.lines) - 1, -1, -1):
+            if self.lines[i].seq == seq and self.lines[i].style != "marker":
+                return i
+        return None
+
+    def change(self, seq: int, how: Callable[[Line], Line]) -> list[Edit]:
+        """Line ``seq`` redrawn as ``how`` makes it (an edit, a deletion, a reaction): that row only."""
+        i = self.find(seq)
+        if i is None:
+            return []
+        line = how(self.lines[i])
+        if line == self.lines[i]:
+            return []
+        self.lines[i] = line
+        return [("replace", i, line)]
+
+    def set_seen(self, seq: int, names: tuple[str, ...]) -> list[Edit]:
+        """"seen by ..." under line ``seq`` only (taken off the line that had it before)."""
+        edits: list[Edit] = []
+        for i, line in enumerate(self.lines):
+            if line.seen and line.seq != seq:
+                self.lines[i] = replace(line, seen=())
+                edits.append(("replace", i, self.lines[i]))
+        return edits + self.change(seq, lambda line: replace(line, seen=names))
 
     def remove(self, cmid: str) -> tuple[Line | None, list[Edit]]:
         i = self._find_cmid(cmid)

@@ -8,17 +8,24 @@ from __future__ import annotations
 import tkinter as tk
 import tkinter.font as tkfont
 from collections.abc import Callable, Iterable
+from functools import partial
 from tkinter import ttk
+
+from tktooltip import ToolTip
 
 from zchat import events as ev
 from zchat.frontends.text import STATE_WORDS, clean
-from zchat.frontends.tk.format import COLORS, STATE_ICON, conv_label
+from zchat.frontends.tk.format import COLORS, STATE_ICON, conv_label, state_words
+
+STATE_COLORS = {"online": COLORS["ok"], "away": COLORS["busy"], "dnd": COLORS["bad"], "lost": "#bc4c00",
+                "offline": "#8c959f", "unknown": "#8c959f"}
 
 Menu = Callable[[str, tk.Event], None]
 
 
 class ConversationList(ttk.Frame):
-    """everyone, the groups and the DMs, each with its unread count; a click picks one, a
+    """everyone, the groups and the DMs, each with its unread count and, after an "@", how many of
+    those mention this user (a DM's all do); a click picks one, a
     right-click asks ``on_menu(conv, event)``."""
 
     def __init__(self, master: tk.Misc, on_pick: Callable[[str], None], on_menu: Menu) -> None:
@@ -27,11 +34,12 @@ class ConversationList(ttk.Frame):
         ttk.Label(self, text="Conversations", style="Pane.TLabel").grid(row=0, column=0, sticky="ew")
         self.tree = ttk.Treeview(self, columns=("unread",), show="tree", selectmode="browse", height=4)
         self.tree.column("#0", width=112, minwidth=60, stretch=True)
-        self.tree.column("unread", width=30, minwidth=24, anchor="e", stretch=False)
+        self.tree.column("unread", width=44, minwidth=24, anchor="e", stretch=False)
         bold = tkfont.nametofont("TkDefaultFont").copy()
         bold.configure(weight="bold")
         self._bold = bold
         self.tree.tag_configure("unread", font=bold)
+        self.tree.tag_configure("mention", font=bold, foreground=COLORS["bad"])
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.rowconfigure(1, weight=1)
         self.columnconfigure(0, weight=1)
@@ -50,8 +58,8 @@ class ConversationList(ttk.Frame):
                     self.tree.delete(iid)
             for i, c in enumerate(items):
                 text = conv_label(c.conv, c.title) + (" (private)" if c.private and c.kind == ev.ConvKind.GROUP else "")
-                values = (str(c.unread) if c.unread else "",)
-                tags = ("unread",) if c.unread else ()
+                values = ((str(c.unread) if c.unread else "") + (f" @{c.mentions}" if c.mentions else ""),)
+                tags = ("mention",) if c.mentions else ("unread",) if c.unread else ()
                 if self.tree.exists(c.conv):
                     self.tree.item(c.conv, text=text, values=values, tags=tags)
                     self.tree.move(c.conv, "", i)
@@ -76,8 +84,10 @@ class ConversationList(ttk.Frame):
 
 
 class MemberList(ttk.Frame):
-    """Users of the current conversation, with online / lost connection / away ("unknown" while
-    this client is offline). Double-click: ``on_open(name)``; right-click: ``on_menu(name, event)``."""
+    """Users of the current conversation: online, away (with its text: "away: lunch", also in a
+    tooltip), do not disturb, lost connection, offline, each with its own symbol and colour
+    ("unknown" while this client is offline). Double-click: ``on_open(name)``; right-click:
+    ``on_menu(name, event)``."""
 
     def __init__(self, master: tk.Misc, on_open: Callable[[str], None], on_menu: Menu) -> None:
         super().__init__(master)
@@ -88,9 +98,9 @@ class MemberList(ttk.Frame):
         words = max(tkfont.nametofont("TkDefaultFont").measure(w) for w in STATE_WORDS.values())
         self.tree.column("#0", width=80, minwidth=60, stretch=True)
         self.tree.column("state", width=words + 10, minwidth=60, stretch=False)
-        for state, color in (("online", COLORS["ok"]), ("away", COLORS["busy"]), ("dnd", COLORS["busy"]),
-                             ("lost", COLORS["busy"]), ("offline", "#8c959f"), ("unknown", "#8c959f")):
+        for state, color in STATE_COLORS.items():
             self.tree.tag_configure(state, foreground=color)
+        self.tooltip = ToolTip(self.tree, msg=self.hover_text, delay=0.4)
         self.tree.grid(row=1, column=0, sticky="nsew")
         self.rowconfigure(1, weight=1)
         self.columnconfigure(0, weight=1)
@@ -112,15 +122,23 @@ class MemberList(ttk.Frame):
             fn(name, *extra)
         return "break"
 
-    def show(self, title: str, users: dict[str, str], offline: bool = False) -> None:
-        """``offline``: nobody's state is known while this client is disconnected; say so."""
+    def show(self, title: str, users: dict[str, str], offline: bool = False,
+             statuses: dict[str, str] | None = None) -> None:
+        """``offline``: nobody's state is known while this client is disconnected; say so.
+        ``statuses``: the text of a chosen state (away or do not disturb), by name."""
         self.title.configure(text=title)
         self.tree.delete(*self.tree.get_children())
         rank = {"online": 0, "away": 1, "dnd": 1, "lost": 2, "offline": 3}
         for name, state in sorted(users.items(), key=lambda u: (rank.get(u[1], 3), u[0].lower())):
             state = "unknown" if offline else state
+            status = (statuses or {}).get(name, "") if state in ("away", "dnd") else ""
             self.tree.insert("", "end", iid=name, text=f"{STATE_ICON.get(state, '?')} {clean(name)}",
-                             values=(STATE_WORDS.get(state, state),), tags=(state,))
+                             values=(state_words(state, status),), tags=(state,))
+
+    def hover_text(self) -> str:
+        """The tooltip: who is under the pointer and their state, with its text ("bob: away: lunch")."""
+        name = self.tree.identify_row(self.tree.winfo_pointery() - self.tree.winfo_rooty())
+        return f"{clean(name)}: {self.tree.item(name, 'values')[0]}" if name else "People: double-click to write"
 
     def rows(self) -> list[tuple[str, str]]:
         return [(i, self.tree.item(i, "values")[0]) for i in self.tree.get_children()]
@@ -181,14 +199,23 @@ class InviteBar(ttk.Frame):
 
 
 class StatusBar(ttk.Frame):
-    """The connection state on the left ("catching up: N behind"), who you are on the right."""
+    """The connection state on the left ("catching up: N behind"), who you are on the right, and
+    your own presence: a menu button ("● online ▾") whose choices call ``on_presence(state)``."""
 
-    def __init__(self, master: tk.Misc) -> None:
+    def __init__(self, master: tk.Misc, on_presence: Callable[[str], None] = lambda state: None) -> None:
         super().__init__(master, padding=(6, 2), style="Status.TFrame")
         self.state_label = ttk.Label(self, text="◌ connecting…", style="Status.TLabel")   # .state is ttk's
         self.state_label.grid(row=0, column=0, sticky="w")
         self.who = ttk.Label(self, text="", style="Status.TLabel", anchor="e")
         self.who.grid(row=0, column=1, sticky="e", padx=(12, 0))
+        self.presence = ttk.Menubutton(self, text="● online ▾", style="Status.TLabel")
+        self.presence_menu = tk.Menu(self.presence, tearoff=False)
+        self.chosen = tk.StringVar(self, "online")
+        for state in ("online", "away", "dnd"):
+            self.presence_menu.add_radiobutton(label=f"{STATE_ICON[state]} {STATE_WORDS[state]}", value=state,
+                                               variable=self.chosen, command=partial(on_presence, state))
+        self.presence.configure(menu=self.presence_menu)
+        self.presence.grid(row=0, column=2, sticky="e", padx=(8, 0))
         self.columnconfigure(0, weight=1)
         self._who = ("", "")
         self.bind("<Configure>", lambda e: self._draw_who())
@@ -202,6 +229,15 @@ class StatusBar(ttk.Frame):
         name, endpoint = self._who
         wide = self.winfo_width() >= 900
         self.who.configure(text=f"you are {name}" + (f" · {endpoint}" if wide and endpoint else ""))
+
+    def set_presence(self, state: str, text: str = "", idle: bool = False) -> None:
+        """Your chosen presence as the broker has it (set here, on another device, or when idle)."""
+        self.chosen.set(state)
+        words = state_words(state, text) + (" (idle)" if idle else "")
+        self.presence.configure(text=f"{STATE_ICON.get(state, '?')} {words} ▾")
+
+    def presence_text(self) -> str:
+        return str(self.presence.cget("text"))
 
     def set_state(self, text: str, level: str) -> None:
         self.state_label.configure(text=text, foreground=COLORS.get(level, "black"))

@@ -18,16 +18,18 @@ from typing import TYPE_CHECKING
 from tktooltip import ToolTip
 
 from zchat import events as ev
-from zchat.events import ConnState, ConvKind, PresenceState, SendState
-from zchat.frontends.text import clean
+from zchat.events import ConnState, ConvKind, SendState
 from zchat.frontends.text import conv_label as plain_label
 from zchat.frontends.tk import format as fmt
-from zchat.frontends.tk.actions import QUIT_LABEL, Actions
+from zchat.frontends.tk.actions import QUIT_LABEL
+from zchat.frontends.tk.awareness import CHANGES, Awareness
 from zchat.frontends.tk.devices import DeviceActions
 from zchat.frontends.tk.dialogs import handled
 from zchat.frontends.tk.format import Line
+from zchat.frontends.tk.lineactions import LineActions
 from zchat.frontends.tk.menus import ContextMenus
 from zchat.frontends.tk.messageview import MessageView
+from zchat.frontends.tk.search import SearchPanel
 from zchat.frontends.tk.transcript import Edit, Transcript
 from zchat.frontends.tk.widgets import ConversationList, InviteBar, MemberList, StatusBar
 
@@ -40,7 +42,7 @@ SIDE_MIN = (140, 180)      # px: conversation list, member list
 CENTER_MIN = 300           # px: the messages, the entry and the Send button
 
 
-class ChatWindow(DeviceActions, Actions, ttk.Frame):
+class ChatWindow(LineActions, Awareness, DeviceActions, ttk.Frame):
     def __init__(self, master: tk.Misc, client: Client, on_quit: Callable[[], None]) -> None:
         ttk.Frame.__init__(self, master)
         self.client, self.on_quit = client, on_quit
@@ -62,6 +64,8 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         self.init_actions()
         self.init_devices()
         self._build()
+        self.init_awareness()
+        self.init_line_actions()
         self.menus = ContextMenus(self)
         self._bind_keys()
 
@@ -95,7 +99,7 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.panes = panes = ttk.PanedWindow(self, orient="horizontal")
         panes.grid(row=0, column=0, sticky="nsew")
-        self.status = StatusBar(self)
+        self.status = StatusBar(self, on_presence=self.set_presence)
         self.status.grid(row=1, column=0, sticky="ew")
         self.status.set_who(self.name, self.client.endpoint)
         self.conv_list = ConversationList(panes, self.pick, lambda conv, e: self.menus.conversation(conv, e))
@@ -114,12 +118,21 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         head.columnconfigure(0, weight=1)
         self.buttons: dict[str, ttk.Button] = {}
         self.tooltips: dict[str, ToolTip] = {}
+        self.search = SearchPanel(head, head, on_search=self.run_search, on_more=self.more_results,
+                                  on_open=self.open_result)
+        self.search.box.grid(row=0, column=1, padx=(4, 4))
+        self.tooltips["search"] = ToolTip(self.search.box, msg="Search every conversation (Ctrl+F, Enter)", delay=0.4)
+        self.search.grid(row=2, column=0, columnspan=7, sticky="ew")
+        self.search.grid_remove()
+        self.topic = ttk.Label(head, text="", style="Hint.TLabel", padding=(8, 0, 0, 2))
+        self.topic.grid(row=1, column=0, columnspan=7, sticky="w")
+        self.topic.grid_remove()
         for col, (key, icon, tip, cmd) in enumerate((
                 ("dm", "✉", "New direct message (Ctrl+N)", self.ask_dm),
                 ("create", "✚", "Create a group (Ctrl+G)", self.ask_create),
                 ("join", "⇥", "Join a group (Ctrl+J)", self.ask_join),
                 ("leave", "⏏", "Leave this group, or close these direct messages (Ctrl+W)", self.close_current),
-                ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=1):
+                ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=2):
             b = ttk.Button(head, text=icon, width=2, command=cmd, style="Icon.TButton")
             b.grid(row=0, column=col, padx=1, pady=2)
             self.buttons[key] = b
@@ -130,14 +143,23 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         self.view = MessageView(center, on_retry=self.retry, on_menu=self.menus_message)
         self.view.grid(row=2, column=0, sticky="nsew")
         self.notice = ttk.Label(center, text="", foreground=fmt.COLORS["bad"], wraplength=300, justify="left")
-        self.notice.grid(row=3, column=0, sticky="ew")
+        self.typing_label = ttk.Label(center, text="", style="Hint.TLabel", padding=(6, 0))
+        self.typing_label.grid(row=3, column=0, sticky="ew")
+        self.notice.grid(row=4, column=0, sticky="ew")
         self.notice.grid_remove()
         row = ttk.Frame(center, padding=(0, 4, 0, 4))
-        row.grid(row=4, column=0, sticky="ew")
+        row.grid(row=5, column=0, sticky="ew")
+        self.compose_bar = ttk.Frame(row, style="Invite.TFrame", padding=(6, 2))
+        self.compose_label = ttk.Label(self.compose_bar, text="", style="Invite.TLabel")
+        self.compose_label.grid(row=0, column=0, sticky="w")
+        ttk.Button(self.compose_bar, text="✕", width=2, command=self.cancel_compose).grid(row=0, column=1)
+        self.compose_bar.columnconfigure(0, weight=1)
+        self.compose_bar.grid(row=0, column=0, columnspan=2, sticky="ew", pady=(0, 2))
+        self.compose_bar.grid_remove()
         self.entry = ttk.Entry(row)
-        self.entry.grid(row=0, column=0, sticky="ew")
+        self.entry.grid(row=1, column=0, sticky="ew")
         send = ttk.Button(row, text="Send", width=6, command=self.send_line)
-        send.grid(row=0, column=1, padx=(4, 0))
+        send.grid(row=1, column=1, padx=(4, 0))
         row.columnconfigure(0, weight=1)
         self.buttons["send"] = send
         self.tooltips["send"] = ToolTip(send, msg="Send (Enter)", delay=0.4)
@@ -176,7 +198,7 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
             "<Control-w>": self.close_current, "<Control-q>": self.on_quit, "<F1>": self.show_help,
             "<Control-l>": self.ask_link, "<Control-D>": self.show_devices,
             "<Control-Prior>": lambda: self.step(-1), "<Control-Next>": lambda: self.step(1),
-            "<Escape>": self.entry.focus_set}
+            "<Escape>": self.entry.focus_set, "<Control-f>": self.search.box.focus_set}
         for n in range(1, 10):
             keys[f"<Alt-Key-{n}>"] = partial(self.pick_index, n - 1)
         for seq, fn in keys.items():
@@ -214,7 +236,7 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         self.view.load(self.transcripts.get(conv, ()))
         if ev.conv_kind(conv) == ConvKind.GROUP and c is not None:
             self.who(c.title)
-        self._dirty |= {"convs", "members"}
+        self._dirty |= {"convs", "members", "typing"}
 
     def joined(self, e: ev.Joined) -> None:
         self.name, self.offline = e.name, False
@@ -244,6 +266,8 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
             settled = t.settle_own(line) if e.own else None
             edits = settled if settled is not None else t.add(line, e.missed)
         self._edit(e.conv, edits)
+        if e.own:
+            self.seen_again(e.conv, e.seq)
         if e.kind != "msg" and e.conv == self.current and ev.conv_kind(e.conv) == ConvKind.GROUP and not e.history:
             self.who(e.title)                   # someone joined or left the group: refresh members
 
@@ -286,9 +310,10 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
                 elif e.current != self.current:
                     self._reopen(e.current)              # made current (opened again): listed again
                     self._show(e.current)
-                self._dirty.add("convs")
+                self._dirty |= {"convs", "title"}
             case ev.PresenceChanged():
                 self.presence[e.name] = e.state
+                self.statuses[e.name] = e.status
                 for users in self.members.values():
                     if e.name in users:
                         users[e.name] = e.state
@@ -321,18 +346,8 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
                 self._add(self.current, Line("error", f"✕ could not join again as {e.name}: {e.message}", time.time()))
             case ev.Joined():
                 self.joined(e)
-
-    def _users(self, e: ev.UsersListed) -> None:
-        if e.conv == EVERYONE:
-            self.presence = dict(e.users)
-            self.people_complete = len(e.users) >= e.total
-        else:
-            self.members[e.conv] = dict(e.users)
-        self._dirty.add("members")
-        if self.auto["who"] > 0:
-            self.auto["who"] -= 1
-        else:
-            self._info(fmt.users_text(e))
+            case _ if isinstance(e, CHANGES):
+                self.aware(e)
 
     def _groups(self, e: ev.GroupsListed) -> None:
         if self.auto["groups"] > 0:
@@ -362,19 +377,6 @@ class ChatWindow(DeviceActions, Actions, ttk.Frame):
         if "members" in self._dirty:
             self._draw_members()
         if "title" in self._dirty:
-            self.winfo_toplevel().title(f"zchat — {self.name}" + (" (offline)" if self.offline else ""))
+            self.winfo_toplevel().title(self.window_title())
+        self.after_flush(self._dirty)
         self._dirty.clear()
-
-    def _draw_members(self) -> None:
-        c = self.convs.get(self.current)
-        if ev.conv_kind(self.current) == ConvKind.GROUP and c is not None:
-            users = {n: self.presence.get(n, s) if s != PresenceState.OFFLINE else s
-                     for n, s in self.members.get(self.current, {}).items()}
-            title = f"Members of #{clean(c.title)}"
-        else:
-            users, title = self.presence, "People"
-        if self.offline:
-            title += " (you are offline)"
-        else:
-            title += f" ({sum(s == PresenceState.ONLINE for s in users.values())} online)"
-        self.member_list.show(title, users, offline=self.offline)

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from zchat import events as ev
     from zchat.client import Client
+    from zchat.frontends.tk.messageview import MessageView
+    from zchat.frontends.tk.search import SearchPanel
     from zchat.frontends.tk.transcript import Edit, Transcript
-    from zchat.frontends.tk.widgets import ConversationList, StatusBar
+    from zchat.frontends.tk.widgets import ConversationList, MemberList, StatusBar
 
 
 class WindowPart(ttk.Frame):
@@ -35,12 +37,23 @@ class WindowPart(ttk.Frame):
         notice: ttk.Label
         status: StatusBar
         conv_list: ConversationList
+        member_list: MemberList
         buttons: dict[str, ttk.Button]
         shortcuts: list[str]                       # the key sequences bound on the toplevel
         chat_menu: tk.Menu
+        offline: bool                              # not connected: nobody's state is known
+        view: MessageView
+        search: SearchPanel
+        typing_label: ttk.Label                    # "bob is typing…" under the messages
+        topic: ttk.Label                           # a group's topic, under its name
+        compose_bar: ttk.Frame                     # "Replying to…" / "Editing…" above the entry
+        compose_label: ttk.Label
 
         def _info(self, text: str, style: str = "info") -> None: ...
         def _show(self, conv: str) -> None: ...
         def _edit(self, conv: str, edits: list[Edit]) -> None: ...
         def transcript(self, conv: str) -> Transcript: ...
         def flush(self) -> None: ...
+        def pick(self, conv: str) -> None: ...
+        def _took(self, line: str) -> None: ...
+        def show_notice(self, text: str) -> None: ...
