@@ -21,7 +21,18 @@ from zchat.frontends.tk import settings
 from zchat.frontends.tk.format import SHORTCUTS
 
 tkinter = pytest.importorskip("tkinter", reason="tkinter cannot be imported")
-from tests.tk_helpers import assert_fits, click, focus, inside, pump, type_into, wait_event, xdo  # noqa: E402
+from tests.tk_helpers import (  # noqa: E402
+    assert_fits,
+    click,
+    focus,
+    inside,
+    menu_click,
+    pump,
+    row_point,
+    type_into,
+    wait_event,
+    xdo,
+)
 
 
 def resize(u, w: int, h: int) -> None:  # type: ignore[no-untyped-def]
@@ -169,26 +180,6 @@ def test_f1_and_help_open_a_help_window_with_every_shortcut_and_command(broker: 
     type_into(win.entry, "/help", "Return")                             # the command opens it too
     assert pump(u.root, lambda: win.help is not h and win.help.winfo_viewable(), 5)
     assert u.text() == before
-
-
-def menu_click(u, label: str) -> None:  # type: ignore[no-untyped-def]
-    """A real click on the posted popup menu's entry named ``label``."""
-    popup = u.win.menus.popup
-    assert pump(u.root, popup.winfo_ismapped, 5), "the menu did not open"
-    i = u.win.menus.labels().index(label)
-    y = popup.winfo_rooty() + popup.yposition(i) + 6
-    xdo(u.root, "mousemove", str(popup.winfo_rootx() + 30), str(y), "click", "1")
-    assert pump(u.root, lambda: not popup.winfo_ismapped(), 5)
-
-
-def row_point(u, text: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """Screen coordinates of a message line (in its text part)."""
-    view = u.win.view
-    i = next(i for i, line in enumerate(view.rows) if text in line.text)
-    view.see_row(i)
-    u.root.update()
-    x, y, _w, h = view.text.bbox(f"{view.starts[i]}.12")
-    return str(view.text.winfo_rootx() + x), str(view.text.winfo_rooty() + y + h // 2)
 
 
 def test_right_click_menus_double_click_and_links(broker: BrokerProcess, tk_user, other, tmp_path: Path) -> None:

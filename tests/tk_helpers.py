@@ -82,6 +82,38 @@ def click_row(tree: tk.Misc, iid: str, roots: Iterable[tk.Misc] = ()) -> None:
         str(tree.winfo_rooty() + y + h // 2), "click", "1")
 
 
+def menu_click(u, label: str) -> None:  # type: ignore[no-untyped-def]
+    """A real click on the posted popup menu's entry named ``label``."""
+    popup = u.win.menus.popup
+    assert pump(u.root, popup.winfo_ismapped, 5), "the menu did not open"
+    i = u.win.menus.labels().index(label)
+    y = popup.winfo_rooty() + popup.yposition(i) + 6
+    xdo(u.root, "mousemove", str(popup.winfo_rootx() + 30), str(y), "click", "1")
+    assert pump(u.root, lambda: not popup.winfo_ismapped(), 5)
+
+
+def row_point(u, text: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Screen coordinates of a message line (in its text part)."""
+    view = u.win.view
+    i = next(i for i, line in enumerate(view.rows) if text in line.text)
+    view.see_row(i)
+    u.root.update()
+    x, y, _w, h = view.text.bbox(f"{view.starts[i]}.12")
+    return str(view.text.winfo_rootx() + x), str(view.text.winfo_rooty() + y + h // 2)
+
+
+def submenu_click(u, label: str, entry: str) -> None:  # type: ignore[no-untyped-def]
+    """A real click on ``entry`` of the cascade ``label`` of the posted popup menu (React ▸ 👍)."""
+    popup, sub = u.win.menus.popup, u.win.menus.reactions
+    assert pump(u.root, popup.winfo_ismapped, 5), "the menu did not open"
+    i = u.win.menus.labels().index(label)
+    xdo(u.root, "mousemove", str(popup.winfo_rootx() + 30), str(popup.winfo_rooty() + popup.yposition(i) + 6))
+    assert pump(u.root, sub.winfo_ismapped, 5), "the submenu did not open"
+    j = [sub.entrycget(k, "label") for k in range((sub.index("end") or 0) + 1)].index(entry)
+    xdo(u.root, "mousemove", str(sub.winfo_rootx() + 20), str(sub.winfo_rooty() + sub.yposition(j) + 6), "click", "1")
+    assert pump(u.root, lambda: not popup.winfo_ismapped(), 5)
+
+
 class TkUser:
     """One Tk client: its own root and TkApp, joined through the join screen."""
 

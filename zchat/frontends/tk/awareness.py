@@ -52,9 +52,10 @@ class Awareness(WindowPart):
                 self.search_cursor = e.cursor
                 self.search.show(e, more=e.cursor is not None)
             case ev.StatusChanged():
+                if (e.state, e.text) != self.my_state:
+                    self._info(f"you are {fmt.state_words(e.state, e.text)}" + (" (idle)" if e.idle else ""))
                 self.my_state = (e.state, e.text)
                 self.status.set_presence(e.state, e.text, e.idle)
-                self._info(f"you are {fmt.state_words(e.state, e.text)}" + (" (idle)" if e.idle else ""))
 
     def seen_again(self, conv: str, seq: int) -> None:
         """My line ``seq`` was (re)drawn: it gets the receipt that came for it before it was drawn."""
