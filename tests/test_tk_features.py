@@ -26,6 +26,7 @@ from tests.tk_helpers import (  # noqa: E402
     click_row,
     focus,
     menu_click,
+    park_pointer,
     pump,
     row_point,
     submenu_click,
@@ -179,9 +180,17 @@ def test_a_scripted_conversation_uses_every_line_feature(broker: BrokerProcess, 
     last = view.rows[row_of(alice, "waves")]
     assert last.seen == ("bob", "carol") and view.row_text(row_of(alice, "waves")).endswith("seen by bob, carol\n")
     assert tagged(alice, "seen") == ["      seen by bob, carol\n"]
-    # moderation, as an event line
-    type_into(win.entry, "/kick carol", "Return")
+    # moderation from a member's menu (alice owns #design), seen as an event line; /ban from the entry
+    tree = win.member_list.tree
+    x, y, w, h = tree.bbox("carol")
+    xdo(alice.root, "mousemove", str(tree.winfo_rootx() + x + 20), str(tree.winfo_rooty() + y + h // 2), "click", "3")
+    assert pump(alice.root, lambda: "Copy name" in win.menus.labels(), 5)
+    assert win.menus.labels() == ["Write to carol", "Kick carol from #design", "Ban carol from #design", "Copy name"]
+    menu_click(alice, "Kick carol from #design")
     assert pump(alice.root, lambda: "alice kicked carol" in alice.text(), 10), alice.text()
+    wait_event(alice.root, carol, ev.Info, lambda e: "you were kicked from design by alice" in e.text)
+    type_into(win.entry, "/ban bob", "Return")
+    assert pump(alice.root, lambda: "alice banned bob" in alice.text(), 10), alice.text()
 
 
 def test_presence_typing_notifications_and_do_not_disturb(broker: BrokerProcess, tk_user, other,
@@ -203,6 +212,10 @@ def test_presence_typing_notifications_and_do_not_disturb(broker: BrokerProcess,
     xdo(alice.root, "mousemove", str(members.tree.winfo_rootx() + x + 20), str(members.tree.winfo_rooty() + y + h // 2))
     assert pump(alice.root, lambda: members.tooltip.winfo_ismapped() and
                 members.tooltip.msg_var.get() == "bob: away: lunch", 5)
+    # typing that stops without a line: gone after a few seconds (the core's timer)
+    bob.typing(G)
+    assert pump(alice.root, lambda: win.typing_label.cget("text") == "bob is typing…", 10)
+    assert pump(alice.root, lambda: win.typing_label.cget("text") == "", 15)
     dave.leave()
     win.pick("all")
     assert pump(alice.root, lambda: win.presence.get("dave") == "offline" and members.tree.exists("dave"), 15)
@@ -232,36 +245,49 @@ def test_presence_typing_notifications_and_do_not_disturb(broker: BrokerProcess,
 
 @pytest.fixture
 def broker_args() -> tuple[str, ...]:
-    return ("--history-page-max", "3")           # search pages of three, so paging shows
+    return ("--history-page-max", "11")          # search pages of 11 (a context's 5 + 1 + 5 still fit one)
 
 
 def test_search_pages_newest_first_and_a_result_jumps_to_its_context(broker: BrokerProcess, tk_user,
                                                                      other) -> None:
-    alice, bob, _carol = group_of_three(broker, tk_user, other)
-    win = alice.win
+    """alice read the lines in an earlier session: this window has none of them until a result is
+    clicked, which brings the lines around it (Client.context) and marks it."""
+    first, bob, _carol = group_of_three(broker, tk_user, other)
     bob.switch("#design")
-    for n in range(5):
+    for n in range(14):
         bob.execute(f"deploy step {n}")
-        wait_event(alice.root, bob, ev.MessageReceived, lambda e, n=n: e.text == f"deploy step {n}")
+        wait_event(first.root, bob, ev.MessageReceived, lambda e, n=n: e.text == f"deploy step {n}")
     bob.execute("unrelated chatter")
-    assert pump(alice.root, lambda: "unrelated chatter" in alice.text(), 10)
-    win.pick("all")
+    assert pump(first.root, lambda: "unrelated chatter" in first.text(), 10)
+    seq0 = seq_of(first, "deploy step 0")
+    type_into(first.win.entry, "[EXIT]", "Return")
+    assert pump(first.root, lambda: first.app.done, 10)
+    alice = tk_user(broker.connect, "alice", "1000x620+0+0")
+    win = alice.win
+    assert pump(alice.root, lambda: win.conv_list.tree.exists(G), 10)
+    assert not any("deploy" in line.text for t in win.transcripts.values() for line in t)
     focus(win.entry)
     xdo(alice.root, "key", "ctrl+f")
     assert pump(alice.root, lambda: win.focus_get() == win.search.box, 5)
     xdo(alice.root, "type", "--delay", "20", "deploy")
     xdo(alice.root, "key", "Return")
-    assert pump(alice.root, lambda: len(win.search.rows()) == 3, 10), win.search.rows()
-    assert [what for _, what in win.search.rows()] == ["bob: deploy step 4", "bob: deploy step 3", "bob: deploy step 2"]
+    assert pump(alice.root, lambda: len(win.search.rows()) == 11, 10), win.search.rows()
+    assert [what for _, what in win.search.rows()] == [f"bob: deploy step {n}" for n in range(13, 2, -1)]
     assert win.search.rows()[0][0].startswith("# design  ")
-    assert "3 results" in win.search.label.cget("text")
+    assert "11 results" in win.search.label.cget("text") and "disabled" not in win.search.more.state()
     click(win.search.more)
-    assert pump(alice.root, lambda: len(win.search.rows()) == 5, 10), win.search.rows()
-    assert [what for _, what in win.search.rows()][3:] == ["bob: deploy step 1", "bob: deploy step 0"]
-    # clicking the oldest goes to #design and marks it there
-    click_row(win.search.tree, f"{G}/{seq_of(alice, 'deploy step 0')}")
-    assert pump(alice.root, lambda: win.current == G and tagged(alice, "found"), 10)
+    assert pump(alice.root, lambda: len(win.search.rows()) == 14, 10), win.search.rows()
+    assert [what for _, what in win.search.rows()][11:] == ["bob: deploy step 2", "bob: deploy step 1",
+                                                            "bob: deploy step 0"]
+    assert "14 results" in win.search.label.cget("text")
+    # clicking the oldest goes to #design, loads the lines around it and marks it there
+    win.search.tree.see(f"{G}/{seq0}")                         # scrolled to, as the user would
+    assert pump(alice.root, lambda: bool(win.search.tree.bbox(f"{G}/{seq0}")), 5)
+    click_row(win.search.tree, f"{G}/{seq0}")
+    assert pump(alice.root, lambda: win.current == G and tagged(alice, "found"), 10), alice.text()
     assert tagged(alice, "found")[0].split("  ", 1)[1] == "bob: deploy step 0\n"
+    assert "bob: deploy step 3" in alice.text()                 # its context came with it
+    assert alice.text().index("deploy step 0") < alice.text().index("deploy step 3")
 
 
 # ---------------------------------------------------------------- without a server
@@ -310,6 +336,8 @@ def test_the_desktop_notifier_path_up_to_the_call_it_makes(display: None, monkey
     monkeypatch.setitem(sys.modules, "desktop_notifier", types.SimpleNamespace(DesktopNotifier=StandIn))
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/0/bus")
     root = tkinter.Tk()
+    root.geometry("200x100+0+0")
+    pump(root, root.winfo_viewable, 5)
     try:
         a = Attention(root)
         assert isinstance(a.desktop, DesktopNotifier) and a.via_desktop
@@ -325,4 +353,28 @@ def test_the_desktop_notifier_path_up_to_the_call_it_makes(display: None, monkey
         monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
         assert Attention(root).desktop is None                   # no session bus: no desktop notifications
     finally:
+        park_pointer(root)                   # see park_pointer: a later Tk() in this process must not crash
+        root.destroy()
+
+
+def test_each_presence_state_is_drawn_its_own_way(display: None) -> None:
+    from zchat.frontends.tk.widgets import STATE_COLORS, MemberList
+    root = tkinter.Tk()
+    root.geometry("300x200+0+0")
+    try:
+        members = MemberList(root, on_open=lambda name: None, on_menu=lambda name, e: None)
+        members.pack(fill="both", expand=True)
+        users = {"ann": "online", "bob": "away", "cat": "dnd", "dan": "lost", "eve": "offline"}
+        members.show("People", users, statuses={"bob": "lunch", "cat": "focus", "ann": "ignored when online"})
+        assert members.rows() == [("ann", "online"), ("bob", "away: lunch"), ("cat", "do not disturb: focus"),
+                                  ("dan", "lost connection"), ("eve", "offline")]
+        drawn = {name: (members.tree.item(name, "text")[0], members.tree.item(name, "tags")[0]) for name in users}
+        assert drawn == {"ann": ("●", "online"), "bob": ("◑", "away"), "cat": ("⊖", "dnd"), "dan": ("◐", "lost"),
+                         "eve": ("○", "offline")}
+        colours = [members.tree.tag_configure(state, "foreground") for state in users.values()]
+        assert len(set(map(str, colours))) == 5 and str(colours[2]) == STATE_COLORS["dnd"]
+        members.show("People", users, offline=True)                 # this client offline: nobody's state is known
+        assert {state for _, state in members.rows()} == {"unknown"}
+    finally:
+        park_pointer(root)                   # see park_pointer: a later Tk() in this process must not crash
         root.destroy()

@@ -88,11 +88,11 @@ class ContextMenus:
                 if c.kind == ConvKind.GROUP and name not in win.members.get(conv, {}):
                     entries.append((f"Invite {clean(name)} to #{clean(c.title)}",
                                     partial(win.client.invite, name, c.title)))
-        c = win.convs.get(win.current)
-        runs = c is not None and c.kind == ConvKind.GROUP and c.role in ("owner", "admin")
-        if c is not None and runs and name.lower() != win.name.lower() and name in win.members.get(win.current, {}):
-            entries += [(f"Kick {clean(name)} from #{clean(c.title)}", partial(win.client.kick, name, c.title)),
-                        (f"Ban {clean(name)} from #{clean(c.title)}", partial(win.client.ban, name, c.title))]
+        here = win.convs.get(win.current)              # a group this user runs: moderation (the broker checks)
+        if (here is not None and here.kind == ConvKind.GROUP and here.role in ("owner", "admin")
+                and name.lower() != win.name.lower() and name in win.members.get(win.current, {})):
+            entries += [(f"Kick {clean(name)} from #{clean(here.title)}", partial(win.client.kick, name, here.title)),
+                        (f"Ban {clean(name)} from #{clean(here.title)}", partial(win.client.ban, name, here.title))]
         entries.append(("Copy name", lambda: win.copy(name)))
         self._post(entries, e)
 
