@@ -2,11 +2,14 @@
 Tk client, with a realistic conversation in it.
 
 Starts Xvfb (when DISPLAY is unset), a broker in a temporary directory and four scripted
-users (plain Clients). alice joins, creates #design and leaves; while she is away the
-others talk in everyone (a link, Chinese and emoji among it) and #design, bob sends her a
-DM, carol invites her to a private group, and dave drops off without a word (lost
-connection). Then the Tk app opens as alice: missed messages are marked, unread counts and
-the invitation show, and she answers. The screen is saved with ImageMagick's ``import``.
+users (plain Clients). alice joins, creates #design, sets its topic and leaves; while she is
+away the others talk in everyone (a link, Chinese and emoji among it) and #design (bob names
+@alice, edits a line, carol deletes one, they react to the mock-ups), bob sends her a DM,
+carol invites her to a private group, mei goes away for lunch, carol does not want to be
+disturbed, and dave drops off without a word (lost connection). Then the Tk app opens as
+alice in #design: the missed lines are marked, the mention highlighted, unread and mention
+counts and the invitation show; she replies to bob (the quote above her line), bob reacts
+and starts typing. The screen is saved with ImageMagick's ``import``.
 
     python scripts/screenshot_tk.py [OUT.png [SMALL.png]]     (needs Xvfb and ImageMagick)
 """
@@ -65,6 +68,8 @@ def until(client, cond, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
 
 def shoot(root, out: Path) -> None:  # type: ignore[no-untyped-def]
     """The whole window, menu bar included (it sits above the toplevel; there is no window manager frame)."""
+    root.event_generate("<Motion>", warp=True, x=5, y=5)    # the pointer off the lists: no tooltip in the shot
+    root.update()
     root.update_idletasks()
     out.parent.mkdir(parents=True, exist_ok=True)
     box = f"{root.winfo_rootx() + root.winfo_width()}x{root.winfo_rooty() + root.winfo_height()}+0+0"
@@ -92,16 +97,22 @@ def main() -> int:
         until(c, lambda e: isinstance(e, ev.ConnectionChanged) and e.state == "live")
         return c
 
-    def say(c: Client, line: str) -> None:
+    def say(c: Client, line: str) -> int:
+        """``line`` said (or run) by ``c``; the seq of the line it made."""
         c.execute(line)
-        until(c, lambda e: isinstance(e, ev.MessageReceived) and e.own and line.endswith(e.text))
+        got: list[int] = []
+        until(c, lambda e: isinstance(e, ev.MessageReceived) and e.own and line.endswith(e.text)
+              and not got.append(e.seq))
+        return got[0]
 
     try:
         alice, bob, carol, dave, mei = (join(n) for n in ("alice", "bob", "carol", "dave", "mei"))
         say(alice, "morning all! I'll set up a room for the redesign")
         alice.create_group("design")
         until(alice, lambda e: isinstance(e, ev.Info) and "design" in e.text)
-        for c in (bob, carol):
+        alice.set_topic("Q3 redesign: join screen and status bar, mock-ups due Friday")
+        until(alice, lambda e: isinstance(e, ev.ConversationsChanged) and any(c.topic for c in e.conversations))
+        for c in (bob, carol, dave, mei):
             c.join_group("design")
             until(c, lambda e: isinstance(e, ev.Info) and "design" in e.text)
             c.switch("all")                            # joining a group makes it current
@@ -120,16 +131,28 @@ def main() -> int:
         say(dave, "works now, thanks bob! 🎉")
         say(mei, "大家好！the Shanghai office is online now 👋")
         carol.switch("#design")
-        say(carol, "first mock-ups of the join screen are in the shared folder")
+        mockups = say(carol, "first mock-ups of the join screen are in the shared folder")
         bob.switch("#design")
-        say(bob, "nice! can we keep the server field pre-filled?")
+        prefilled = say(bob, "nice! can we keep the server field pre-filled?")
         say(carol, "yes, with the local broker by default")
+        say(carol, "https://example.org/old-draft (wrong link, ignore)")
+        carol.delete(conv="g:design")                  # a tombstone: "message deleted"
+        until(carol, lambda e: isinstance(e, ev.MessageChanged) and e.deleted)
+        bob.edit("nice! can we keep the server field pre-filled, with the last server used?", prefilled, "g:design")
+        until(bob, lambda e: isinstance(e, ev.MessageChanged) and e.edited)
+        for c, emoji in ((bob, "👍"), (mei, "👍"), (dave, "🎉")):
+            c.react(mockups, emoji, "g:design")
+            until(c, lambda e: isinstance(e, ev.MessageChanged) and e.change == "react")
+        mention = say(bob, "@alice can you check the colours of the status bar when you're back?")
         carol.create_group("design-leads", private=True)
         until(carol, lambda e: isinstance(e, ev.Info) and "design-leads" in e.text)
         bob.dm("alice", "can you review my reconnect patch when you're back?")
         until(bob, lambda e: isinstance(e, ev.MessageReceived) and e.own and e.conv.startswith("dm:"))
         bob.switch("all")
         say(bob, "lunch is over, where is everyone?")
+        bob.switch("#design")
+        mei.away("lunch")
+        carol.dnd("deep work")
         dave.close()                                   # no goodbye: shows as "lost connection"
 
         import tkinter as tk
@@ -153,14 +176,31 @@ def main() -> int:
         win = app.window
         carol.invite("alice", "design-leads")          # invitations reach only those online
         pump(lambda: ("dave", "lost") in win.presence.items() and win.invites.text(), 20)
-        pump(lambda: False, 0.3)
         win.entry.insert(0, "hi! I'm here, having a look at it now")
         win.send_line()
         pump(lambda: "alice: hi! I'm here" in win.view.content() and "sending" not in win.view.content())
-        win.entry.insert(0, "bob, I'll review it this afternoon")
+        win.pick("g:design")
+        if not pump(lambda: win.current == "g:design" and "colours of the status bar" in win.view.content()):
+            sys.exit("#design did not show: " + win.view.content())
+        line = next(line for line in win.transcripts["g:design"] if line.seq == mention)
+        win.start_reply(line)                          # as Reply on the line's menu does
+        win.entry.insert(0, "sure, after lunch: the away colour is too close to lost")
+        win.send_line()
+        reply = 0
+
+        def replied() -> bool:
+            nonlocal reply
+            reply = next((line.seq for line in win.transcripts["g:design"] if line.reply and line.seq), 0)
+            return bool(reply)
+        pump(replied)
+        bob.react(reply, "❤️", "g:design")
+        pump(lambda: "❤️ 1 bob" in win.view.content())
+        bob.typing("g:design")
+        pump(lambda: win.typing_label.cget("text") == "bob is typing…", 10)
+        win.entry.insert(0, "and the mock-ups look great")
         win.entry.icursor("end")
         win.entry.focus_force()
-        pump(lambda: False, 0.5)
+        pump(lambda: "seen by" in win.view.content() and win.status.text() == "● connected", 10)
         shoot(root, out)
         root.geometry(f"{SMALL[0]}x{SMALL[1]}+0+0")
         pump(lambda: root.winfo_width() == SMALL[0] and root.winfo_height() == SMALL[1], 5)

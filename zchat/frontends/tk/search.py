@@ -28,7 +28,7 @@ class SearchPanel(ttk.Frame):
                  on_more: Callable[[], None], on_open: Callable[[ev.SearchHit], None]) -> None:
         super().__init__(master)
         self.on_open, self.on_search = on_open, on_search
-        self.box = ttk.Entry(box_parent, width=18)
+        self.box = ttk.Entry(box_parent, width=12)
         self.box.bind("<Return>", self._search)
         self.box.bind("<KP_Enter>", self._search)
         self.box.bind("<Escape>", lambda e: self.close())

@@ -34,7 +34,7 @@ class ConversationList(ttk.Frame):
         ttk.Label(self, text="Conversations", style="Pane.TLabel").grid(row=0, column=0, sticky="ew")
         self.tree = ttk.Treeview(self, columns=("unread",), show="tree", selectmode="browse", height=4)
         self.tree.column("#0", width=112, minwidth=60, stretch=True)
-        self.tree.column("unread", width=44, minwidth=24, anchor="e", stretch=False)
+        self.tree.column("unread", width=52, minwidth=24, anchor="e", stretch=False)
         bold = tkfont.nametofont("TkDefaultFont").copy()
         bold.configure(weight="bold")
         self._bold = bold

@@ -120,19 +120,20 @@ class ChatWindow(LineActions, Awareness, DeviceActions, ttk.Frame):
         self.tooltips: dict[str, ToolTip] = {}
         self.search = SearchPanel(head, head, on_search=self.run_search, on_more=self.more_results,
                                   on_open=self.open_result)
-        self.search.box.grid(row=0, column=1, padx=(4, 4))
+        ttk.Label(head, text="🔍", style="Hint.TLabel").grid(row=1, column=1, sticky="e")   # under the buttons
+        self.search.box.grid(row=1, column=2, columnspan=4, sticky="ew", padx=(2, 1), pady=(0, 2))
         self.tooltips["search"] = ToolTip(self.search.box, msg="Search every conversation (Ctrl+F, Enter)", delay=0.4)
-        self.search.grid(row=2, column=0, columnspan=7, sticky="ew")
+        self.search.grid(row=2, column=0, columnspan=6, sticky="ew")
         self.search.grid_remove()
         self.topic = ttk.Label(head, text="", style="Hint.TLabel", padding=(8, 0, 0, 2))
-        self.topic.grid(row=1, column=0, columnspan=7, sticky="w")
+        self.topic.grid(row=1, column=0, sticky="w")
         self.topic.grid_remove()
         for col, (key, icon, tip, cmd) in enumerate((
                 ("dm", "✉", "New direct message (Ctrl+N)", self.ask_dm),
                 ("create", "✚", "Create a group (Ctrl+G)", self.ask_create),
                 ("join", "⇥", "Join a group (Ctrl+J)", self.ask_join),
                 ("leave", "⏏", "Leave this group, or close these direct messages (Ctrl+W)", self.close_current),
-                ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=2):
+                ("help", "?", "Shortcuts and commands (F1)", self.show_help)), start=1):
             b = ttk.Button(head, text=icon, width=2, command=cmd, style="Icon.TButton")
             b.grid(row=0, column=col, padx=1, pady=2)
             self.buttons[key] = b
