@@ -151,6 +151,14 @@ def test_a_scripted_conversation_uses_every_line_feature(broker: BrokerProcess, 
     assert said.endswith("alice: on it: reviewing now  (edited)  ✓")
     assert reactions == "      👍 2 bob, carol   🎉 1 carol   "
     assert tagged(alice, "edited") == ["  (edited)"]
+    # a reply started here is dropped on going elsewhere (it answers a line of this conversation)
+    xdo(alice.root, "mousemove", *row_point(alice, "morning @alice"), "click", "3")
+    menu_click(alice, "Reply")
+    assert win.compose_bar.winfo_ismapped() or pump(alice.root, win.compose_bar.winfo_ismapped, 5)
+    win.pick("all")
+    assert pump(alice.root, lambda: not win.compose_bar.winfo_ismapped() and win.composing is None, 5)
+    win.pick(G)
+    assert pump(alice.root, lambda: win.current == G and "reviewing now" in alice.text(), 10)
     # bob edits his line, carol deletes hers: alice sees "(edited)" and "message deleted"
     bob.edit("morning @alice, the mock-ups are in the shared folder", bob_seq, G)
     assert pump(alice.root, lambda: "the mock-ups are in the shared folder  (edited)" in alice.text(), 10)

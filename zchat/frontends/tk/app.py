@@ -282,6 +282,8 @@ class TkApp:
             except tk.TclError:
                 pass
         self._drop_client()
+        if self.window is not None:
+            self.window.attention.close()       # the desktop notifier's thread, where there is one
         if self.wakeable:
             self.root.tk.deletefilehandler(self._pipe_r)
         os.close(self._pipe_r)

@@ -228,6 +228,8 @@ class ChatWindow(LineActions, Awareness, DeviceActions, ttk.Frame):
         self._add(self.current, Line(style, text, None if "\n" in text else time.time()))
 
     def _show(self, conv: str) -> None:
+        if self.composing is not None and self.composing[1] != conv:
+            self.cancel_compose()                        # a reply or an edit belongs to its conversation
         self.current = conv
         c = self.convs.get(conv)
         title = fmt.conv_label(conv, c.title if c else conv)
