@@ -297,13 +297,61 @@ def msg(**kw) -> ev.MessageReceived:
 
 def test_message_lines() -> None:
     v = View()
-    assert v.apply(msg()) == ["09:07 [everyone] bob: hi"]
-    assert v.apply(msg(conv="dm:alice:bob", title="bob")) == ["09:07 [@bob] bob: hi"]
-    assert v.apply(msg(conv="g:team", title="team", kind="event", text="joined")) == ["09:07 [#team] * bob joined"]
-    assert v.apply(msg(history=True)) == ["(history) 09:07 [everyone] bob: hi"]
-    assert v.apply(msg(missed=True)) == [MISSED_HEADER, "(missed) 09:07 [everyone] bob: hi"]
-    assert v.apply(msg(missed=True, text="again")) == ["(missed) 09:07 [everyone] bob: again"]
-    assert v.apply(msg(text="two\nlines")) == ["09:07 [everyone] bob: two\n    lines"]
+    assert v.apply(msg()) == ["09:07 #1 [everyone] bob: hi"]
+    assert v.apply(msg(conv="dm:alice:bob", title="bob")) == ["09:07 #1 [@bob] bob: hi"]
+    assert v.apply(msg(conv="g:team", title="team", kind="event", text="joined")) == ["09:07 #1 [#team] * bob joined"]
+    assert v.apply(msg(history=True)) == ["(history) 09:07 #1 [everyone] bob: hi"]
+    assert v.apply(msg(missed=True)) == [MISSED_HEADER, "(missed) 09:07 #1 [everyone] bob: hi"]
+    assert v.apply(msg(missed=True, text="again")) == ["(missed) 09:07 #1 [everyone] bob: again"]
+    assert v.apply(msg(text="two\nlines")) == ["09:07 #1 [everyone] bob: two\n    lines"]
+
+
+def test_protocol_3_lines_in_plain_mode() -> None:
+    """/me, a reply's quote, (edited), the tombstone, reactions, and the lines for what changed later."""
+    v = View()
+    assert v.apply(msg(seq=4, kind="me", text="waves")) == ["09:07 #4 [everyone] * bob waves"]
+    long = "x" * 70
+    got = v.apply(msg(seq=5, text="yes", reply_to=4, reply_sender="carol", reply_text=long, edited=True,
+                      reactions=(("👍", ("alice", "dave")), ("🎉", ("carol",)))))
+    assert got == [f"09:07 #5 [everyone] bob: [↳ carol: {'x' * 59}…] yes (edited)  [👍 2 (alice, dave)  🎉 1 (carol)]"]
+    assert v.apply(msg(seq=6, text="", deleted=True, reactions=(("👍", ("a",)),))) == [
+        "09:07 #6 [everyone] bob: message deleted"]
+    changed = dict(conv="all", title="everyone", seq=5, sender="bob", text="yes!", kind="msg")
+    assert v.apply(ev.MessageChanged(**changed, change="edit", by="bob", edited=True))[0].endswith(
+        "[everyone] * bob edited #5: yes!")
+    assert v.apply(ev.MessageChanged(**changed, change="delete", by="bob", deleted=True))[0].endswith(
+        "* bob deleted #5")
+    assert v.apply(ev.MessageChanged(**changed, change="react", by="carol", reactions=(("👍", ("bob", "carol")),))
+                   )[0].endswith("* carol reacted 👍 to #5 (👍 2 (bob, carol))")
+    assert v.apply(ev.MessageChanged(**changed, change="react", by="carol"))[0].endswith(
+        "* carol took back a reaction to #5")
+    bell = v.apply(ev.Notification(conv="g:dev", title="dev", seq=9, sender="bob", text="@alice hi", reason="mention"))
+    assert bell[0].startswith("\a") and bell[0].endswith("! bob mentioned you in #dev (#9)")
+    assert v.apply(ev.Notification(conv="dm:alice:bob", title="bob", seq=2, sender="bob", text="x", reason="dm",
+                                   missed=True, count=3))[0].endswith("! 3 lines for you in @bob while you were away")
+    assert v.apply(ev.Typing(conv="all", name="bob", active=True))[0].endswith("[everyone] * bob is typing…")
+    assert v.apply(ev.Typing(conv="all", name="bob", active=False)) == []
+    seen = v.apply(ev.ReadBy(conv="g:dev", seq=7, names=("carol", "dave")))
+    assert seen[0].endswith("[#dev] * #7 seen by carol, dave")
+    assert v.apply(ev.ReadBy(conv="g:dev", seq=7, names=())) == []
+    assert v.apply(ev.StatusChanged(state="away", text="lunch")) == ["* you are away: lunch"]
+    assert v.apply(ev.StatusChanged(state="away", idle=True)) == ["* you are away (idle)"]
+    assert v.apply(ev.StatusChanged(state="dnd")) == ["* you are on do not disturb"]
+    for state, reason, status, words in [("away", "set", "lunch", "bob is away: lunch"),
+                                         ("away", "idle", "", "bob is away (idle)"),
+                                         ("dnd", "set", "", "bob is on do not disturb"),
+                                         ("online", "set", "", "bob is online again"),
+                                         ("lost", "lost", "", "bob lost connection"),
+                                         ("offline", "left", "", "bob left")]:
+        assert v.apply(ev.PresenceChanged(name="bob", state=state, reason=reason, status=status))[0].endswith(words)
+    hit = ev.SearchHit(conv="g:dev", title="dev", seq=14, ts=msg().ts, sender="bob", text="lunch at 12?")
+    assert v.apply(ev.SearchResults(query="lunch", results=(hit,), cursor=14)) == [
+        '* search "lunch": 1 line, newest first (more: /search)', "    09:07 #dev #14 bob: lunch at 12?"]
+    who = ev.UsersListed(conv="g:dev", title="dev", users=(("bob", "away"), ("carol", "dnd")), total=2,
+                         details=(("bob", "away", "lunch", "owner"), ("carol", "dnd", "", "")))
+    assert v.apply(who) == ["* users in #dev: 2", "    bob (away: lunch) owner", "    carol (do not disturb)"]
+    groups = ev.GroupsListed(groups=(("dev", False, 2, True),), topics=(("dev", "ship it"),))
+    assert v.apply(groups) == ["* groups (1):", "    #dev: 2 members, joined; topic: ship it"]
 
 
 def test_terminal_escapes_are_removed() -> None:

@@ -9,13 +9,26 @@ from __future__ import annotations
 from zchat import events as ev
 from zchat.frontends.text import (
     aligned,
+    being,
+    change_text,
     clean,
     clock,
     conv_label,
     device_rows,
+    hit_text,
     link_code_text,
     link_hint,
-    presence_phrase,
+    notification_text,
+    presence_text,
+    quote,
+    reacted_with,
+    reactions_text,
+    search_header,
+    seen_text,
+    seq_tag,
+    state_text,
+    topic_text,
+    typing_text,
 )
 
 MISSED_WORDS = "messages you missed while away"
@@ -28,6 +41,20 @@ def _starred(lines: list[str]) -> list[str]:
 
 def _seconds(value: float | None) -> str:
     return f"{value:.2g} s" if value is not None else "a moment"
+
+
+def message_body(m: ev.MessageReceived) -> str:
+    """A line as plain text after its place: "alice: text", "* alice waves", "bob: [↳ alice: …] text
+    (edited)  [👍 1 (carol)]", "bob: message deleted"."""
+    if m.kind in (ev.MessageKind.EVENT, ev.MessageKind.ME):
+        body = f"* {clean(m.sender)} {clean(m.text)}"
+    else:
+        reply = f"[{quote(m.reply_sender, m.reply_text)}] " if m.reply_to and not m.deleted else ""
+        body = f"{clean(m.sender)}: {reply}{'message deleted' if m.deleted else clean(m.text)}"
+    if m.edited and not m.deleted:
+        body += " (edited)"
+    reactions = reactions_text(m.reactions)
+    return body + (f"  [{reactions}]" if reactions and not m.deleted else "")
 
 
 class View:
@@ -80,14 +107,18 @@ class View:
             case ev.GroupsListed(groups=groups):
                 if not groups:
                     return ["no groups yet: /create GROUP makes one"]
+                topics = dict(event.topics)
                 return [f"groups ({len(groups)}):"] + [
                     f"    #{clean(name)}{' (private)' if private else ''}: {members} member"
                     f"{'' if members == 1 else 's'}{', joined' if joined else ''}"
+                    f"{'; ' + topic_text(topics[name]) if topics.get(name) else ''}"
                     for name, private, members, joined in groups]
-            case ev.UsersListed(conv=conv, title=title, users=users, total=total):
+            case ev.UsersListed(conv=conv, title=title, users=users, total=total, details=details):
                 more = f" (showing {len(users)})" if total > len(users) else ""
+                rows = details or tuple((name, state, "", "") for name, state in users)
                 return [f"users in {conv_label(conv, title)}: {total}{more}"] + [
-                    f"    {clean(name)} ({state})" for name, state in users]
+                    f"    {clean(name)} ({state_text(state, status)}){f' {clean(role)}' if role else ''}"
+                    for name, state, status, role in rows]
             case ev.Invited(group=group, by=by):
                 return [f"{clean(by)} invited you to #{clean(group)}: /join {clean(group)}"]
             case ev.Left(reason=reason):
@@ -98,15 +129,42 @@ class View:
             case ev.DevicesListed(devices=devices):
                 return [f"your devices ({len(devices)}):"] + [
                     "    " + row for row in aligned(device_rows(devices))]
+            case ev.SearchResults(query=query, results=hits, cursor=cursor, partial=partial):
+                return [search_header(query, len(hits), cursor is not None, partial)] + [
+                    f"    {hit_text(conv_label(h.conv, h.title), h.seq, h.ts, h.sender, h.text)}" for h in hits]
+            case ev.StatusChanged(state=state, text=text, idle=idle):
+                return [f"you are {being(state, text, idle)}"]
         return []
+
+    def where(self, conv: str, title: str = "") -> str:
+        """A conversation's label ("everyone", "@bob", "#dev"), its title looked up when not given."""
+        known = self.convs.get(conv)
+        return conv_label(conv, title or (known.title if known else conv.rpartition(":")[2]))
+
+    def change_words(self, c: ev.MessageChanged) -> str:
+        """A changed line as words: "bob edited #12: new text", "carol reacted 👍 to #12 (...)"."""
+        return change_text(c.by, c.seq, c.change, c.text, reacted_with(c.by, c.reactions), c.reactions)
+
+    def notification_words(self, n: ev.Notification) -> str:
+        return notification_text(n.sender, n.reason, self.where(n.conv, n.title), n.seq, n.missed, n.count)
 
     def apply(self, event: ev.Event) -> list[str]:
         match event:
             case ev.MessageReceived():
                 return self._message(event)
-            case ev.PresenceChanged(name=name, reason=reason):
+            case ev.PresenceChanged(name=name, state=state, reason=reason, status=status):
                 self._saw_user(name)
-                return [f"{clock()} * {clean(name)} {presence_phrase(reason)}"]
+                return [f"{clock()} * {presence_text(name, state, reason, status)}"]
+            case ev.MessageChanged(conv=conv, title=title):
+                return [f"{clock()} [{self.where(conv, title)}] * {self.change_words(event)}"]
+            case ev.Notification():
+                return [f"\a{clock()} ! {self.notification_words(event)}"]     # the bell, then the line
+            case ev.Typing(conv=conv, name=name, active=active):
+                return [f"{clock()} [{self.where(conv)}] * {typing_text([name])}"] if active else []
+            case ev.ReadBy(conv=conv, seq=seq, names=names):
+                return [f"{clock()} [{self.where(conv)}] * {seq_tag(seq)} {seen_text(names)}"] if names else []
+            case ev.SearchResults() | ev.StatusChanged():
+                return _starred(self.notice(event))
             case ev.ConversationsChanged(conversations=convs, current=current):
                 changed = current != self.current
                 self.convs = {c.conv: c for c in convs}
@@ -116,7 +174,10 @@ class View:
                         self.groups.add(c.title)
                     elif c.kind == ev.ConvKind.DM:
                         self._saw_user(c.title)
-                return [f"* talking in {self.current_label()}"] if changed and self.joined else []
+                if not (changed and self.joined):
+                    return []
+                topic = self.convs[current].topic if current in self.convs else ""
+                return [f"* talking in {self.current_label()}" + (f" ({topic_text(topic)})" if topic else "")]
             case ev.ConnectionChanged():
                 return self._connection(event)
             case ev.Joined(name=name, resumed=resumed, conversations=convs):
@@ -158,11 +219,7 @@ class View:
             lines.append(MISSED_HEADER)
         self.in_missed = m.missed
         mark = "(missed) " if m.missed else "(history) " if m.history else ""
-        where = f"{clock(m.ts)} [{conv_label(m.conv, m.title)}]"
-        if m.kind == ev.MessageKind.EVENT:
-            lines.append(f"{mark}{where} * {clean(m.sender)} {clean(m.text)}")
-        else:
-            lines.append(f"{mark}{where} {clean(m.sender)}: {clean(m.text)}")
+        lines.append(f"{mark}{clock(m.ts)} {seq_tag(m.seq)} [{conv_label(m.conv, m.title)}] {message_body(m)}")
         return lines
 
     def _connection(self, c: ev.ConnectionChanged) -> list[str]:
