@@ -494,44 +494,48 @@ def texts(buf: Buffer) -> list[str]:
     return [line.text for line in buf.lines]
 
 
-def listed(current: str = "all", **unread: int) -> ev.ConversationsChanged:
-    """The core's conversation list (everyone, #dev, @bob) with its unread counts: ``listed(dev=3)``."""
+def listed(current: str = "all", **unread: int | tuple[int, int]) -> ev.ConversationsChanged:
+    """The core's conversation list (everyone, #dev, @bob) with its unread counts: ``listed(dev=3)``, or
+    unread lines and those for you: ``listed(bob=(1, 1))``."""
     convs = {"everyone": EVERYONE, "dev": DEV, "bob": BOB}
-    return ev.ConversationsChanged(conversations=tuple(replace(c, unread=unread.get(k, 0)) for k, c in convs.items()),
-                                   current=current)
+    counts = {k: v if isinstance(v, tuple) else (v, 0) for k, v in unread.items()}
+    return ev.ConversationsChanged(conversations=tuple(replace(c, unread=counts.get(k, (0, 0))[0],
+                                                               mentions=counts.get(k, (0, 0))[1])
+                                                       for k, c in convs.items()), current=current)
 
 
-def test_the_activity_list_shows_the_cores_unread_counts_and_marks_lines_for_you() -> None:
+def test_the_activity_list_shows_the_cores_unread_and_mention_counts_and_marks_lines_for_you() -> None:
     m = three_buffers()
     m.apply(msg(seq=1, text="on screen"))
-    for seq, text in enumerate(("hidden", "hey Alice, look", "alicebot is someone else"), start=1):
-        m.apply(listed(dev=seq))                       # the core counts a line, then sends it
-        m.apply(msg(conv="g:dev", title="dev", seq=seq, text=text))
+    for seq, (text, names) in enumerate((("hidden", ()), ("hey @Alice, look", ("alice",)),
+                                         ("alicebot is someone else", ())), start=1):
+        m.apply(listed(dev=(seq, 1 if seq > 1 else 0)))    # the core counts a line, then sends it
+        m.apply(msg(conv="g:dev", title="dev", seq=seq, text=text, mentions=names, mention=bool(names)))
     m.apply(msg(conv="g:dev", title="dev", seq=4, sender="alice", own=True, text="mine"))
     m.apply(msg(conv="g:dev", title="dev", seq=5, kind="event", text="joined"))
     m.apply(msg(conv="g:dev", title="dev", seq=1, text="hidden", history=True))       # the same seq again
-    m.apply(listed(dev=3, bob=1))
-    m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst"))                # a DM is for you
+    m.apply(listed(dev=(3, 1), bob=(1, 1)))
+    m.apply(msg(conv="dm:alice:bob", title="bob", seq=1, text="psst", mention=True))  # a DM is for you
     m.apply(ev.PresenceChanged(name="carol", state="online", reason="joined"))
-    assert hotlist_text(m.buffers.hotlist()) == "[2:#dev(3!) 3:@bob(1!)]"
-    assert texts(m.buffers.by_conv["g:dev"]).count("hidden") == 1
+    assert hotlist_text(m.buffers.hotlist()) == "[2:#dev(3 @1) 3:@bob(1 @1)]"
+    dev = m.buffers.by_conv["g:dev"]
+    assert texts(dev).count("hidden") == 1
+    assert [line.mention for line in dev.lines if line.seq in (1, 2, 3)] == [False, True, False]
+    assert not m.buffers.by_conv["dm:alice:bob"].lines[-1].mention    # counted, but not every DM line is yellow
     assert m.buffers.hottest() == "g:dev"
-    m.apply(listed("g:dev", bob=1))                   # shown here
-    assert hotlist_text(m.buffers.hotlist()) == "[3:@bob(1!)]"
-    m.apply(listed("g:dev", everyone=1, bob=1))
+    m.apply(listed("g:dev", bob=(1, 1)))               # shown here
+    assert hotlist_text(m.buffers.hotlist()) == "[3:@bob(1 @1)]"
+    m.apply(listed("g:dev", everyone=1, bob=(1, 1)))
     m.apply(msg(seq=2, text="while you look elsewhere"))
     m.apply(msg(conv="g:dev", title="dev", seq=6, text="on screen now"))
-    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
+    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1 @1)]"
     assert m.buffers.hottest() == "dm:alice:bob"
     m.apply(listed("g:dev", everyone=1))              # @bob was read on another device of alice's
     assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
     m.apply(msg(conv="dm:alice:bob", title="bob", seq=2, text="read elsewhere already"))   # the core did not count it
     assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1)]"
-    m.apply(listed("g:dev", everyone=1, bob=1))
-    m.apply(msg(conv="dm:alice:bob", title="bob", seq=3, text="new"))
-    assert hotlist_text(m.buffers.hotlist()) == "[1:everyone(1) 3:@bob(1!)]"
-    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, replace(BOB, unread=1)), current="all"))   # left #dev
-    assert m.buffers.order == ["all", "dm:alice:bob"] and hotlist_text(m.buffers.hotlist()) == "[2:@bob(1!)]"
+    m.apply(ev.ConversationsChanged(conversations=(EVERYONE, replace(BOB, unread=2, mentions=2)), current="all"))
+    assert m.buffers.order == ["all", "dm:alice:bob"] and hotlist_text(m.buffers.hotlist()) == "[2:@bob(2 @2)]"
     assert (m.buffers.at(2), m.buffers.at(3), m.buffers.neighbour(1), m.buffers.neighbour(-1)) == (
         "dm:alice:bob", None, "dm:alice:bob", "dm:alice:bob")
 
@@ -642,7 +646,7 @@ def test_names_get_stable_colours_and_your_name_and_mentions_stand_out() -> None
     from zchat.frontends.cli_render import PALETTE, line_rows
 
     def name_style(line: Line) -> str:
-        return line_rows(line, 80, 6, "alice")[0][1][0]
+        return line_rows(line, 80, 6, "alice")[0][2][0]      # time, seq column, name
 
     assert nick_colour("bob", PALETTE) == "#d7875f" == nick_colour("BOB", PALETTE)   # the same in every run
     assert len({nick_colour(n, PALETTE) for n in ("bob", "carol", "dave", "erin", "frank")}) > 2
@@ -652,6 +656,72 @@ def test_names_get_stable_colours_and_your_name_and_mentions_stand_out() -> None
     assert name_style(Line(LineKind.PRESENCE, "bob joined", arrow="-->")) == "class:dim"
     assert mentions("hi @Alice: look", "alice") and mentions("alice", "ALICE")
     assert not mentions("alicebot", "alice") and not mentions("mal-alice", "alice") and not mentions("x", None)
+
+
+def test_a_line_draws_its_seq_quote_edit_tombstone_reactions_receipts_and_marks() -> None:
+    from zchat.frontends.cli_render import line_rows
+
+    def rows(line: Line, seen: tuple[str, ...] = ()) -> list[str]:
+        return ["".join(t for _, t in row) for row in line_rows(line, 60, 5, "alice", 4, seen)]
+
+    reply = Line(LineKind.MSG, "yes, at noon", ts=msg().ts, sender="bob", seq=12, quote="↳ carol: lunch?",
+                 edited=True, reactions=(("👍", ("alice", "carol")),))
+    assert rows(reply, ("carol", "dave")) == ["09:07 #12   bob │ ↳ carol: lunch?",
+                                              " " * 16 + "│ yes, at noon (edited)",
+                                              " " * 16 + "│ 👍 2 (alice, carol)",
+                                              " " * 16 + "│ seen by carol, dave"]
+    edited = line_rows(reply, 60, 5, "alice", 4)[1]
+    assert edited[-1] == ("class:dim", " (edited)")                     # dimmed apart from the text
+    gone = Line(LineKind.MSG, "", ts=msg().ts, sender="bob", seq=12, deleted=True, reactions=reply.reactions)
+    assert rows(gone) == ["09:07 #12   bob │ message deleted"]
+    assert rows(Line(LineKind.ACTION, "waves", ts=msg().ts, sender="bob", seq=3)) == ["09:07  #3     * │ bob waves"]
+    rang = line_rows(Line(LineKind.MSG, "@alice hi", ts=msg().ts, sender="bob", seq=9, mention=True, notified=True),
+                     60, 5, "alice", 4)[0]
+    assert ("class:hl.text", " » ") in rang and rang[2][0] == "class:hl.nick"    # the bell's mark and the highlight
+    found = line_rows(Line(LineKind.MSG, "x", sender="bob", seq=9, found=True), 60, 5, "alice", 4)[0]
+    assert found[1] == ("class:found", "#9")                            # the search hit Alt+G showed
+    assert rows(Line(LineKind.INFO, "note", ts=msg().ts))[0] == "09:07        -- │ note"
+
+
+def test_the_model_redraws_changed_lines_and_follows_typing_receipts_status_and_search() -> None:
+    m = three_buffers(current="g:dev")
+    m.apply(msg(conv="g:dev", title="dev", seq=3, text="lunch?"))
+    m.apply(msg(conv="g:dev", title="dev", seq=4, sender="alice", own=True, text="noon", reply_to=3,
+                reply_sender="bob", reply_text="lunch?"))
+    dev = m.buffers.by_conv["g:dev"]
+    assert dev.line_at(4).quote == "↳ bob: lunch?"
+    base = dict(conv="g:dev", title="dev", seq=3, sender="bob", kind="msg")
+    m.apply(ev.MessageChanged(**base, text="lunch at 12?", change="edit", by="bob", edited=True))
+    m.apply(ev.MessageChanged(**base, text="lunch at 12?", change="react", by="carol", edited=True,
+                              reactions=(("👍", ("carol",)),)))
+    assert (dev.line_at(3).text, dev.line_at(3).edited, dev.line_at(3).reactions) == (
+        "lunch at 12?", True, (("👍", ("carol",)),))
+    assert texts(dev)[-2:] == ["bob edited #3: lunch at 12?", "carol reacted 👍 to #3 (👍 1 (carol))"]
+    m.apply(ev.MessageChanged(**base, text="", change="delete", by="bob", deleted=True))
+    assert dev.line_at(3).deleted and texts(dev)[-1] == "bob deleted #3"
+    m.apply(ev.Typing(conv="g:dev", name="carol", active=True))
+    m.apply(ev.Typing(conv="g:dev", name="dave", active=True))
+    assert list(dev.typing) == ["carol", "dave"]
+    m.apply(ev.Typing(conv="g:dev", name="dave", active=False))
+    m.apply(msg(conv="g:dev", title="dev", seq=5, sender="carol", text="here"))       # her line came
+    assert not dev.typing
+    m.apply(ev.ReadBy(conv="g:dev", seq=4, names=("carol",)))
+    assert (dev.seen_seq, dev.seen_names) == (4, ("carol",))
+    m.apply(msg(conv="g:dev", title="dev", seq=6, text="@alice look", mentions=("alice",), mention=True))
+    m.apply(ev.Notification(conv="g:dev", title="dev", seq=6, sender="bob", text="@alice look", reason="mention"))
+    assert dev.line_at(6).notified and dev.line_at(6).mention and m.bells == 1
+    m.apply(ev.StatusChanged(state="away", text="lunch"))
+    assert m.status == ("away", "lunch", False) and texts(dev)[-1] == "you are away: lunch"
+    hits = tuple(ev.SearchHit(conv="g:dev", title="dev", seq=s, ts=msg().ts, sender="bob", text="lunch")
+                 for s in (6, 3))
+    m.apply(ev.SearchResults(query="lunch", results=hits))
+    assert texts(dev)[-1].startswith("Alt+G")
+    assert m.next_hit() == hits[0] and m.next_hit() == hits[1] and m.next_hit() == hits[0]
+    m.settle_jump()
+    assert dev.line_at(6).found and dev.anchor is None and not dev.target      # the newest: nothing below
+    m.next_hit()
+    m.settle_jump()
+    assert dev.line_at(3).found and not dev.line_at(6).found and dev.anchor == dev.lines.index(dev.line_at(3)) + 5
 
 
 def test_the_status_bar_shows_you_the_buffer_the_link_the_activity_list_and_more() -> None:
@@ -668,11 +738,11 @@ def test_the_status_bar_shows_you_the_buffer_the_link_the_activity_list_and_more
     def bar() -> str:
         return "".join(text for _, text in status_bar(m))
 
-    assert bar() == " [alice] 1:everyone [live] [2:#dev(3) 3:@bob(1!)]"
+    assert bar() == " [alice] 1:everyone [live] [2:#dev(3) 3:@bob(1)]"
     m.hide_joins = True
     m.buffers.shown.add(Line(LineKind.INFO, "a"))
     m.buffers.shown.add(Line(LineKind.INFO, "b"))
     m.buffers.shown.scroll(-1, 1, lambda line: 1)
-    assert bar().endswith("[2:#dev(3) 3:@bob(1!)] [joins hidden] -MORE(1)-")
+    assert bar().endswith("[2:#dev(3) 3:@bob(1)] [joins hidden] -MORE(1)-")
     assert "".join(t for _, t in title_bar(m, 200)).startswith(" 1:everyone  everyone in the chat  ")
     assert "".join(t for _, t in title_bar(m, 30)) == " 1:everyone  everyone in the chat"

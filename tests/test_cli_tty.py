@@ -5,7 +5,7 @@ two devices of one account. Every wait polls the screen for the content that pro
 with a deadline.
 
 The screen: row 0 is the title bar (`` 2:#dev  group dev``), then the buffer on screen, then the
-status bar (`` [alice] 2:#dev [live] [1:everyone(2!) 3:@bob(1!)]``), then the input line.
+status bar (`` [alice] 2:#dev [live] [1:everyone(2 @1) 3:@bob(1 @1)]``), then the input line.
 """
 from __future__ import annotations
 
@@ -113,27 +113,27 @@ def test_each_conversation_has_its_own_buffer_and_the_activity_list_counts_what_
     showing(alice, 2, "#dev", "carol │ dev line one")
 
     bob.say("/msg alice dm line one")                       # a new DM: buffer 3, hidden
-    activity(alice, "[3:@bob(1!)]")
+    activity(alice, "[3:@bob(1 @1)]")
     carol.say("/switch everyone")
     carol.wait_text("* talking in everyone")
     carol.say("everyone line one")
-    activity(alice, "[1:everyone(1) 3:@bob(1!)]")
-    carol.say("alice, this everyone line names you")
-    screen = activity(alice, "[1:everyone(2!) 3:@bob(1!)]")     # the mention is marked apart
+    activity(alice, "[1:everyone(1) 3:@bob(1 @1)]")
+    carol.say("@alice this everyone line names you")
+    screen = activity(alice, "[1:everyone(2 @1) 3:@bob(1 @1)]")     # the mention is marked apart
     assert "dev line one" in body(screen)
     assert "everyone line" not in body(screen) and "dm line" not in body(screen) and "bob is here" not in body(screen)
 
     alice.keys("M-1")                                       # Alt+1
     screen = showing(alice, 1, "everyone", "carol │ everyone line one", "this everyone line names you")
     assert "dev line" not in body(screen) and "dm line" not in body(screen)
-    activity(alice, "[3:@bob(1!)]")                         # everyone's count cleared on showing it
+    activity(alice, "[3:@bob(1 @1)]")                         # everyone's count cleared on showing it
     carol.say("/switch #dev")
     carol.wait_text("* talking in #dev")
     carol.say("dev line two")
-    activity(alice, "[2:#dev(1) 3:@bob(1!)]")
+    activity(alice, "[2:#dev(1) 3:@bob(1 @1)]")
 
     alice.keys("M-a")                                       # Alt+A: the hotlist's first, lines naming you first
-    screen = showing(alice, 3, "@bob", "bob │ dm line one")
+    screen = showing(alice, 3, "@bob", "bob » dm line one")          # » : it rang the bell (a DM is for you)
     assert "everyone line" not in body(screen) and "dev line" not in body(screen)
     activity(alice, "[2:#dev(1)]")
     alice.keys("M-Left")                                    # Alt+Left: the buffer before
@@ -162,7 +162,7 @@ def test_names_have_stable_colours_and_your_own_name_and_mentions_stand_out(term
     live(alice, "alice")
     bob, carol = other("bob"), other("carol")
     bob.say("second line from bob")
-    carol.say("hey alice, look")
+    carol.say("hey @alice, look")
     alice.type("mine")
     alice.keys("Enter")
     alice.wait_text("alice │ mine")
@@ -171,7 +171,7 @@ def test_names_have_stable_colours_and_your_own_name_and_mentions_stand_out(term
     assert name_style(coloured, "second line from bob", "bob") == bob_first     # the same colour each time
     assert name_style(coloured, "carol is here", "carol") != bob_first          # and not everyone's the same
     assert "\x1b[1m" in name_style(coloured, "mine", "alice")                    # your own name in bold
-    assert "\x1b[43m" in name_style(coloured, "hey alice, look", "carol")        # a line that names you: yellow
+    assert "\x1b[43m" in name_style(coloured, "hey @alice, look", "carol")        # a line that names you: yellow
 
 
 def test_resizing_redraws_the_whole_screen_without_leftovers(terminal, other) -> None:
@@ -228,7 +228,7 @@ def test_page_up_and_down_scroll_each_buffer_on_its_own(terminal, other) -> None
     bob = other("bob")
     for k in range(1, 41):
         bob.say(f"/msg alice scroll line {k:02}")
-    activity(alice, "[2:@bob(40!)]")
+    activity(alice, "[2:@bob(40 @40)]")
     alice.keys("M-2")
     screen = showing(alice, 2, "@bob", "scroll line 40")
     assert "scroll line 01" not in body(screen) and "-MORE" not in status(screen)
@@ -237,7 +237,7 @@ def test_page_up_and_down_scroll_each_buffer_on_its_own(terminal, other) -> None
     assert "scroll line 40" not in body(screen)
     for _ in range(3):                                      # past the top: it stops there
         alice.keys("PPage")
-    screen = alice.wait_for(lambda lines: body(lines).splitlines()[0].endswith("bob │ scroll line 01"))
+    screen = alice.wait_for(lambda lines: body(lines).splitlines()[0].endswith("bob » scroll line 01"))
     more = int(re.search(r"-MORE\((\d+)\)-", status(screen)).group(1))
     bob.say("/msg alice arrives while scrolled up")
     screen = alice.wait_for(lambda lines: f"-MORE({more + 1})-" in status(lines))
@@ -325,7 +325,7 @@ def test_tab_completes_commands_and_names(terminal, other) -> None:
     alice.keys("Tab")
     alice.wait_for(lambda lines: lines[-1] == "everyone> /help")
     alice.keys("Enter")
-    alice.wait_text("/msg NAME TEXT")
+    alice.wait_text("send /TEXT as a line")
     alice.type("/ms")
     alice.keys("Tab")
     alice.wait_for(lambda lines: lines[-1] == "everyone> /msg")         # typing on at once would cancel it
@@ -411,13 +411,13 @@ def test_a_second_device_links_with_a_code_from_the_first_and_both_are_alice_unt
 
     bob.say("/msg alice for alice, wherever she is")
     for t in (first, second):                               # both devices get the DM, unread
-        activity(t, "[2:@bob(1!)]")
+        activity(t, "[2:@bob(1 @1)]")
     second.keys("M-2")
-    screen = showing(second, 2, "@bob", "bob │ for alice, wherever she is")
+    screen = showing(second, 2, "@bob", "bob » for alice, wherever she is")
     assert body(screen).count("for alice, wherever she is") == 1
     activity(first, "")                                     # read on the phone: read on the laptop
     first.keys("M-2")
-    screen = showing(first, 2, "@bob", "bob │ for alice, wherever she is")
+    screen = showing(first, 2, "@bob", "bob » for alice, wherever she is")
     assert body(screen).count("for alice, wherever she is") == 1
 
     typed(second, "typed on the phone")

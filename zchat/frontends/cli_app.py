@@ -37,7 +37,7 @@ from prompt_toolkit.layout.processors import BeforeInput
 from zchat import events as ev
 from zchat.frontends.cli import LEAVE_WAIT, Fatal, join, make_client
 from zchat.frontends.cli_complete import ChatCompleter
-from zchat.frontends.cli_model import HISTORY_COUNT, ChatModel
+from zchat.frontends.cli_model import CONTEXT, HISTORY_COUNT, ChatModel
 from zchat.frontends.cli_render import STYLE, rows_of, status_bar, title_bar, visible_rows
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class FullScreen:
         self.log = ChatLog(self.model)
         self.input = InputBuffer(multiline=False, completer=ChatCompleter(self.model.view), complete_while_typing=False,
                                  history=InMemoryHistory(), accept_handler=self._accept)
+        self.input.on_text_changed += self._typed
         self.app: Application[None] = Application(layout=self._layout(), key_bindings=self._keys(), style=STYLE,
                                                   full_screen=True, mouse_support=False, min_redraw_interval=REDRAW_GAP)
 
@@ -150,6 +151,10 @@ class FullScreen:
         def _close(event: KeyPressEvent) -> None:
             self._close_dm()
 
+        @kb.add("escape", "g")
+        def _next_hit(event: KeyPressEvent) -> None:
+            self._jump()
+
         empty = Condition(lambda: not self.input.text)
 
         @kb.add("c-c", filter=~empty)
@@ -178,7 +183,25 @@ class FullScreen:
         elif self.client is not None:
             self.client.execute(f"/close @{buf.title}")     # the core's command; see README
 
+    def _jump(self) -> None:
+        """Alt+G: the next hit of the last /search, in its conversation among the lines around it (the
+        core fetches them; the buffer scrolls there once the line is in it, see ChatModel.settle_jump)."""
+        hit = self.model.next_hit()
+        if hit is None or self.client is None or not self.model.view.joined:
+            return
+        if hit.conv != self.model.buffers.current:
+            self.client.switch(hit.conv)
+        self.client.context(hit.conv, hit.seq, CONTEXT)
+
     # ---------------------------------------------------------------- input
+    def _typed(self, _buffer: InputBuffer) -> None:
+        """Each change of the input line: tell the others we are typing (the core sends at most one
+        notice every few seconds); not for commands, not while asking for a name or leaving."""
+        text = self.input.text
+        if (text and not text.startswith("/") and self.client is not None and not self.asking_name
+                and not self.leaving and self.model.view.joined):
+            self.client.typing()
+
     def _accept(self, _buffer: InputBuffer) -> bool:
         line = self.input.text
         if self.asking_name:
@@ -241,6 +264,10 @@ class FullScreen:
             if isinstance(event, ev.Left):
                 self._exit()
                 break
+        self.model.settle_jump()
+        if self.model.bells:
+            self.model.bells = 0
+            self.app.output.bell()          # "\a": the terminal rings or flags the window (not while dnd)
         conv = self.model.wants_history()
         if conv is not None and self.client is client:
             client.history(HISTORY_COUNT, conv)

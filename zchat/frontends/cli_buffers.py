@@ -25,6 +25,7 @@ EVERYONE = "all"
 
 class LineKind(StrEnum):
     MSG = "msg"              # a chat line
+    ACTION = "action"        # /me: "* alice waves"
     MEMBERSHIP = "membership"  # someone joined, left or created a group: dimmed, hideable
     PRESENCE = "presence"    # someone came, went or lost the link: dimmed, hideable
     INFO = "info"            # a command's outcome, a list, the connection's state
@@ -48,6 +49,12 @@ class Line:
     missed: bool = False     # sent while you were away
     history: bool = False    # fetched from the broker's history, not received live
     arrow: str = ""          # for presence lines: "-->" arriving, "<--" going
+    quote: str = ""          # a reply: "↳ bob: the start of the line it answers"
+    edited: bool = False
+    deleted: bool = False    # a tombstone: drawn as "message deleted"
+    reactions: ev.Reactions = ()
+    notified: bool = False   # it rang the bell (a mention or a DM while not on do-not-disturb)
+    found: bool = False      # the search hit Alt+G jumped to
 
 
 class Buffer:
@@ -59,7 +66,12 @@ class Buffer:
         self.lines: list[Line] = []
         self.seqs: set[int] = set()
         self.unread = 0
-        self.highlights = 0
+        self.mentions = 0             # of the unread lines, those for you (the core counts them)
+        self.topic = ""
+        self.typing: dict[str, None] = {}   # who is typing here now, in the order they started
+        self.seen_seq = 0             # your last line here, and who has read it ("seen by carol, dave")
+        self.seen_names: tuple[str, ...] = ()
+        self.target = 0               # a search hit to scroll to once its line is here (Alt+G)
         self.history_asked = False
         self.anchor: int | None = None
         self.widest = 0               # the longest sender name, for the name column
@@ -71,6 +83,21 @@ class Buffer:
 
     def messages(self) -> int:
         return len(self.seqs)
+
+    def line_at(self, seq: int) -> Line | None:
+        """The line with this seq, if this buffer holds it (newest first: changes are mostly recent)."""
+        if seq not in self.seqs:
+            return None
+        return next((line for line in reversed(self.lines) if line.seq == seq), None)
+
+    def show_line(self, seq: int, after: int) -> bool:
+        """Scroll so line ``seq`` is on screen with up to ``after`` lines below it; False if it is not here."""
+        for i, line in enumerate(self.lines):
+            if line.seq == seq:
+                end = min(i + after, len(self.lines) - 1)
+                self.anchor = end if end < len(self.lines) - 1 else None
+                return True
+        return False
 
     def add(self, line: Line) -> bool:
         """Add ``line`` where its seq belongs; False (and nothing changes) if that seq is here already."""
@@ -155,7 +182,11 @@ class Hot(NamedTuple):
     number: int
     label: str
     unread: int
-    highlight: bool
+    mentions: int
+
+    @property
+    def highlight(self) -> bool:
+        return self.mentions > 0
 
 
 class Buffers:
@@ -185,9 +216,8 @@ class Buffers:
         listed = {c.conv: c for c in conversations}
         for c in listed.values():
             buf = self.get(c.conv, c.title)
-            buf.title, buf.private, buf.unread = c.title, c.private, c.unread
-            if not c.unread:
-                buf.highlights = 0
+            buf.title, buf.private, buf.unread, buf.mentions, buf.topic = (c.title, c.private, c.unread, c.mentions,
+                                                                           c.topic)
         for conv in [c for c in self.order if c not in listed and c != EVERYONE]:
             self.order.remove(conv)
             del self.by_conv[conv]
@@ -195,19 +225,11 @@ class Buffers:
             self.current = current
         elif self.current not in self.by_conv:
             self.current = EVERYONE
-        self.shown.unread = self.shown.highlights = 0
+        self.shown.unread = self.shown.mentions = 0
 
     def add(self, conv: str, line: Line, title: str = "") -> bool:
-        """Add a line to ``conv``'s buffer; an unread chat line from someone else (the core counted it
-        before it sent the line) that names you, or any in a DM, marks the buffer. False if it was a
-        duplicate."""
-        buf = self.get(conv, title)
-        if not buf.add(line):
-            return False
-        if (buf.unread and conv != self.current and line.kind == LineKind.MSG and not line.own
-                and not line.history):
-            buf.highlights += line.mention or buf.kind == ev.ConvKind.DM    # a direct message is for you
-        return True
+        """Add a line to ``conv``'s buffer; False if it was a duplicate."""
+        return self.get(conv, title).add(line)
 
     def number(self, conv: str) -> int:
         return self.order.index(conv) + 1
@@ -221,7 +243,7 @@ class Buffers:
         return self.order[(self.order.index(self.current) + step) % len(self.order)]
 
     def hotlist(self) -> list[Hot]:
-        return [Hot(n, buf.label, buf.unread, buf.highlights > 0)
+        return [Hot(n, buf.label, buf.unread, buf.mentions)
                 for n, buf in enumerate((self.by_conv[c] for c in self.order), start=1) if buf.unread]
 
     def hottest(self) -> str | None:
@@ -231,10 +253,11 @@ class Buffers:
 
 
 def hot_entry(h: Hot) -> str:
-    """``3:@bob(1!)``: number, conversation, unread lines, ``!`` when one names you."""
-    return f"{h.number}:{h.label}({h.unread}{'!' if h.highlight else ''})"
+    """``1:everyone(3 @1)``: number, conversation, unread lines and, after ``@``, how many of them are
+    for you (they name you, or it is a DM), counted apart."""
+    return f"{h.number}:{h.label}({h.unread}{f' @{h.mentions}' if h.mentions else ''})"
 
 
 def hotlist_text(hot: list[Hot]) -> str:
-    """The activity list as the status bar shows it: ``[2:#dev(3) 3:@bob(1!)]``, "" when empty."""
+    """The activity list as the status bar shows it: ``[2:#dev(3) 3:@bob(1 @1)]``, "" when empty."""
     return "[" + " ".join(map(hot_entry, hot)) + "]" if hot else ""

@@ -13,11 +13,14 @@ from enum import Enum
 from zchat import events as ev
 from zchat.frontends.cli_buffers import EVERYONE, Buffers, Line, LineKind
 from zchat.frontends.cli_view import View
-from zchat.frontends.text import clean, mentions, presence_phrase
+from zchat.frontends.text import being, clean, presence_text, quote
 
 HISTORY_FILL = 20       # a buffer opened with fewer messages than this gets history from the broker
 HISTORY_COUNT = 50      # how many messages to ask for
+CONTEXT = 5             # lines around a search hit (Alt+G) that are fetched and shown below it
 ARRIVING = (ev.PresenceReason.JOINED, ev.PresenceReason.BACK)
+GOING = (ev.PresenceReason.LOST, ev.PresenceReason.LEFT, ev.PresenceReason.TIMED_OUT)
+KIND_OF: dict[str, LineKind] = {ev.MessageKind.MSG: LineKind.MSG, ev.MessageKind.ME: LineKind.ACTION}
 
 
 class Link(Enum):
@@ -43,6 +46,11 @@ class ChatModel:
         self.live = False
         self.greeted = False
         self.left: str | None = None   # why the session ended, once it has
+        self.status: tuple[str, str, bool] = ("online", "", False)   # my chosen presence: state, text, idle
+        self.bells = 0                 # notifications not yet rung (the screen rings and resets this)
+        self.hits: tuple[ev.SearchHit, ...] = ()   # the last search's results, newest first
+        self.hit = -1                  # the one Alt+G last jumped to
+        self._found: Line | None = None
 
     @property
     def name(self) -> str | None:
@@ -72,6 +80,27 @@ class ChatModel:
                     self.note([f"joined as {clean(name)}"])
             case ev.ConnectionChanged():
                 self._connection(event)
+            case ev.MessageChanged():
+                self._changed(event)
+            case ev.Notification():
+                self._notified(event)
+            case ev.Typing(conv=conv, name=name, active=active):
+                typing = self.buffers.get(conv).typing
+                if active:
+                    typing[name] = None
+                else:
+                    typing.pop(name, None)
+            case ev.ReadBy(conv=conv, seq=seq, names=names):
+                buf = self.buffers.get(conv)
+                buf.seen_seq, buf.seen_names = seq, names
+            case ev.SearchResults(results=hits):
+                self.hits, self.hit = hits, -1
+                self.note(self.view.notice(event))
+                if hits:
+                    self.note(["Alt+G: show the next hit among the lines around it"])
+            case ev.StatusChanged(state=state, text=text, idle=idle):
+                self.status = (state, text, idle)
+                self.note([f"you are {being(state, text, idle)}"])
             case ev.JoinFailed() | ev.CommandFailed():
                 self.note(self.view.notice(event), LineKind.ERROR)
             case ev.Invited() | ev.LinkCodeMade():         # for you to act on: its first line stands out
@@ -85,15 +114,63 @@ class ChatModel:
                 self.note(self.view.notice(event))
 
     def _message(self, m: ev.MessageReceived) -> None:
-        chat = m.kind == ev.MessageKind.MSG
-        mention = chat and not m.own and mentions(m.text, self.name)
-        line = Line(LineKind.MSG if chat else LineKind.MEMBERSHIP, clean(m.text, indent=0), m.ts, clean(m.sender),
-                    m.seq, own=m.own, mention=mention, missed=m.missed, history=m.history)
+        kind = KIND_OF.get(m.kind, LineKind.MEMBERSHIP)
+        line = Line(kind, clean(m.text, indent=0), m.ts, clean(m.sender), m.seq, own=m.own,
+                    mention=self._for_me(m.conv, m.mention, m.mentions), missed=m.missed, history=m.history,
+                    quote=quote(m.reply_sender, m.reply_text) if m.reply_to else "", edited=m.edited,
+                    deleted=m.deleted, reactions=m.reactions)
         self.buffers.add(m.conv, line, m.title)
+        self.buffers.get(m.conv).typing.pop(m.sender, None)      # its line came: no longer typing
+
+    def _for_me(self, conv: str, mention: bool, names: tuple[str, ...]) -> bool:
+        """Highlight the line: the core says it is for me, and in a DM (where every line is) it names me."""
+        return mention and (ev.conv_kind(conv) != ev.ConvKind.DM or (self.name or "").lower() in names)
+
+    def _changed(self, c: ev.MessageChanged) -> None:
+        """Redraw the line where it is (the screen is drawn from the buffers), and say what changed."""
+        buf = self.buffers.get(c.conv, c.title)
+        line = buf.line_at(c.seq)
+        if line is not None:
+            line.text, line.edited, line.deleted, line.reactions = clean(c.text, indent=0), c.edited, c.deleted, \
+                c.reactions
+            line.mention = self._for_me(c.conv, c.mention, c.mentions)
+        buf.add(Line(LineKind.INFO, self.view.change_words(c)))
+
+    def _notified(self, n: ev.Notification) -> None:
+        """Ring the bell and mark the line (the activity list counts it as for you); lines for you that came
+        while away are summed up in the buffer on screen."""
+        self.bells += 1
+        line = self.buffers.get(n.conv, n.title).line_at(n.seq)
+        if line is not None and not n.missed:
+            line.notified = True
+        if n.missed:
+            self.buffers.add(self.buffers.current, Line(LineKind.INFO, self.view.notification_words(n), mention=True))
+
+    def next_hit(self) -> ev.SearchHit | None:
+        """Alt+G: the next hit of the last search (round again after the last), to show among its lines."""
+        if not self.hits:
+            self.note(["no search results to go to: /search WORDS"])
+            return None
+        self.hit = (self.hit + 1) % len(self.hits)
+        hit = self.hits[self.hit]
+        self.buffers.get(hit.conv, hit.title).target = hit.seq
+        return hit
+
+    def settle_jump(self) -> None:
+        """Scroll the buffer on screen to the hit Alt+G asked for, once that line is in it, and mark it."""
+        buf = self.buffers.shown
+        if not buf.target or not buf.show_line(buf.target, CONTEXT):
+            return
+        if self._found is not None:
+            self._found.found = False
+        self._found = buf.line_at(buf.target)
+        if self._found is not None:
+            self._found.found = True
+        buf.target = 0
 
     def _presence(self, p: ev.PresenceChanged) -> None:
-        arrow = "-->" if p.reason in ARRIVING else "<--"
-        text = f"{clean(p.name)} {presence_phrase(p.reason)}"
+        arrow = "-->" if p.reason in ARRIVING else "<--" if p.reason in GOING else "--"
+        text = presence_text(p.name, p.state, p.reason, p.status)
         self.buffers.add(EVERYONE, Line(LineKind.PRESENCE, text, arrow=arrow))
         for buf in list(self.buffers.by_conv.values()):
             if buf.kind == ev.ConvKind.DM and buf.title.lower() == p.name.lower():

@@ -16,7 +16,16 @@ from prompt_toolkit.utils import get_cwidth
 from zchat import events as ev
 from zchat.frontends.cli_buffers import Buffer, Hot, Line, LineKind, hot_entry
 from zchat.frontends.cli_model import ChatModel, Link
-from zchat.frontends.text import clock, nick_colour
+from zchat.frontends.text import (
+    clean,
+    clock,
+    nick_colour,
+    reactions_text,
+    seen_text,
+    seq_tag,
+    state_text,
+    typing_text,
+)
 
 # no red (errors) and no yellow (lines that name you) among the names' colours
 PALETTE = ("ansicyan", "ansimagenta", "ansigreen", "ansiblue", "ansibrightcyan", "ansibrightmagenta",
@@ -32,6 +41,12 @@ STYLE = Style.from_dict({
     "hl.nick": "bg:ansiyellow ansiblack bold",
     "hl.text": "ansiyellow bold",
     "dim": "ansibrightblack",
+    "seq": "ansibrightblack",
+    "found": "reverse",
+    "action": "italic",
+    "deleted": "ansibrightblack italic",
+    "reactions": "",
+    "bar.typing": "italic",
     "info": "ansibrightblack",
     "error": "ansired bold",
     "marker": "ansiyellow",
@@ -79,58 +94,110 @@ def wrap(text: str, first: int, rest: int) -> list[str]:
     return rows
 
 
-def line_rows(line: Line, width: int, names: int, me: str | None) -> list[StyleAndTextTuples]:
-    """One buffer line as screen rows of ``width`` columns, the name column ``names`` wide."""
+def line_rows(line: Line, width: int, names: int, me: str | None, seq_width: int = 0,
+              seen: tuple[str, ...] = ()) -> list[StyleAndTextTuples]:
+    """One buffer line as screen rows of ``width`` columns: the time, the line's number in a column
+    ``seq_width`` wide (what /reply and /react take), the name column ``names`` wide, then the text
+    (a reply's quote above it, "(edited)" after it, its reactions and ``seen`` under it)."""
     if line.kind == LineKind.MARKER:
         words = f" {line.text} "
         side = max(0, width - get_cwidth(words)) // 2
         return [[("class:marker", "─" * side + words + "─" * side)]]
-    indent = TIME_WIDTH + names + 3
+    left = TIME_WIDTH + seq_width
+    indent = left + names + 3
     text_width = width - indent
     if text_width < 10:                            # too narrow for the column: wrap under the name
         indent, text_width = 2, width - 2
-    if line.kind == LineKind.MSG:
-        head_style = ("class:hl.nick" if line.mention else "class:own" if line.own
-                      else f"{nick_colour(line.sender, PALETTE)} bold")
-        head, text, text_style = line.sender, line.text, "class:hl.text" if line.mention else ""
-    elif line.kind == LineKind.MEMBERSHIP:
-        head, head_style = "--", "class:dim"
-        text, text_style = f"{line.sender} {line.text}", "class:dim"
-    elif line.kind == LineKind.PRESENCE:
-        head, head_style, text, text_style = line.arrow, "class:dim", line.text, "class:dim"
-    else:
-        style = "class:hl.text" if line.mention else f"class:{line.kind}"
-        head, head_style, text, text_style = MARK[line.kind], style, line.text, style
-    rows = wrap(text, width - TIME_WIDTH - names - 3, text_width)
-    first: StyleAndTextTuples = [("class:time", clock(line.ts) + " "), (head_style, fit(head, names)),
-                                 ("class:sep", " │ "), (text_style, rows[0])]
+    head, head_style, paras = _head_and_text(line)
+    if seen:
+        paras.append(("class:dim", seen_text(seen)))
+    rows = [(style, row) for k, (style, text) in enumerate(paras)
+            for row in wrap(text, width - left - names - 3 if k == 0 else text_width, text_width)]
+    tag = seq_tag(line.seq) if line.seq and seq_width else ""
+    pad = " " * max(0, seq_width - 1 - len(tag))            # the seqs right-aligned in their column
+    sep = ("class:hl.text", " » ") if line.notified else ("class:sep", " │ ")
+    name = (" " if seq_width else "") + fit(head, names)
+    first: StyleAndTextTuples = [("class:time", clock(line.ts) + " " + pad),
+                                 ("class:found" if line.found else "class:seq", tag),
+                                 (head_style, name), sep, *_fragments(*rows[0])]
     gap = " " * (indent - 2) if indent > 2 else ""
-    more: list[StyleAndTextTuples] = [[("", gap), ("class:sep", "│ " if indent > 2 else "  "), (text_style, row)]
+    more: list[StyleAndTextTuples] = [[("", gap), ("class:sep", "│ " if indent > 2 else "  "), *_fragments(*row)]
                                       for row in rows[1:]]
     return [first, *more]
 
 
+EDITED = " (edited)"
+
+
+def _fragments(style: str, row: str) -> StyleAndTextTuples:
+    """A text row's fragments: "(edited)" at its end dimmed."""
+    if style != "class:dim" and row.endswith(EDITED):
+        return [(style, row[:-len(EDITED)]), ("class:dim", EDITED)]
+    return [(style, row)]
+
+
+def _head_and_text(line: Line) -> tuple[str, str, list[tuple[str, str]]]:
+    """What goes in the name column, its style, and the text as (style, paragraph) pairs."""
+    if line.kind in (LineKind.MSG, LineKind.ACTION):
+        colour = f"{nick_colour(line.sender, PALETTE)} bold"
+        head_style = "class:hl.nick" if line.mention else "class:own" if line.own else colour
+        text_style = "class:hl.text" if line.mention else ""
+        if line.kind == LineKind.ACTION:
+            head, head_style, body = "*", colour, f"{line.sender} {line.text}"
+            text_style = text_style or "class:action"
+        else:
+            head, body = line.sender, line.text
+        if line.deleted:
+            return head, head_style, [("class:deleted", "message deleted")]
+        paras = [("class:dim", line.quote)] if line.quote else []
+        paras.append((text_style, body + (EDITED if line.edited else "")))
+        if line.reactions:
+            paras.append(("class:reactions", reactions_text(line.reactions)))
+        return head, head_style, paras
+    if line.kind == LineKind.MEMBERSHIP:
+        return "--", "class:dim", [("class:dim", f"{line.sender} {line.text}")]
+    if line.kind == LineKind.PRESENCE:
+        return line.arrow, "class:dim", [("class:dim", line.text)]
+    style = "class:hl.text" if line.mention else f"class:{line.kind}"
+    return MARK[line.kind], style, [(style, line.text)]
+
+
+def seq_width(buf: Buffer) -> int:
+    """The seq column's width: the longest "#N" of the buffer and a space, 0 while it has no messages."""
+    return len(seq_tag(max(buf.seqs))) + 1 if buf.seqs else 0
+
+
+def drawer(model: ChatModel, buf: Buffer, width: int) -> Callable[[Line], list[StyleAndTextTuples]]:
+    """``line -> its screen rows`` for ``buf`` at ``width`` ([] if hidden): one column layout for all its lines."""
+    names, seqs = name_width(buf), seq_width(buf)
+
+    def rows(line: Line) -> list[StyleAndTextTuples]:
+        if not model.shows(line):
+            return []
+        seen = buf.seen_names if line.seq and line.seq == buf.seen_seq else ()
+        return line_rows(line, width, names, model.name, seqs, seen)
+    return rows
+
+
 def visible_rows(model: ChatModel, buf: Buffer, width: int, height: int) -> list[StyleAndTextTuples]:
     """The rows to show: the buffer's lines up to its scroll position, the last ``height`` rows of them."""
-    names = name_width(buf)
+    draw = drawer(model, buf, width)
     end = len(buf.lines) if buf.anchor is None else buf.anchor + 1
     chunks: list[list[StyleAndTextTuples]] = []
     count, i = 0, end
     while count < height and i > 0:
         i -= 1
-        line = buf.lines[i]
-        if model.shows(line):
-            rows = line_rows(line, width, names, model.name)
-            chunks.append(rows)
-            count += len(rows)
+        rows = draw(buf.lines[i])
+        chunks.append(rows)
+        count += len(rows)
     out = [row for rows in reversed(chunks) for row in rows]
     return out[-height:]
 
 
 def rows_of(model: ChatModel, buf: Buffer, width: int) -> Callable[[Line], int]:
     """``line -> rows it takes`` at ``width`` (0 if hidden), for scrolling."""
-    names = name_width(buf)
-    return lambda line: len(line_rows(line, width, names, model.name)) if model.shows(line) else 0
+    draw = drawer(model, buf, width)
+    return lambda line: len(draw(line))
 
 
 # ---------------------------------------------------------------- the bars
@@ -144,21 +211,24 @@ HINTS = "Alt+1-9 Alt+←/→: switch  PgUp/PgDn: scroll  /help "
 
 
 def title_bar(model: ChatModel, width: int) -> StyleAndTextTuples:
-    """`` 2:#dev  group dev`` and, when there is room, the keys to know on the right."""
+    """`` 2:#dev  group dev: the topic`` and, when there is room, the keys to know on the right."""
     buf = model.buffers.shown
     left: StyleAndTextTuples = [("class:bar.buffer", f" {model.buffers.number(buf.conv)}:{buf.label}"),
-                                ("", f"  {buffer_name(buf)}")]
+                                ("", f"  {buffer_name(buf)}" + (f": {clean(buf.topic, 0)}" if buf.topic else ""))]
     room = width - fragment_list_width(left) - get_cwidth(HINTS)
     return left + [("", " " * room + HINTS)] if room >= 2 else left
 
 
 def status_bar(model: ChatModel, leaving: bool = False) -> StyleAndTextTuples:
-    """``[alice] 2:#design [live] [3:@bob(1!) 4:#ops(2)] -MORE(4)-``"""
+    """``[alice (away: lunch)] 2:#design [live] [3:@bob(1 @1) 4:#ops(2)] -MORE(4)- bob is typing…``"""
     buffers, view = model.buffers, model.view
     buf = buffers.shown
     state = "leaving" if leaving else view.state
     down = model.link in (Link.DOWN, Link.FAILED)
-    out: StyleAndTextTuples = [("", f" [{view.name or 'not joined'}] "),
+    me = view.name or "not joined"
+    if model.status[0] != "online":
+        me += f" ({state_text(*model.status)})"
+    out: StyleAndTextTuples = [("", f" [{me}] "),
                                ("class:bar.buffer", f"{buffers.number(buf.conv)}:{buf.label}"), ("", " "),
                                ("class:bar.down" if down else "", f"[{state}]")]
     hot = buffers.hotlist()
@@ -172,6 +242,8 @@ def status_bar(model: ChatModel, leaving: bool = False) -> StyleAndTextTuples:
     more = buf.below(model.shows)
     if buf.anchor is not None:
         out.append(("class:bar.more", f" -MORE({more})-"))
+    if buf.typing:
+        out.append(("class:bar.typing", f" {typing_text(list(buf.typing))}"))
     return out
 
 
