@@ -7,10 +7,12 @@ imports nothing from pytest).
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 
 class Tmux:
@@ -86,6 +88,19 @@ class Tmux:
 
     def wait_text(self, text: str, **kw: float) -> list[str]:
         return self.wait_for(lambda lines: any(text in line for line in lines), **kw)
+
+    def watch_bells(self, path: Path) -> Callable[[], int]:
+        """Count the bells (BEL, "\\a") the program rings from now on: tmux's alert-bell hook appends a
+        line to ``path`` for each; the function returned says how many so far."""
+        self._tmux("set-hook", "-g", "alert-bell", f"run-shell 'echo bell >> {shlex.quote(str(path))}'")
+
+        def count() -> int:
+            return len(path.read_text().splitlines()) if path.exists() else 0
+        return count
+
+    def bell_flag(self) -> bool:
+        """tmux's own mark on the window: it rang since the window was last looked at."""
+        return self._tmux("display", "-p", "-t", self.pane, "#{window_bell_flag}").strip() == "1"
 
     def close(self) -> None:
         self._tmux("kill-server")   # only this private server
