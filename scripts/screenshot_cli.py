@@ -23,6 +23,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,7 +139,7 @@ def converse(s: Session) -> None:
     s.say(bob, "nice! the colours work in a dark terminal too")
     s.say(bob, "/me makes tea")
 
-    s.open_terminal()
+    bells = s.open_terminal().watch_bells(s.tmp / "bells")
     s.wait(lambda lines: "[live]" in lines[-2] and "coffee machine" in text_of(lines))
     s.do(carol, "/invite alice design", lambda e: isinstance(e, ev.Info) and "alice" in e.text)
     s.wait(lambda lines: "invited you to #design" in text_of(lines))
@@ -146,7 +147,7 @@ def converse(s: Session) -> None:
     s.wait(lambda lines: lines[0].startswith(" 2:#design  group design: the join screen") and "makes tea" in
            text_of(lines))
     ask = s.say(carol, "@alice can you check the mock-ups today?")
-    s.wait(lambda lines: "carol » @alice can you check" in text_of(lines))
+    s.wait(lambda lines: "carol » @alice can you check" in text_of(lines) and bells() == 1)   # it rang
     s.do(bob, f"/react {mockups} 👍", lambda e: isinstance(e, ev.MessageChanged) and e.seq == mockups)
     s.do(carol, f"/react {mockups} 🎉", lambda e: isinstance(e, ev.MessageChanged) and e.seq == mockups
          and len(e.reactions) == 2)
@@ -210,7 +211,8 @@ def transcript(shots: list[tuple[str, str]]) -> str:
             "pane by scripts/screenshot_cli.py: alice at the keyboard, bob and carol scripted clients, one broker.",
             "Each line shows its #seq (what /reply, /react, /edit and /delete take).", ""]
     rule = "-" * WIDTH
-    body = [f"{k}. {caption}\n{rule}\n{screen}\n{rule}\n" for k, (caption, screen) in enumerate(shots, start=1)]
+    body = [f"{textwrap.fill(f'{k}. {caption}', WIDTH)}\n{rule}\n{screen}\n{rule}\n"
+            for k, (caption, screen) in enumerate(shots, start=1)]
     return "\n".join(head + body)
 
 

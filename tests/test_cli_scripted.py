@@ -8,6 +8,8 @@ hook, so "no bell while on do not disturb" is a count that did not move.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -191,3 +193,15 @@ def test_away_by_itself_after_the_idle_time_given_and_online_at_the_next_line(
               and "carol │ back at my desk" in body(lines))
     finally:
         carol.stop()
+
+
+def test_the_docs_transcript_script_runs_the_real_programs_through_the_features() -> None:
+    """scripts/screenshot_cli.py (docs/screenshot-cli.txt) still works: every screen it waits for came."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "screenshot_cli.py"
+    r = subprocess.run([sys.executable, str(script), "--print"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for seen in ("» @alice can you check the mock-ups before lunch? (edited)", "↳ carol: @alice can you check",
+                 "seen by bob, carol", "👍 1 (bob)  🎉 1 (carol)", "message deleted", "carol is typing…",
+                 "[alice (away: lunch)]", "carol (do not disturb: focus time) owner", 'search "mock-ups": 2 lines',
+                 "-MORE(", "carol kicked bob", "3:@bob(1 @1)", "* │ bob makes tea"):
+        assert seen in r.stdout, seen

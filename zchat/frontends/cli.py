@@ -32,7 +32,12 @@ EOF_JOIN_WAIT = 15.0  # stdin ended before the join finished: how long the join 
 
 @hookimpl
 def zchat_addoption(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("terminal client (--ui cli)")
+    group = parser.add_argument_group(
+        "terminal client (--ui cli)",
+        "Each line shows its number (#12): /reply, /react, /edit and /delete take it. A line that names you "
+        "(@you) or a direct message rings the terminal's bell and is marked with » (not while /dnd); the "
+        "activity list counts those apart: 3:@bob(2 @2). Alt+G shows the next /search hit among the lines "
+        "around it. /help lists the commands.")
     group.add_argument("--hide-joins", action="store_true",
                        help="do not show who joined, left or lost the connection (Alt+J toggles it)")
     group.add_argument("--away-after", type=_seconds, metavar="SECONDS",

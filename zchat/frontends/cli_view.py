@@ -83,8 +83,11 @@ class View:
                 if c.unread and c.conv != self.current]
 
     def status(self) -> str:
+        """"#dev | live | unread: everyone 3 @1, @bob 1 @1": @N counts the unread lines for you apart."""
         parts = [self.current_label() if self.joined else "not joined", self.state]
-        unread = ", ".join(f"{label} {n}" for label, n in self.unread())
+        mentions = {conv_label(c.conv, c.title): c.mentions for c in self.convs.values()}
+        unread = ", ".join(f"{label} {n}" + (f" @{mentions[label]}" if mentions.get(label) else "")
+                           for label, n in self.unread())
         parts.append(f"unread: {unread}" if unread else "no unread")
         return " | ".join(parts)
 
