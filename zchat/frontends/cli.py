@@ -40,19 +40,6 @@ def zchat_addoption(parser: argparse.ArgumentParser) -> None:
         "around it. /help lists the commands.")
     group.add_argument("--hide-joins", action="store_true",
                        help="do not show who joined, left or lost the connection (Alt+J toggles it)")
-    group.add_argument("--away-after", type=_seconds, metavar="SECONDS",
-                       help="show you as away (idle) after this many seconds without typing or a command, "
-                            "online again at the next key (0: never; default: the client's, 300)")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 (never) or more seconds, not {text!r}")
-    return value
 
 
 @hookimpl
@@ -66,13 +53,9 @@ class Fatal(Exception):
 
 def make_client(launch: Launch, options: argparse.Namespace) -> Client:
     try:
-        client = launch.client()   # options.server, options.config_dir
+        return launch.client()   # options.server, options.config_dir, options.away_after
     except (ZchatError, ValueError) as exc:
         raise Fatal(str(exc)) from exc
-    away_after = getattr(options, "away_after", None)
-    if away_after is not None:
-        client.idle_after = away_after       # read when the session starts (join)
-    return client
 
 
 def join(client: Client, name: str) -> None:
