@@ -280,6 +280,28 @@ def test_a_second_device_joins_with_the_printed_command_and_is_signed_out_when_r
         assert len(u.errors) == 1 and u.errors[0].startswith(f"zchat: error: {says}") and not u.lines, u.everything()
 
 
+def test_plain_mode_prints_mentions_with_the_bell_changes_reactions_and_search(users) -> None:
+    alice = users("alice")
+    joined(alice)
+    bob = users("bob")
+    joined(bob)
+    bob.say("@alice are you there?")
+    said = alice.wait_text("are you there")
+    seq = int(re.search(r" #(\d+) \[everyone\] bob: @alice are you there\?$", said).group(1))
+    assert alice.wait_text("mentioned you").endswith(f"! bob mentioned you in everyone (#{seq})")
+    assert alice.wait_text("mentioned you").startswith("\a")                # the terminal's bell
+    bob.wait_text(f"#{seq} [everyone] bob: @alice are you there?")       # /edit alone: his last line he has seen
+    bob.say("/edit @alice are you there now?")
+    alice.wait_line(lambda line: line.endswith(f"[everyone] * bob edited #{seq}: @alice are you there now?"))
+    alice.say(f"/react {seq} 👍")
+    bob.wait_line(lambda line: line.endswith(f"[everyone] * alice reacted 👍 to #{seq} (👍 1 (alice))"))
+    alice.say("/me waves")
+    bob.wait_line(lambda line: re.search(r" #\d+ \[everyone\] \* alice waves$", line) is not None)
+    alice.say("/search there")
+    alice.wait_text('* search "there": 1 line, newest first')
+    alice.wait_line(lambda line: line.endswith(f"everyone #{seq} bob: @alice are you there now?"))
+
+
 def test_closed_stdin_does_not_crash(broker: BrokerProcess, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "zchat", "--ui", "cli", "--name", "eve", "--server", broker.connect,
                         "--config-dir", str(tmp_path)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -707,6 +729,9 @@ def test_the_model_redraws_changed_lines_and_follows_typing_receipts_status_and_
     assert not dev.typing
     m.apply(ev.ReadBy(conv="g:dev", seq=4, names=("carol",)))
     assert (dev.seen_seq, dev.seen_names) == (4, ("carol",))
+    m.apply(ev.Typing(conv="g:ops", name="carol", active=True))          # not open here: no buffer made for it
+    m.apply(ev.ReadBy(conv="g:ops", seq=2, names=("carol",)))
+    assert "g:ops" not in m.buffers.by_conv
     m.apply(msg(conv="g:dev", title="dev", seq=6, text="@alice look", mentions=("alice",), mention=True))
     m.apply(ev.Notification(conv="g:dev", title="dev", seq=6, sender="bob", text="@alice look", reason="mention"))
     assert dev.line_at(6).notified and dev.line_at(6).mention and m.bells == 1

@@ -84,15 +84,17 @@ class ChatModel:
                 self._changed(event)
             case ev.Notification():
                 self._notified(event)
-            case ev.Typing(conv=conv, name=name, active=active):
-                typing = self.buffers.get(conv).typing
+            case ev.Typing(conv=conv, name=name, active=active) if conv in self.buffers.by_conv:
+                typing = self.buffers.by_conv[conv].typing
                 if active:
                     typing[name] = None
                 else:
                     typing.pop(name, None)
-            case ev.ReadBy(conv=conv, seq=seq, names=names):
-                buf = self.buffers.get(conv)
+            case ev.ReadBy(conv=conv, seq=seq, names=names) if conv in self.buffers.by_conv:
+                buf = self.buffers.by_conv[conv]
                 buf.seen_seq, buf.seen_names = seq, names
+            case ev.Typing() | ev.ReadBy():
+                pass            # about a conversation that is not open here (yet): nothing to draw it in
             case ev.SearchResults(results=hits):
                 self.hits, self.hit = hits, -1
                 self.note(self.view.notice(event))
