@@ -489,6 +489,8 @@ def test_completion() -> None:
     assert complete("/msg b") == ["Bella ", "bob "]
     assert complete("/join t") == ["team "]
     assert complete("/invite bob t") == ["team "]
+    assert complete("/kick B") == ["Bella ", "bob "] and complete("/ban bob t") == ["team "]   # moderation
+    assert complete("/owner b") == ["Bella ", "bob "] and complete("/unban bob ") == ["team "]
     assert complete("/switch #") == ["#team "]
     assert complete("/close @") == ["@Bella ", "@bob "]
     assert complete("hello @bo") == ["@bob "]

@@ -16,8 +16,9 @@ from prompt_toolkit.document import Document
 from zchat.commands import COMMANDS, EXIT_WORD
 from zchat.frontends.cli_view import View
 
-USER_ARGS = {"msg": 0, "invite": 0}               # command -> index of the argument that is a user name
-GROUP_ARGS = {"join": 0, "leave": 0, "who": 0, "invite": 1}
+MODERATION = ("kick", "ban", "unban", "op", "deop", "owner")     # /kick NAME [GROUP] ...
+USER_ARGS = {"msg": 0, "invite": 0, **dict.fromkeys(MODERATION, 0)}   # command -> index of the user name argument
+GROUP_ARGS = {"join": 0, "leave": 0, "who": 0, "invite": 1, **dict.fromkeys(MODERATION, 1)}
 CONVERSATION_ARGS = ("switch", "close")            # commands whose argument is everyone, @NAME or #GROUP
 DEVICE_WORDS = ("link", "revoke")                  # /device link | /device revoke NAME
 
