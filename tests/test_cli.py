@@ -25,7 +25,7 @@ from zchat import events as ev
 from zchat.frontends.cli_buffers import Buffer, Line, LineKind, hotlist_text
 from zchat.frontends.cli_model import HISTORY_FILL, ChatModel
 from zchat.frontends.cli_view import MISSED_HEADER, View, clean
-from zchat.frontends.text import mentions, nick_colour, valid_for
+from zchat.frontends.text import mentions, nick_colour, typing_text, valid_for
 
 
 class User:
@@ -725,7 +725,8 @@ def test_the_model_redraws_changed_lines_and_follows_typing_receipts_status_and_
     assert dev.line_at(3).deleted and texts(dev)[-1] == "bob deleted #3"
     m.apply(ev.Typing(conv="g:dev", name="carol", active=True))
     m.apply(ev.Typing(conv="g:dev", name="dave", active=True))
-    assert list(dev.typing) == ["carol", "dave"]
+    assert list(dev.typing) == ["carol", "dave"] and typing_text(list(dev.typing)) == "carol and dave are typing…"
+    assert typing_text(["a", "b", "c"]) == "3 people are typing…" and typing_text([]) == ""
     m.apply(ev.Typing(conv="g:dev", name="dave", active=False))
     m.apply(msg(conv="g:dev", title="dev", seq=5, sender="carol", text="here"))       # her line came
     assert not dev.typing

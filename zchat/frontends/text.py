@@ -195,14 +195,15 @@ def notification_text(sender: str, reason: str, where: str, seq: int, missed: bo
 
 
 def typing_text(names: Sequence[str]) -> str:
-    """"bob is typing…", "bob and carol are typing…", "4 people are typing…"; "" for nobody."""
+    """"bob is typing…", "bob and carol are typing…", "3 people are typing…"; "" for nobody (the words
+    tk/format.py's typing_text says too)."""
     names = [clean(n) for n in names]
     if not names:
         return ""
     if len(names) == 1:
         return f"{names[0]} is typing…"
-    if len(names) <= 3:
-        return f"{', '.join(names[:-1])} and {names[-1]} are typing…"
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]} are typing…"
     return f"{len(names)} people are typing…"
 
 
