@@ -47,6 +47,35 @@ def test_changes_are_applied_to_their_line_and_never_drawn_as_lines() -> None:
     assert of(net, "alice", ev.CommandFailed)[-1].message.startswith("no line of yours here to delete")
 
 
+def test_edit_without_seq_means_the_line_just_acknowledged_and_says_so_while_one_is_in_flight() -> None:
+    net = roomy()
+    net.connect("bob")
+    net.connect("alice")
+    alice = net.sessions["alice"][0]
+    net.do("alice", "first")
+    alice.send("second")                             # in flight: its ok has not come back
+    assert alice.edit("second, fixed") is None       # not line 1 by mistake
+    net.pump()
+    assert of(net, "alice", ev.CommandFailed)[-1].message.startswith("your last line here is still on its way")
+    assert of(net, "bob", ev.MessageChanged) == []
+    net.do("alice", "/edit second, fixed")
+    [change] = of(net, "bob", ev.MessageChanged)
+    assert (change.seq, change.text) == (2, "second, fixed")
+
+
+def test_a_line_sent_ends_the_typing_pause_so_the_next_key_announces_typing_again() -> None:
+    net = roomy()
+    net.connect("alice")
+    alice = net.sessions["alice"][0]
+    net.connect("bob")
+    alice.typing(net.now[0])
+    net.pump()
+    net.do("alice", "here it is")                    # bob's indicator goes with the line
+    alice.typing(net.now[0] + 0.5)                   # within TYPING_EVERY of the first notice
+    net.pump()
+    assert [t.active for t in of(net, "bob", ev.Typing)] == [True, False, True]
+
+
 def test_mentions_are_counted_apart_from_unread_and_a_dm_counts() -> None:
     net = roomy()
     net.connect("alice")

@@ -28,6 +28,7 @@ class Actions(SessionPart):
         self.outbox[cmid] = send = p.Send(id="", conv=conv, text=text, cmid=cmid,
                                           kind=None if kind == p.MessageKind.MSG else kind, reply_to=reply_to)
         self._send_status(send, ev.SendState.SENDING)
+        self.typing_sent.pop(conv, None)   # the others' "typing" ends with this line: the next key says it again
         if conv in self.paced:          # keep order: it goes when the ones before it go
             return None
         return self._resend_one(send)

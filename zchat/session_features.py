@@ -22,6 +22,10 @@ class Features(SessionPart):
     def _target(self, conv: str | None, seq: int | None, what: str) -> tuple[ConvState, int] | None:
         """The conversation (default: current) and the line (default: this user's last one there)."""
         state = self.convs.get(conv or self.current)
+        if seq is None and state is not None and any(s.conv == state.conv for s in self.outbox.values()):
+            self._fail("usage", f"your last line here is still on its way: {what} it in a moment, or give its "
+                       "number (SEQ)", what)
+            return None
         line = seq if seq is not None else (state.my_last if state else 0)
         if state is None or not line:
             self._fail("usage", f"no line of yours here to {what}: give its number (SEQ)", what)
