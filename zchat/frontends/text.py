@@ -195,8 +195,8 @@ def notification_text(sender: str, reason: str, where: str, seq: int, missed: bo
 
 
 def typing_text(names: Sequence[str]) -> str:
-    """"bob is typing…", "bob and carol are typing…", "3 people are typing…"; "" for nobody (the words
-    tk/format.py's typing_text says too)."""
+    """"bob is typing…", "bob and carol are typing…", "3 people are typing…"; "" for nobody (both
+    frontends say these words)."""
     names = [clean(n) for n in names]
     if not names:
         return ""

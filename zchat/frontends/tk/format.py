@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from zchat import events as ev
 from zchat.frontends import text
 from zchat.frontends.text import STATE_WORDS
+from zchat.frontends.text import seen_text as seen_text  # the words both frontends say
+from zchat.frontends.text import typing_text as typing_text
 
 MISSED_MARKER = "── messages you missed while away ──"
 STATE_ICON = {"online": "●", "away": "◑", "dnd": "⊖", "lost": "◐", "offline": "○", "unknown": "?"}
@@ -141,22 +143,6 @@ def reaction_text(emoji: str, names: tuple[str, ...], shown: int = 3) -> str:
     """One reaction, aggregated: "👍 2 bob, carol" (the first ``shown`` names, then "+N")."""
     who = ", ".join(text.clean(n) for n in names[:shown]) + (f" +{len(names) - shown}" if len(names) > shown else "")
     return f"{text.clean(emoji)} {len(names)} {who}"
-
-
-def typing_text(names: list[str]) -> str:
-    """"bob is typing…", "bob and carol are typing…", "3 people are typing…"."""
-    names = [text.clean(n) for n in names]
-    if not names:
-        return ""
-    if len(names) == 1:
-        return f"{names[0]} is typing…"
-    if len(names) == 2:
-        return f"{names[0]} and {names[1]} are typing…"
-    return f"{len(names)} people are typing…"
-
-
-def seen_text(names: tuple[str, ...]) -> str:
-    return "seen by " + ", ".join(text.clean(n) for n in names) if names else ""
 
 
 def counts_text(unread: int, mentions: int) -> str:
