@@ -108,9 +108,9 @@ def test_presence_and_group_membership_agree_across_brokers(two, make_client) ->
     assert listed(alice) == listed(bob) == [("ops", 2)]
     assert alice.call(p.Bye)
     change = bob.wait_published(lambda t, m: isinstance(m, p.Presence) and any(
-        c.name == "alice" and c.state == "away" for c in m.changes))
+        c.name == "alice" and c.state == "offline" for c in m.changes))       # protocol 3: a bye is offline
     assert [c.reason for c in change.changes if c.name == "alice"] == ["left"]
-    assert states(bob)["alice"] == "away"
+    assert states(bob)["alice"] == "offline"
 
 
 def test_a_member_who_leaves_on_broker_1_reads_nothing_after_on_broker_2(two, make_client) -> None:
