@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 from zchat import store_search
 from zchat.checkpoint import WAL_SIZE_LIMIT, Checkpointer, _is_memory
+from zchat.store_base import Line
 from zchat.store_features import FeatureStore, migrate_2_to_3
 from zchat.store_search import SearchStore
-from zchat.store_base import Line
 
 __all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "DeviceRow", "MessageRow", "SQLiteStore",
            "StoreError", "UserRow"]
