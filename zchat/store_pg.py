@@ -271,9 +271,8 @@ class PgStore(PgFeatureStore):
         return dict(self._x("SELECT key, head FROM conversations").fetchall())
 
     def add_conversation(self, key: str, kind: str, private: bool, created_by: str | None, ts: float) -> None:
-        self._x("INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING", (key, kind, private, created_by, ts))
-        self._t.convs.add(key)
+        self._conv_changed(key, "INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s,"
+                           " %s, %s) ON CONFLICT DO NOTHING", (key, kind, private, created_by, ts))
 
     def load_members(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM members")
@@ -282,13 +281,11 @@ class PgStore(PgFeatureStore):
         return {r[0] for r in self._x("SELECT user_key FROM members WHERE conv = %s", (conv,))}
 
     def add_member(self, conv: str, user: str, ts: float) -> None:
-        self._x("INSERT INTO members(conv, user_key, joined) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (conv, user, ts))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "INSERT INTO members(conv, user_key, joined) VALUES (%s, %s, %s)"
+                           " ON CONFLICT DO NOTHING", (conv, user, ts))
 
     def remove_member(self, conv: str, user: str) -> None:
-        self._x("DELETE FROM members WHERE conv = %s AND user_key = %s", (conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "DELETE FROM members WHERE conv = %s AND user_key = %s", (conv, user))
 
     def load_invites(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM invites")
@@ -297,11 +294,15 @@ class PgStore(PgFeatureStore):
         return {r[0] for r in self._x("SELECT user_key FROM invites WHERE conv = %s", (conv,))}
 
     def add_invite(self, conv: str, user: str) -> None:
-        self._x("INSERT INTO invites(conv, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING", (conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "INSERT INTO invites(conv, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                           (conv, user))
 
     def remove_invite(self, conv: str, user: str) -> None:
-        self._x("DELETE FROM invites WHERE conv = %s AND user_key = %s", (conv, user))
+        self._conv_changed(conv, "DELETE FROM invites WHERE conv = %s AND user_key = %s", (conv, user))
+
+    def _conv_changed(self, conv: str, sql: str, args: Args) -> None:
+        """A write to what the brokers keep in memory of ``conv``: the others reload it after the commit."""
+        self._x(sql, args)
         self._t.convs.add(conv)
 
     def _sets(self, sql: str) -> dict[str, set[str]]:

@@ -26,7 +26,6 @@ from zchat.store_search import search_terms
 if TYPE_CHECKING:
     import psycopg
 
-    from zchat.store_base import Touched
     from zchat.store_pg import Args
 
 MSG_COLUMNS = "conv, seq, ts, sender, kind, text, cmid, ref, edited, deleted, mentions"
@@ -36,8 +35,7 @@ class PgFeatureStore:
     if TYPE_CHECKING:
         def _x(self, sql: str, args: Args = ()) -> psycopg.Cursor[Any]: ...
         def _sets(self, sql: str) -> dict[str, set[str]]: ...
-        @property
-        def _t(self) -> Touched: ...
+        def _conv_changed(self, conv: str, sql: str, args: Args) -> None: ...
 
     # -- lines: edit, delete, reply quotes ------------------------------------------------
 
@@ -95,16 +93,14 @@ class PgFeatureStore:
     # -- groups: topics, roles, bans (the other brokers reload the group) -------------------
 
     def set_topic(self, conv: str, topic: str) -> None:
-        self._x("UPDATE conversations SET topic = %s WHERE key = %s", (topic, conv))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "UPDATE conversations SET topic = %s WHERE key = %s", (topic, conv))
 
     def load_topics(self) -> dict[str, str]:
         """conv -> topic, for the conversations that have one."""
         return dict(self._x("SELECT key, topic FROM conversations WHERE topic <> ''").fetchall())
 
     def set_role(self, conv: str, user: str, role: str) -> None:
-        self._x("UPDATE members SET role = %s WHERE conv = %s AND user_key = %s", (role, conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "UPDATE members SET role = %s WHERE conv = %s AND user_key = %s", (role, conv, user))
 
     def load_roles(self) -> dict[str, dict[str, str]]:
         """conv -> {user: role} for the members who are owners or admins."""
@@ -121,13 +117,11 @@ class PgFeatureStore:
         return row[0] if row else None
 
     def add_ban(self, conv: str, user: str, by: str, ts: float) -> None:
-        self._x("INSERT INTO bans(conv, user_key, by_user, ts) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (conv, user, by, ts))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "INSERT INTO bans(conv, user_key, by_user, ts) VALUES (%s, %s, %s, %s)"
+                           " ON CONFLICT DO NOTHING", (conv, user, by, ts))
 
     def remove_ban(self, conv: str, user: str) -> None:
-        self._x("DELETE FROM bans WHERE conv = %s AND user_key = %s", (conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "DELETE FROM bans WHERE conv = %s AND user_key = %s", (conv, user))
 
     def load_bans(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM bans")
