@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import BULK, BrokerProcess
@@ -253,6 +254,36 @@ def test_away_with_a_status_on_broker_1_shows_on_broker_2_and_so_do_typing_and_r
     assert isinstance(bob.call(p.MarkRead, conv=dm, seq=said.seq), p.Ok)
     seen = alice.wait_published(lambda t, m: isinstance(m, p.Seen), timeout=10)
     assert (seen.conv, seen.name, seen.seq) == (dm, "bob", said.seq)
+
+
+def test_a_topic_role_and_ban_missed_while_the_bus_was_down_are_found_when_it_is_back(
+        two, make_client, store_url: str) -> None:
+    """No broker listens while the group changes (new connections refused, the listeners cut): the
+    bundle is lost for sure, and the comparison with the store when the bus is back finds it all."""
+    b1, b2 = two
+    alice = make_client(b1.connect, "alice")
+    bob, carol = make_client(b2.connect, "bob"), make_client(b2.connect, "carol")
+    until(lambda: {"bob", "carol"} <= {u.name for u in alice.call(p.Who, conv="all").users}, what="b1 knows them")
+    alice.call(p.CreateGroup, group="ops")
+    join_when_known(bob, "ops")
+    state = lambda c: ({g.name: g.topic for g in c.call(p.ListGroups).groups},      # noqa: E731
+                       {u.name: u.role for u in c.call(p.Who, conv="g:ops").users})
+    until(lambda: state(bob) == ({"ops": ""}, {"alice": "owner", "bob": ""}), what="b2 knows the group")
+    db = store_url.rsplit("/", 1)[1]
+    with psycopg.connect(store_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS false")     # type: ignore[arg-type]
+        try:
+            cut = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+                                " AND query = 'LISTEN zchat'", (db,)).fetchall()
+            assert len(cut) == 2                                          # both brokers' listeners
+            assert isinstance(alice.call(p.SetTopic, group="ops", topic="while nobody listened"), p.Ok)
+            assert isinstance(alice.call(p.Moderate, group="ops", action="op", name="bob"), p.Ok)
+            assert isinstance(alice.call(p.Moderate, group="ops", action="ban", name="carol"), p.Ok)
+        finally:
+            admin.execute(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")  # type: ignore[arg-type]
+    until(lambda: state(bob) == ({"ops": "while nobody listened"}, {"alice": "owner", "bob": "admin"}),
+          what="b2 compared with the store")
+    assert carol.call(p.JoinGroup, group="ops").code == "banned"
 
 
 def test_one_broker_on_sqlite_needs_no_psycopg() -> None:
