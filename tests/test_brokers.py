@@ -201,6 +201,7 @@ def test_a_member_kicked_on_broker_1_reads_nothing_after_on_broker_2(two, make_c
     alice.say("g:team", "before")
     assert [m.text for m in chat(carol, "g:team", 1)] == ["before"]
     assert isinstance(alice.call(p.Moderate, group="team", action="kick", name="carol"), p.Ok)
+    line_of(carol, "g:team", "event", lambda m: m.text == "kicked carol")        # b2 publishes it while she can read
     until(lambda: any(isinstance(n, p.Membership) and n.reason == "kicked from team by alice" for n in carol.notices)
           or carol.poll_notices(0.05), what="carol, on b2, is told why she left")
     alice.say("g:team", "not for carol")

@@ -8,7 +8,8 @@ telling the others what changed, by reference: the conversations whose heads mov
 receiver reads the lines from the store and publishes them on its own fan-out, in seq order,
 sealed with its own keys), the accounts and conversations whose rows changed (the receiver
 reloads them and acts on the difference: a revoked device's sessions end, a member who left
-no longer holds the group's key; a topic, role or ban is the group's too), read marks, presence,
+no longer holds the group's key, once the lines said before it left are out: a removal names the
+group's last line then; a topic, role or ban is the group's too), read marks, presence,
 the few publishes that are not stored lines (``invited``, typing, ``seen``) and the notices that
 must reach a user on every broker (why a kicked member left). Edits, deletions and reactions are
 stored lines, so they travel as heads like any other line. A bundle that never arrives costs
@@ -26,7 +27,7 @@ from zchat.hub_parts import Conversation, HubPart
 
 if TYPE_CHECKING:
     from zchat.store import ConversationRow, DeviceRow, UserRow
-    from zchat.store_base import SharedStore, Touched
+    from zchat.store_base import Line, SharedStore, Touched
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -59,6 +60,8 @@ class PeerSync(HubPart):
         broker_id: str
         relays: list[tuple[bytes, bytes]]
         relayed_notices: list[tuple[str, bytes]]
+        removals: list[tuple[str, Line | int]]
+        lines: list[Line]
         publishes: list[Any]
         def _publish_rows(self, conv: Conversation, rows: list[Any], out: list[Any]) -> None: ...
 
@@ -74,13 +77,23 @@ class PeerSync(HubPart):
         if self.shared is not None:
             self.relayed_notices.append((user, notice))
 
+    def _mark_removal(self, conv: Conversation) -> None:
+        """A member is leaving ``conv`` (left, kicked, banned): the other brokers publish what was said
+        until now (the event line that says so included) before they rotate the group's key."""
+        if self.shared is not None:
+            last = next((x for x in reversed(self.lines) if x.conv == conv.key), None)
+            self.removals.append((conv.key, conv.head if last is None else last))
+
     # ---------------------------------------------------------------- what we tell
     def bundle(self, touched: Touched, heads: dict[str, int]) -> list[str]:
         """What this broker's last commit changed, for the others (empty list: nothing to tell)."""
         relays, self.relays = self.relays, []
         notices, self.relayed_notices = self.relayed_notices, []
-        items: dict[str, list[Any]] = {
-            "u": sorted(touched.users), "c": sorted(touched.convs), "r": sorted(touched.reads),
+        removals, self.removals = self.removals, []
+        items: dict[str, list[Any]] = {          # in the order they are applied ("k" before "c": see apply_bundle)
+            "u": sorted(touched.users),
+            "k": [[conv, last if isinstance(last, int) else last.seq] for conv, last in removals],
+            "c": sorted(touched.convs), "r": sorted(touched.reads),
             "n": [[u, n.decode()] for u, n in notices],
             "p": self.presence.local_changes(), "h": sorted(heads.items()),
             "x": [[t.decode(), d.decode()] for t, d in relays]}
@@ -97,6 +110,8 @@ class PeerSync(HubPart):
             row = store.load_user(user)
             if row is not None:
                 self._apply_user(user, row, store.devices_of(user))
+        for key, seq in bundle.get("k", ()):       # what a member who left may still read goes out with the old key
+            self._catch_up(key, seq)
         for key in bundle.get("c", ()):
             conv = store.load_conversation(key)
             if conv is not None:
