@@ -213,19 +213,30 @@ def test_a_member_kicked_on_broker_1_reads_nothing_after_on_broker_2(two, make_c
     assert carol.call(p.Search, query="before").results == []
 
 
-def test_a_topic_roles_and_a_ban_set_on_broker_1_hold_on_broker_2(two, make_client) -> None:
-    b1, b2 = two
+def ops_group(b1: BrokerProcess, b2: BrokerProcess, make_client: Callable[..., RawClient]) -> list[RawClient]:
+    """alice (on b1) owns group "ops", bob (on b2) is in it, carol (on b2) is not; b1 knows them all."""
     alice = make_client(b1.connect, "alice")
     bob, carol = make_client(b2.connect, "bob"), make_client(b2.connect, "carol")
     until(lambda: {"bob", "carol"} <= {u.name for u in alice.call(p.Who, conv="all").users}, what="b1 knows them")
     alice.call(p.CreateGroup, group="ops")
     join_when_known(bob, "ops")
+    return [alice, bob, carol]
+
+
+def topics(c: RawClient) -> dict[str, str]:
+    return {g.name: g.topic for g in c.call(p.ListGroups).groups}
+
+
+def roles(c: RawClient) -> dict[str, str]:
+    return {u.name: u.role for u in c.call(p.Who, conv="g:ops").users}
+
+
+def test_a_topic_roles_and_a_ban_set_on_broker_1_hold_on_broker_2(two, make_client) -> None:
+    alice, bob, carol = ops_group(*two, make_client)
     assert isinstance(alice.call(p.SetTopic, group="ops", topic="deploy at five"), p.Ok)
-    topics = lambda c: {g.name: g.topic for g in c.call(p.ListGroups).groups}      # noqa: E731
     until(lambda: topics(bob) == {"ops": "deploy at five"}, what="b2 lists the topic")
     assert bob.call(p.SetTopic, group="ops", topic="bob's").code == "not_allowed"
     assert isinstance(alice.call(p.Moderate, group="ops", action="op", name="bob"), p.Ok)
-    roles = lambda c: {u.name: u.role for u in c.call(p.Who, conv="g:ops").users}   # noqa: E731
     until(lambda: roles(bob) == {"alice": "owner", "bob": "admin"}, what="b2 knows bob is an admin")
     assert isinstance(bob.call(p.SetTopic, group="ops", topic="deploy at six"), p.Ok)   # and lets him moderate
     until(lambda: topics(alice) == {"ops": "deploy at six"}, what="b1 lists bob's topic")
@@ -261,14 +272,8 @@ def test_a_topic_role_and_ban_missed_while_the_bus_was_down_are_found_when_it_is
         two, make_client, store_url: str) -> None:
     """No broker listens while the group changes (new connections refused, the listeners cut): the
     bundle is lost for sure, and the comparison with the store when the bus is back finds it all."""
-    b1, b2 = two
-    alice = make_client(b1.connect, "alice")
-    bob, carol = make_client(b2.connect, "bob"), make_client(b2.connect, "carol")
-    until(lambda: {"bob", "carol"} <= {u.name for u in alice.call(p.Who, conv="all").users}, what="b1 knows them")
-    alice.call(p.CreateGroup, group="ops")
-    join_when_known(bob, "ops")
-    state = lambda c: ({g.name: g.topic for g in c.call(p.ListGroups).groups},      # noqa: E731
-                       {u.name: u.role for u in c.call(p.Who, conv="g:ops").users})
+    alice, bob, carol = ops_group(*two, make_client)
+    state = lambda c: (topics(c), roles(c))          # noqa: E731
     until(lambda: state(bob) == ({"ops": ""}, {"alice": "owner", "bob": ""}), what="b2 knows the group")
     db = store_url.rsplit("/", 1)[1]
     with psycopg.connect(store_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
