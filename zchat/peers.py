@@ -115,7 +115,8 @@ class PeerSync(HubPart):
         for key in bundle.get("c", ()):
             conv = store.load_conversation(key)
             if conv is not None:
-                self._apply_conv(conv, store.members_of(key), store.invites_of(key), store.group_state(key))
+                group = store.group_state(key) if conv.kind == K.GROUP else ("", {}, set())
+                self._apply_conv(conv, store.members_of(key), store.invites_of(key), group)
         for user, conv in bundle.get("r", ()):
             mark = store.load_read(user).get(conv, 0)
             self._notify(user, p.encode(p.ReadMark(conv, mark)))
