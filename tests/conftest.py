@@ -100,7 +100,9 @@ class BrokerProcess:
 # minutes for modules that test the loop's socket guards (robustness, starvation, slow consumers),
 # which do not touch the store. tests/test_brokers.py runs two brokers on PostgreSQL.
 PG_MODULES = {"test_broker_e2e", "test_security", "test_devices_e2e", "test_client", "test_limits",
-              "test_broker_process", "test_client_api"}
+              "test_broker_process", "test_client_api",
+              # protocol 3: edits, deletions, replies, reactions, moderation, search, awareness, and attacks on them
+              "test_lines_e2e", "test_moderation_e2e", "test_awareness_e2e", "test_feat_attacks"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

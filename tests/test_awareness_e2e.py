@@ -5,11 +5,14 @@ receipts from the read marks; and the notification hook a plugin sees."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 import zchat
 from tests.probe import Probe, msg
@@ -62,7 +65,8 @@ def test_a_chosen_state_is_the_accounts_and_a_new_session_learns_it(user: Callab
     assert note.text == "@alice now?"                              # the first one: none came while dnd
 
 
-def test_typing_is_published_sealed_never_stored_and_expires(user: Callable[..., Probe], broker: Any) -> None:
+def test_typing_is_published_sealed_never_stored_and_expires(user: Callable[..., Probe], broker: Any,
+                                                             store_url: str | None) -> None:
     alice, bob = user("alice"), user("bob")
     bob.client.dm("alice", "hi")                                  # a DM both have open
     alice.wait(msg("hi"))
@@ -78,10 +82,16 @@ def test_typing_is_published_sealed_never_stored_and_expires(user: Callable[...,
     line = alice.wait(msg("done now"))
     before = alice.seen[alice.seen.index(line) - 1]
     assert isinstance(before, ev.Typing) and (before.name, before.active) == ("bob", False)
-    db = sqlite3.connect(broker.data_dir / "zchat.db")
-    rows = list(db.execute("SELECT conv, kind, text FROM messages WHERE conv = 'dm:alice:bob' ORDER BY seq"))
-    assert rows == [("dm:alice:bob", "msg", "hi"), ("dm:alice:bob", "msg", "done now")]   # 22 notices, 0 rows
-    assert [row for row in db.execute("SELECT name FROM sqlite_master WHERE name LIKE '%typing%'")] == []
+    if store_url is None:
+        db: Any = sqlite3.connect(broker.data_dir / "zchat.db")
+        tables = "SELECT name FROM sqlite_master WHERE name LIKE '%typing%'"
+    else:                                                       # the broker's PostgreSQL database
+        db = psycopg.connect(store_url, autocommit=True)
+        tables = "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%typing%'"
+    with contextlib.closing(db):
+        rows = list(db.execute("SELECT conv, kind, text FROM messages WHERE conv = 'dm:alice:bob' ORDER BY seq"))
+        assert rows == [("dm:alice:bob", "msg", "hi"), ("dm:alice:bob", "msg", "done now")]   # 22 notices, 0 rows
+        assert list(db.execute(tables)) == []
 
 
 def test_a_typing_flood_is_refused_and_the_broker_stays_quick_for_others(client: Callable[..., RawClient]) -> None:

@@ -28,7 +28,7 @@ class AwarenessRequests(HubPart):
         self._limit(s, RK.TYPING, req.id, "typing notices")
         payload = p.encode(p.TypingNotice(conv.key, s.name))
         for t in conv.topics:
-            self._publish(t, payload)
+            self._publish_everywhere(t, payload)     # the readers on other brokers too (zchat.peers)
         return p.Ok(req.id, conv.key)
 
     def _on_status(self, s: Session, req: p.SetStatus) -> p.Ok:
@@ -63,4 +63,4 @@ class AwarenessRequests(HubPart):
         if mark > before and conv.kind != K.EVERYONE:
             payload = p.encode(p.Seen(conv.key, s.name, mark))
             for t in conv.topics:
-                self._publish(t, payload)
+                self._publish_everywhere(t, payload)

@@ -23,6 +23,8 @@ from zchat.store_base import Line, line_message
 if TYPE_CHECKING:
     from zchat.store import MessageRow
 
+_PLAIN = frozenset({p.MessageKind.MSG, p.MessageKind.ME, p.MessageKind.EVENT})   # published as stored
+
 
 class Later:
     """A field of a line that the commit fills in (``conv``, ``seq``, ``ts`` or ``duplicate``)."""
@@ -119,11 +121,19 @@ class DeferredOutput(HubPart):
         return rows
 
     def _publish_rows(self, conv: Conversation, rows: list[MessageRow], out: list[tuple[bytes, bytes]]) -> None:
-        """Publish stored lines (another broker's) with the scopes' current keys; the head follows."""
+        """Publish stored lines (another broker's) with the scopes' current keys; the head follows.
+
+        A plain line goes out as its broker published it; one with more to it (a reply's quote,
+        mentions, an edit, a deletion, a reaction with the line's tally) as history gives it: as it
+        reads now. A plain line reacted to before this broker published it goes out without the
+        reactions; the react line, which follows, carries them."""
+        rows = [r for r in rows if r.seq > conv.head]
+        rich = [r for r in rows if r.ref is not None or r.mentions or r.edited is not None or r.deleted
+                or r.kind not in _PLAIN]
+        rendered = {m.seq: m for m in self._render(conv.key, rich)} if rich else {}
         for r in rows:
-            if r.seq <= conv.head:
-                continue
-            payload = p.encode(p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid))
+            msg = rendered.get(r.seq) or p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid)
+            payload = p.encode(msg)
             for t in conv.topics:
                 out.append((t, self.access.seal(t, payload)))
             self._advance(conv, r.seq)

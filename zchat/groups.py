@@ -88,6 +88,7 @@ class GroupRequests(HubPart):
         return p.Ok(req.id, conv.key, seq, ts)
 
     def _remove_member(self, conv: Conversation, user: str) -> None:
+        self._mark_removal(conv)
         self.store.remove_member(conv.key, user)
         conv.members.discard(user)
         conv.roles.pop(user, None)

@@ -94,6 +94,8 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self.shared: SharedStore | None = None            # set when other brokers share the store (zchat.peers)
         self.broker_id = ""
         self.relays: list[tuple[bytes, bytes]] = []       # publishes the other brokers repeat
+        self.relayed_notices: list[tuple[str, bytes]] = []   # (user, notice) the other brokers repeat
+        self.removals: list[tuple[str, Line | int]] = []  # (conv, its last line) when a member left it (zchat.peers)
         self.stale = False                                # memory may disagree with the store: resync first
         self.access = Access(self._notify, self._readers)
         self.presence = Roster(config, self._publish, clock, on_end=self._session_ended)
@@ -158,7 +160,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self.lines = []
         self.out_bytes = 0
         self.presence.undo_batch()
-        self.relays = []
+        self.relays, self.relayed_notices, self.removals = [], [], []
         try:
             self.resync() if self.shared is not None else self.reload()
         except Exception:

@@ -109,7 +109,7 @@ class ModerationRequests(HubPart):
     def _expel(self, conv: Conversation, user: str, reason: str) -> None:
         """Take ``user`` out of the group: its key changes, and every session of it is told."""
         self._remove_member(conv, user)
-        self._notify(user, p.encode(p.Membership(conv.key, reason=reason)))
+        self._notify_everywhere(user, p.encode(p.Membership(conv.key, reason=reason)))
 
     def _hand_over(self, s: Session, conv: Conversation) -> None:
         """The owner ``s`` leaves: the group passes to its longest-standing admin, else member."""

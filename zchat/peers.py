@@ -8,10 +8,13 @@ telling the others what changed, by reference: the conversations whose heads mov
 receiver reads the lines from the store and publishes them on its own fan-out, in seq order,
 sealed with its own keys), the accounts and conversations whose rows changed (the receiver
 reloads them and acts on the difference: a revoked device's sessions end, a member who left
-no longer holds the group's key), read marks, presence and the few publishes that are not
-stored lines (``invited``). A bundle that never arrives costs latency, not data: after the bus
-comes back, :meth:`PeerSync.resync` compares everything with the store. Why each piece of state
-is shared this way: docs/DEPLOY.md.
+no longer holds the group's key, once the lines said before it left are out: a removal names the
+group's last line then; a topic, role or ban is the group's too), read marks, presence,
+the few publishes that are not stored lines (``invited``, typing, ``seen``) and the notices that
+must reach a user on every broker (why a kicked member left). Edits, deletions and reactions are
+stored lines, so they travel as heads like any other line. A bundle that never arrives costs
+latency, not data: after the bus comes back, :meth:`PeerSync.resync` compares everything with the
+store. Why each piece of state is shared this way: docs/DEPLOY.md.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from zchat.hub_parts import Conversation, HubPart
 
 if TYPE_CHECKING:
     from zchat.store import ConversationRow, DeviceRow, UserRow
-    from zchat.store_base import SharedStore, Touched
+    from zchat.store_base import Line, SharedStore, Touched
 
 log = logging.getLogger("zchat.hub")
 K = p.ConvKind
@@ -56,6 +59,9 @@ class PeerSync(HubPart):
         shared: SharedStore | None
         broker_id: str
         relays: list[tuple[bytes, bytes]]
+        relayed_notices: list[tuple[str, bytes]]
+        removals: list[tuple[str, Line | int]]
+        lines: list[Line]
         publishes: list[Any]
         def _publish_rows(self, conv: Conversation, rows: list[Any], out: list[Any]) -> None: ...
 
@@ -65,12 +71,30 @@ class PeerSync(HubPart):
         if self.shared is not None:
             self.relays.append((topic, payload))
 
+    def _notify_everywhere(self, user: str, notice: bytes) -> None:
+        """A notice to every live session of ``user``, on this broker and the others."""
+        self._notify(user, notice)
+        if self.shared is not None:
+            self.relayed_notices.append((user, notice))
+
+    def _mark_removal(self, conv: Conversation) -> None:
+        """A member is leaving ``conv`` (left, kicked, banned): the other brokers publish what was said
+        until now (the event line that says so included) before they rotate the group's key."""
+        if self.shared is not None:
+            last = next((x for x in reversed(self.lines) if x.conv == conv.key), None)
+            self.removals.append((conv.key, conv.head if last is None else last))
+
     # ---------------------------------------------------------------- what we tell
     def bundle(self, touched: Touched, heads: dict[str, int]) -> list[str]:
         """What this broker's last commit changed, for the others (empty list: nothing to tell)."""
         relays, self.relays = self.relays, []
-        items: dict[str, list[Any]] = {
-            "u": sorted(touched.users), "c": sorted(touched.convs), "r": sorted(touched.reads),
+        notices, self.relayed_notices = self.relayed_notices, []
+        removals, self.removals = self.removals, []
+        items: dict[str, list[Any]] = {          # in the order they are applied ("k" before "c": see apply_bundle)
+            "u": sorted(touched.users),
+            "k": [[conv, last if isinstance(last, int) else last.seq] for conv, last in removals],
+            "c": sorted(touched.convs), "r": sorted(touched.reads),
+            "n": [[u, n.decode()] for u, n in notices],
             "p": self.presence.local_changes(), "h": sorted(heads.items()),
             "x": [[t.decode(), d.decode()] for t, d in relays]}
         if not any(items.values()):
@@ -86,13 +110,18 @@ class PeerSync(HubPart):
             row = store.load_user(user)
             if row is not None:
                 self._apply_user(user, row, store.devices_of(user))
+        for key, seq in bundle.get("k", ()):       # what a member who left may still read goes out with the old key
+            self._catch_up(key, seq)
         for key in bundle.get("c", ()):
             conv = store.load_conversation(key)
             if conv is not None:
-                self._apply_conv(conv, store.members_of(key), store.invites_of(key))
+                group = store.group_state(key) if conv.kind == K.GROUP else ("", {}, set())
+                self._apply_conv(conv, store.members_of(key), store.invites_of(key), group)
         for user, conv in bundle.get("r", ()):
             mark = store.load_read(user).get(conv, 0)
             self._notify(user, p.encode(p.ReadMark(conv, mark)))
+        for user, notice in bundle.get("n", ()):
+            self._notify(user, notice.encode())
         for user, name, state, reason, text in bundle.get("p", ()):
             self.presence.remote_state(sender, user, name, p.PresenceState(state), p.PresenceReason(reason), text)
         for key, seq in bundle.get("h", ()):
@@ -124,7 +153,9 @@ class PeerSync(HubPart):
         elif gone and any(s.pubkey in gone for s in self.presence.sessions_of(user)):
             self._end_sessions(user, SIGNED_OUT, gone)
 
-    def _apply_conv(self, row: ConversationRow, members: set[str], invites: set[str]) -> None:
+    def _apply_conv(self, row: ConversationRow, members: set[str], invites: set[str],
+                    group: tuple[str, dict[str, str], set[str]]) -> None:
+        """A conversation as the store has it now: its members, invites and (a group's) topic, roles, bans."""
         conv = self.convs.get(row.key)
         if conv is None:
             conv = self._new_conversation(row.key, row.kind, row.private)
@@ -132,6 +163,7 @@ class PeerSync(HubPart):
                 for u in p.dm_users(row.key):
                     self.user_convs.setdefault(u, set()).add(row.key)
         conv.invites = invites
+        conv.topic, conv.roles, conv.bans = group
         added, removed = members - conv.members, conv.members - members
         conv.members = members
         for u in added:
@@ -155,9 +187,12 @@ class PeerSync(HubPart):
             user = p.canonical(row.name)
             self._apply_user(user, row, devices.get(user, []))
         members, invites = store.load_members(), store.load_invites()
+        topics, roles, bans = store.load_topics(), store.load_roles(), store.load_bans()
         convs = store.load_conversations()
         for conv in convs:
-            self._apply_conv(conv, members.get(conv.key, set()), invites.get(conv.key, set()))
+            key = conv.key
+            self._apply_conv(conv, members.get(key, set()), invites.get(key, set()),
+                             (topics.get(key, ""), roles.get(key, {}), bans.get(key, set())))
         for conv in convs:
             self._catch_up(conv.key, conv.head_seq)
 

@@ -16,21 +16,23 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeAlias
 
 import psycopg
 
 from zchat.store import ConversationRow, DeviceRow, MessageRow, StoreError, UserRow
 from zchat.store_base import Line, Touched
+from zchat.store_pg_features import MSG_COLUMNS, PgFeatureStore
 from zchat.store_pg_schema import MIGRATIONS, SCHEMA_VERSION
 
 RECONNECT_EVERY = 0.5         # seconds between attempts to dial a database that went away
 CONNECT_TIMEOUT = 3           # seconds a dial may take
-_MSG = "SELECT conv, seq, ts, sender, kind, text, cmid FROM messages"
+_MSG = f"SELECT {MSG_COLUMNS} FROM messages"
+Args: TypeAlias = "tuple[Any, ...] | list[Any] | Mapping[str, Any]"
 
 
-class PgStore:
+class PgStore(PgFeatureStore):
     """One connection, used from the broker's thread only; autocommit, with explicit batches."""
 
     def __init__(self, url: str, fsync: bool = True) -> None:
@@ -68,7 +70,7 @@ class PgStore:
             conn.execute("SET synchronous_commit = off")
         return conn
 
-    def _x(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> psycopg.Cursor[Any]:
+    def _x(self, sql: str, args: Args = ()) -> psycopg.Cursor[Any]:
         conn = self._c()
         if self._in_tx and not self._began:     # the batch's BEGIN goes out with its first statement
             self._began = True
@@ -109,11 +111,13 @@ class PgStore:
         conn = self._c()
         if lines:
             args = ([x.conv for x in lines], [x.ts for x in lines], [x.sender for x in lines],
-                    [x.kind for x in lines], [x.text for x in lines], [x.cmid for x in lines])
+                    [x.kind for x in lines], [x.text for x in lines], [x.cmid for x in lines],
+                    [x.ref for x in lines], [" ".join(x.mentions) if x.mentions else None for x in lines])
             with conn.pipeline():
                 if not self._began:
                     conn.execute("BEGIN")
-                cur = conn.execute("SELECT * FROM zchat_append(%s, %s, %s, %s, %s, %s)", args)
+                cur = conn.execute("SELECT * FROM zchat_append(%s, %s, %s, %s, %s, %s, %s::bigint[], %s::text[])",
+                                   args)
                 conn.execute("COMMIT")
             for line, (conv, seq, ts, dup) in zip(lines, cur.fetchall(), strict=True):
                 line.settle(conv, seq, ts, dup)
@@ -267,9 +271,8 @@ class PgStore:
         return dict(self._x("SELECT key, head FROM conversations").fetchall())
 
     def add_conversation(self, key: str, kind: str, private: bool, created_by: str | None, ts: float) -> None:
-        self._x("INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT DO NOTHING", (key, kind, private, created_by, ts))
-        self._t.convs.add(key)
+        self._conv_changed(key, "INSERT INTO conversations(key, kind, private, created_by, created) VALUES (%s, %s, %s,"
+                           " %s, %s) ON CONFLICT DO NOTHING", (key, kind, private, created_by, ts))
 
     def load_members(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM members")
@@ -278,13 +281,11 @@ class PgStore:
         return {r[0] for r in self._x("SELECT user_key FROM members WHERE conv = %s", (conv,))}
 
     def add_member(self, conv: str, user: str, ts: float) -> None:
-        self._x("INSERT INTO members(conv, user_key, joined) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (conv, user, ts))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "INSERT INTO members(conv, user_key, joined) VALUES (%s, %s, %s)"
+                           " ON CONFLICT DO NOTHING", (conv, user, ts))
 
     def remove_member(self, conv: str, user: str) -> None:
-        self._x("DELETE FROM members WHERE conv = %s AND user_key = %s", (conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "DELETE FROM members WHERE conv = %s AND user_key = %s", (conv, user))
 
     def load_invites(self) -> dict[str, set[str]]:
         return self._sets("SELECT conv, user_key FROM invites")
@@ -293,11 +294,15 @@ class PgStore:
         return {r[0] for r in self._x("SELECT user_key FROM invites WHERE conv = %s", (conv,))}
 
     def add_invite(self, conv: str, user: str) -> None:
-        self._x("INSERT INTO invites(conv, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING", (conv, user))
-        self._t.convs.add(conv)
+        self._conv_changed(conv, "INSERT INTO invites(conv, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                           (conv, user))
 
     def remove_invite(self, conv: str, user: str) -> None:
-        self._x("DELETE FROM invites WHERE conv = %s AND user_key = %s", (conv, user))
+        self._conv_changed(conv, "DELETE FROM invites WHERE conv = %s AND user_key = %s", (conv, user))
+
+    def _conv_changed(self, conv: str, sql: str, args: Args) -> None:
+        """A write to what the brokers keep in memory of ``conv``: the others reload it after the commit."""
+        self._x(sql, args)
         self._t.convs.add(conv)
 
     def _sets(self, sql: str) -> dict[str, set[str]]:
@@ -308,13 +313,13 @@ class PgStore:
 
     # -- messages and read marks ---------------------------------------------------------
 
-    def append(self, conv: str, seq: int, ts: float, sender: str, kind: str, text: str,
-               cmid: str | None) -> MessageRow | None:
+    def append(self, conv: str, seq: int, ts: float, sender: str, kind: str, text: str, cmid: str | None,
+               ref: int | None = None, mentions: list[str] | None = None) -> MessageRow | None:
         """A line with a seq chosen by the caller (tests, imports): None when stored, else the stored
         row with this (sender, cmid). The broker's lines go through commit_batch instead."""
-        cur = self._x("INSERT INTO messages(conv, seq, ts, sender, kind, text, cmid) VALUES (%s, %s, %s, %s, %s, "
-                      "%s, %s) ON CONFLICT (sender, cmid) WHERE cmid IS NOT NULL DO NOTHING",
-                      (conv, seq, ts, sender, kind, text, cmid))
+        cur = self._x("INSERT INTO messages(conv, seq, ts, sender, kind, text, cmid, ref, mentions) VALUES (%s, %s, "
+                      "%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (sender, cmid) WHERE cmid IS NOT NULL DO NOTHING",
+                      (conv, seq, ts, sender, kind, text, cmid, ref, " ".join(mentions) if mentions else None))
         if cur.rowcount:
             self._x("UPDATE conversations SET head = GREATEST(head, %s) WHERE key = %s", (seq, conv))
             return None

@@ -37,17 +37,22 @@ SCHEMA = (
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
+def search_terms(query: str) -> list[tuple[str, bool]]:
+    """The words of what a user typed that have a letter or digit to look for, each with whether it
+    is a prefix (``word*``); every one of them must match (both stores)."""
+    terms = []
+    for word in query.split():
+        stem = word.rstrip("*")
+        if _WORD.search(stem):
+            terms.append((stem, stem != word))
+    return terms
+
+
 def fts_query(query: str) -> str | None:
     """The FTS5 expression for what a user typed: every word quoted as a string (so nothing in it
     is FTS5 syntax: quotes, NEAR(, AND, OR, -, :, ^ are text) and all of them required; a word
     ending in ``*`` is a prefix. None when no word has a letter or digit to look for."""
-    terms = []
-    for word in query.split():
-        prefix = word.endswith("*")
-        word = word.rstrip("*")
-        if not _WORD.search(word):
-            continue
-        terms.append('"' + word.replace('"', '""') + '"' + ("*" if prefix else ""))
+    terms = ['"' + word.replace('"', '""') + '"' + ("*" if prefix else "") for word, prefix in search_terms(query)]
     return " AND ".join(terms) if terms else None
 
 
