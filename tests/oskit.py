@@ -36,6 +36,19 @@ def wait_until(fact: Callable[[], bool], timeout: float, what: str, step: float 
         time.sleep(step)
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (state T): kill(SIGSTOP) returns before they are,
+    and a thread still running may read a socket the test wants left unread."""
+    states = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:      # a thread that ended meanwhile
+            continue
+    return bool(states) and all(state in ("T", "t") for state in states)
+
+
 class Monitored:
     """A socket monitor started BEFORE connect, so no event can be missed."""
 

@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 from tests.conftest import BrokerProcess
-from tests.oskit import Monitored, broker_rx_queue, local_port, wait_until
+from tests.oskit import Monitored, all_threads_stopped, broker_rx_queue, local_port, wait_until
 from tests.rawclient import RawClient
 from zchat import protocol as p
 from zchat.seal import KeyChain
@@ -113,7 +113,9 @@ def test_the_xpub_desync_installs_nothing_for_the_attacker_and_the_victim_still_
         broker: BrokerProcess, client: Any, ctx: zmq.Context) -> None:
     """libzmq 4.3.5: a frame that is not a subscription shifts XPUB_MANUAL's pipe queue by one, so a
     victim's subscription read after it would be installed on the next subscriber's pipe. The broker
-    is stopped while the three frames arrive in the order that exploits it, then let go."""
+    is stopped (every thread: kill returns before they are, and a running I/O thread would read the
+    first frame away, which made this fail now and then) while the three frames arrive in the order
+    that exploits it, then let go."""
     bob, alice = client("bob"), client("alice", subscribe=False)
     endpoint = alice.welcome.pub_endpoint
     port = int(endpoint.rsplit(":", 1)[1])
@@ -134,13 +136,14 @@ def test_the_xpub_desync_installs_nothing_for_the_attacker_and_the_victim_still_
         alice.sub = socks[victim][0]
         pid = broker.proc.pid
         os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: all_threads_stopped(pid), 10, "every thread of the broker to stop")
         try:
             for i, send in ((first, lambda s: s.send(b"\x02x")),
                             (victim, lambda s: s.subscribe(p.user_topic("alice"))),
                             (second, lambda s: s.send(b"\x01all|"))):
                 send(socks[i][0])
                 client_port = socks[i][2]
-                wait_until(lambda cp=client_port: broker_rx_queue(port, cp) > 0, 10,
+                wait_until(lambda cp=client_port: broker_rx_queue(port, cp) > 0, 30,
                            f"frame {i} (port {client_port}) in the stopped broker's receive queue")
         finally:
             os.kill(pid, signal.SIGCONT)
