@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     PROBE,
     Acct,
     Deadline,
+    ZchatBrokers,
     baseline_socket,
     cpu_seconds,
     emit,
@@ -41,8 +42,6 @@ from _common import (  # noqa: E402
     rss_kb,
     shutdown,
     start_relay,
-    start_zchat,
-    ZchatBrokers,
     store_index,
     store_ok,
 )

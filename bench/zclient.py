@@ -211,7 +211,7 @@ def setup_groups(users, groups, deadline):
         again = []      # on another broker of a cluster, a group is known once that broker heard of it
         for k in range(0, len(joiners), 500):
             part = joiners[k:k + 500]
-            for u, r in zip(part, call_all(part, lambda u: p.JoinGroup(u.next_id(), jn[u.i]), deadline)):
+            for u, r in zip(part, call_all(part, lambda u: p.JoinGroup(u.next_id(), jn[u.i]), deadline), strict=True):
                 if isinstance(r, p.Error) and r.code == "no_such_conversation" and time.monotonic() < deadline:
                     again.append(u)
                 elif not isinstance(r, p.Ok):
