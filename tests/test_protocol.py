@@ -1,8 +1,9 @@
 """zchat.protocol without sockets: malformed frames, decoder robustness, round trips, names, connect strings."""
 from __future__ import annotations
 
+import inspect
 import json
-from dataclasses import fields, replace
+from dataclasses import MISSING, FrozenInstanceError, fields, replace
 from typing import Any
 
 import pytest
@@ -227,6 +228,42 @@ def test_the_generated_builder_decodes_exactly_as_the_checked_one(sample: Any, d
         assert got == p._build_checked(type(sample), obj, None)
         assert [type(getattr(got, f.name)) for f in fields(got)] == \
                [type(getattr(p._build_checked(type(sample), obj, None), f.name)) for f in fields(got)]
+
+
+@given(sample=st.sampled_from([*SAMPLES.values(), RICH, LIMITS]), data=st.data())
+def test_the_generated_init_builds_what_the_dataclass_one_does(sample: Any, data: Any) -> None:
+    """compiled.make_init's __init__ (messages.py installs it): the same parameters, positional or
+    by keyword, the same defaults, every field set, and the class still frozen."""
+    cls = type(sample)
+    all_fields = fields(cls)
+    values = {f.name: getattr(sample, f.name) for f in all_fields}
+    values.update({n: data.draw(leaf_values) for n in data.draw(st.sets(st.sampled_from(list(values)), max_size=3))})
+    by_name, in_order = cls(**values), cls(*values.values())
+    for made in (by_name, in_order):
+        assert [getattr(made, f.name) for f in all_fields] == list(values.values())
+    assert by_name == in_order
+    required = [values[f.name] for f in all_fields if f.default is MISSING and f.default_factory is MISSING]
+    bare = cls(*required)
+    for f in all_fields:
+        if f.default is not MISSING:
+            assert getattr(bare, f.name) == f.default
+        elif f.default_factory is not MISSING:
+            assert getattr(bare, f.name) == f.default_factory()
+    with pytest.raises(FrozenInstanceError):
+        setattr(bare, all_fields[0].name, "changed")
+    params = inspect.signature(cls).parameters
+    assert list(params) == [f.name for f in all_fields]
+    for f in all_fields:
+        if f.default_factory is MISSING:
+            assert params[f.name].default == (inspect.Parameter.empty if f.default is MISSING else f.default)
+
+
+def test_every_message_class_without_a_default_factory_gets_the_generated_init() -> None:
+    for cls in {type(s) for s in SAMPLES.values()} | {p.Quote, p.Reaction, p.KeyInfo, p.PresenceChange}:
+        code = cls.__init__.__code__
+        generated = code.co_filename == "<string>" and "_set_" in " ".join(code.co_names)
+        has_factory = any(f.default_factory is not MISSING for f in fields(cls))
+        assert generated is not has_factory, cls
 
 
 def test_an_error_without_request_id_round_trips() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, fields
@@ -125,3 +126,42 @@ def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | N
         names.append(v)
     lines.append(f"    return _cls({', '.join(names)})")
     return _compile(f"build_{cls.__name__}", lines, namespace)
+
+
+def make_init(cls: type) -> Callable[..., None] | None:
+    """A faster ``__init__`` for a frozen, slotted dataclass: the same parameters and defaults
+    (positional or keyword), each field set through its slot's own setter instead of
+    ``object.__setattr__`` (which a frozen class's generated ``__init__`` calls by name, per
+    field). A line (Message: 14 fields since protocol 3) is built in half the time. None when
+    the class is not that simple (a default factory, a ``__post_init__``, keyword-only or
+    non-init fields): it keeps the one dataclasses made."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
+        return None
+    all_fields = fields(cls)
+    if any(f.default_factory is not MISSING or not f.init or f.kw_only for f in all_fields):
+        return None
+    namespace: dict[str, Any] = {}
+    args, body = ["self"], []
+    for f in all_fields:
+        slot = getattr(cls, f.name, None)          # the slot's member descriptor (its own or a base's)
+        if type(slot) is not types.MemberDescriptorType:
+            return None
+        namespace[f"_set_{f.name}"] = slot.__set__
+        if f.default is MISSING:
+            args.append(f.name)
+        else:
+            namespace[f"_d_{f.name}"] = f.default
+            args.append(f"{f.name}=_d_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    init = _compile("__init__", [f"def __init__({', '.join(args)}):", *(body or ["    pass"])], namespace)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def speed_up_inits(classes: typing.Iterable[type]) -> None:
+    """Give each frozen, slotted dataclass of ``classes`` the ``__init__`` of :func:`make_init`."""
+    for cls in classes:
+        init = make_init(cls)
+        if init is not None:
+            cls.__init__ = init  # type: ignore[misc]
