@@ -1,14 +1,16 @@
-"""A/B: the same zchat jobs of run_all.py in two source trees, interleaved, to measure what a change costs.
+"""A/B: the same zchat jobs of run_all.py in several source trees, interleaved, to measure what a change costs.
 
   git worktree add /tmp/base <commit> && (cd /tmp/base && python3 -m venv .venv && .venv/bin/pip install -e .)
-  python bench/ab.py --a /tmp/base --b . --only P1,P2,P3 --repeats 4
+  python bench/ab.py /tmp/base . --only P1,P2,P3 --repeats 4      # A = /tmp/base, B = this tree
+  python bench/ab.py /tmp/base /tmp/other . --repeats 5            # A, B and C: B and C against A
 
 Each tree runs its own code end to end: its own venv's python (`TREE/.venv/bin/python`, or
---python-a/--python-b), its own bench driver, client library and broker, with the working directory
-in the tree. Within a repeat the order alternates (A B, then B A, ...), so a neighbour's load that
-grows or shrinks during the run hits both sides alike. Prints one JSON line per job run (also appended
-to --raw) and a markdown table: median [min-max] of each side and of the per-repeat ratio B / A. A run
-whose JSON says "ok": false, or that prints nothing, is reported as FAILED and kept out of the figures.
+TREE=PYTHON), its own bench driver, client library and broker, with the working directory in the
+tree. Within a repeat each job runs once per tree, each tree going first in turn, so a neighbour's
+load that grows or shrinks during the run hits all sides alike. Prints one JSON line per job run
+(also appended to --raw) and a markdown table: median [min-max] of each tree's figure and of its
+per-repeat ratio to A. A run whose JSON says "ok": false, or that prints nothing, is FAILED and kept
+out of the figures (with the runs it would be compared with).
 """
 import argparse
 import json
@@ -55,45 +57,49 @@ def med(xs, f="{:,.0f}"):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--a", required=True, help="tree A (the reference, e.g. the commit before a feature)")
-    ap.add_argument("--b", required=True, help="tree B (the change)")
-    ap.add_argument("--python-a", help="A's python (default: A/.venv/bin/python)")
-    ap.add_argument("--python-b", help="B's python (default: B/.venv/bin/python)")
+    ap.add_argument("trees", nargs="+", metavar="TREE",
+                    help="source trees, the reference first (e.g. the commit before a feature); each runs "
+                         "TREE/.venv/bin/python, or PYTHON given as TREE=PYTHON")
     ap.add_argument("--only", default="P1,P2,P3", help="rows, comma-separated: " + ",".join(ROWS))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--raw", default=os.path.join(HERE, "results", "raw_ab.jsonl"))
     a = ap.parse_args()
-    sides = {"A": (os.path.abspath(a.a), a.python_a or os.path.join(os.path.abspath(a.a), ".venv/bin/python")),
-             "B": (os.path.abspath(a.b), a.python_b or os.path.join(os.path.abspath(a.b), ".venv/bin/python"))}
+    sides = []
+    for t in a.trees:
+        tree, _, python = t.partition("=")
+        tree = os.path.abspath(tree)
+        sides.append((tree, python or os.path.join(tree, ".venv", "bin", "python")))
     rows = [r for r in a.only.split(",") if r]
     jobs = list(dict.fromkeys(j for r in rows for j, _k, _b in ROWS[r]))
-    got = {(s, j): [] for s in sides for j in jobs}
+    got: dict[tuple[int, str], list] = {(s, j): [] for s in range(len(sides)) for j in jobs}
     t0 = time.time()
     with open(a.raw, "a") as raw:
         for rep in range(a.repeats):
             for n, job in enumerate(jobs):
-                order = ("A", "B") if (rep + n) % 2 == 0 else ("B", "A")
-                for s in order:
+                shift = (rep + n) % len(sides)         # each tree goes first in turn
+                for s in [*range(shift, len(sides)), *range(shift)]:
                     res = run(*sides[s], job)
-                    res.update(side=s, tree=sides[s][0], job=job, repeat=rep)
+                    res.update(tree=sides[s][0], job=job, repeat=rep)
                     line = json.dumps(res, sort_keys=True)
                     print(line, flush=True)
                     raw.write(line + "\n")
                     got[(s, job)].append(res if res.get("ok") else None)
-    print(f"\n{a.repeats} repeats, {time.time() - t0:.0f} s; A = {sides['A'][0]}, B = {sides['B'][0]}\n")
-    print("| row | job | key | A | B | B / A per repeat | loss |")
+    print(f"\n{a.repeats} repeats, {time.time() - t0:.0f} s; trees: "
+          + ", ".join(f"{chr(65 + s)} = {tree}" for s, (tree, _py) in enumerate(sides)) + "\n")
+    print("| row | job | key | tree | figure | ratio to A, per repeat | loss vs A |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         for job, key, better in ROWS[r]:
-            pairs = [(x[key], y[key]) for x, y in zip(got[("A", job)], got[("B", job)], strict=True) if x and y]
-            ratios = [y / x for x, y in pairs]
-            if ratios:
-                m = statistics.median(ratios)
-                loss = f"{(1 - m) * 100:+.1f} %" if better == "high" else f"{(m - 1) * 100:+.1f} %"
-            else:
+            base = got[(0, job)]
+            print(f"| {r} | {job} | {key} | A | {med([x[key] for x in base if x])} | | |")
+            for s in range(1, len(sides)):
+                pairs = [(x[key], y[key]) for x, y in zip(base, got[(s, job)], strict=True) if x and y]
+                ratios = [y / x for x, y in pairs]
                 loss = "FAILED"
-            print(f"| {r} | {job} | {key} | {med([x for x, _ in pairs])} | {med([y for _, y in pairs])} "
-                  f"| {med(ratios, '{:.3f}')} | {loss} |")
+                if ratios:
+                    m = statistics.median(ratios)
+                    loss = f"{(1 - m) * 100:+.1f} %" if better == "high" else f"{(m - 1) * 100:+.1f} %"
+                print(f"| | | | {chr(65 + s)} | {med([y for _, y in pairs])} | {med(ratios, '{:.3f}')} | {loss} |")
     loads = [x["load1"] for v in got.values() for x in v if x]
     print(f"\nload (1 min) at the job starts: {med(loads, '{:.2f}')}; failed runs: "
           f"{sum(1 for v in got.values() for x in v if x is None)}")
