@@ -8,7 +8,8 @@ Each tree runs its own code end to end: its own venv's python (`TREE/.venv/bin/p
 TREE=PYTHON), its own bench driver, client library and broker, with the working directory in the
 tree. Within a repeat each job runs once per tree, each tree going first in turn, so a neighbour's
 load that grows or shrinks during the run hits all sides alike. Prints one JSON line per job run
-(also appended to --raw) and a markdown table: median [min-max] of each tree's figure and of its
+(also appended to --raw) and a markdown table (with the broker's CPU per message, the steadiest figure on
+a busy machine): median [min-max] of each tree's figure and of its
 per-repeat ratio to A. A run whose JSON says "ok": false, or that prints nothing, is FAILED and kept
 out of the figures (with the runs it would be compared with).
 """
@@ -26,9 +27,10 @@ from run_all import JOBS  # noqa: E402
 
 # row -> [(job, key, better)]: better "high" (throughput) or "low" (latency)
 ROWS = {
-    "P1": [("P1_zchat", "msgs_per_s", "high")],
-    "P2": [("P2_zchat_s10", "deliveries_per_s", "high"), ("P2_zchat_s100", "deliveries_per_s", "high")],
-    "P3": [("P3_zchat", "p50_us", "low"), ("P3_zchat", "p99_us", "low")],
+    "P1": [("P1_zchat", "msgs_per_s", "high"), ("P1_zchat", "broker_us_per_msg", "low")],
+    "P2": [("P2_zchat_s10", "deliveries_per_s", "high"), ("P2_zchat_s10", "broker_us_per_msg", "low"),
+           ("P2_zchat_s100", "deliveries_per_s", "high"), ("P2_zchat_s100", "broker_us_per_msg", "low")],
+    "P3": [("P3_zchat", "p50_us", "low"), ("P3_zchat", "p99_us", "low"), ("P3_zchat", "broker_us_per_msg", "low")],
     "P6": [(f"P6_zchat_thr_n{n}", "deliveries_others_per_s", "high") for n in (10, 50, 200)],
     "P7": [(f"P7_zchat_n{n}", "msgs_per_s", "high") for n in (10, 50, 200)],
 }
@@ -45,6 +47,11 @@ def run(tree, python, job):
     except (subprocess.TimeoutExpired, json.JSONDecodeError) as e:
         res = {"ok": False, "error": repr(e)[:500]}
     res["load1"] = round(load, 2)
+    rate = res.get("msgs_per_s") or res.get("rate")     # thr.py / lat.py (its fixed rate)
+    if res.get("ok") and rate and "broker_cpu_pct" in res:
+        # the broker's CPU (every thread: CURVE runs on libzmq's) per message: what a change costs,
+        # far steadier on a loaded machine than a throughput or a latency
+        res["broker_us_per_msg"] = round(res["broker_cpu_pct"] * 1e4 / rate, 2)
     return res
 
 

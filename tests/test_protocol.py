@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import MISSING, FrozenInstanceError, fields, replace
-from typing import Any
+from dataclasses import MISSING, FrozenInstanceError, dataclass, fields, replace
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zchat import compiled
 from zchat import protocol as p
 from zchat.errors import ErrorCode, ProtocolError
 
@@ -264,6 +265,23 @@ def test_every_message_class_without_a_default_factory_gets_the_generated_init()
         generated = code.co_filename == "<string>" and "_set_" in " ".join(code.co_names)
         has_factory = any(f.default_factory is not MISSING for f in fields(cls))
         assert generated is not has_factory, cls
+
+
+def test_rare_from_must_name_a_run_of_optional_fields_that_ends_the_class() -> None:
+    """Message.RARE_FROM tells the generated code which fields are usually absent; naming one that
+    is not ``X | None = None`` (or followed by one that is not) is refused when the code is made."""
+    @dataclass(frozen=True, slots=True)
+    class Bad:
+        TYPE: ClassVar[str] = "bad"
+        RARE_FROM: ClassVar[str] = "b"
+        a: str
+        b: int | None = None
+        c: str = "x"
+
+    with pytest.raises(TypeError, match="RARE_FROM"):
+        compiled.make_encoder(Bad, p._generic)
+    with pytest.raises(TypeError, match="RARE_FROM"):
+        compiled.make_builder(Bad, p.MAX_INT)
 
 
 def test_an_error_without_request_id_round_trips() -> None:

@@ -56,20 +56,44 @@ def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable
 
 def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], bytes]:
     """``m -> bytes``, exactly ``generic(m).encode()``: fields in order, None fields left out, then
-    ``"type"`` last when the class has a TYPE."""
+    ``"type"`` last when the class has a TYPE. The optional fields at the end of a class (protocol
+    3's additions to a line) are usually all None: one test then skips their pieces."""
     hints = typing.get_type_hints(cls)
     lines = [f"def encode_{cls.__name__}(m):"]
+    all_fields = fields(cls)
     pieces = []
-    for i, f in enumerate(fields(cls)):
+    for i, f in enumerate(all_fields):
         value = _TO_JSON.get(without_none(hints[f.name])[0], "_g({v})").format(v=f"v{i}")
         lines.append(f"    v{i} = m.{f.name}")
         pieces.append(f"({',' + json_str(f.name) + ':'!r} + ({value}) if v{i} is not None else '')")
-    if hasattr(cls, "TYPE"):
-        pieces.append(repr(',"type":' + json_str(cls.TYPE)))
-    # every piece starts with a comma: drop the first one
-    lines.append(f"    return ('{{' + ''.join(({', '.join(pieces)},))[1:] + '}}').encode()")
+    end = [repr(',"type":' + json_str(cls.TYPE))] if hasattr(cls, "TYPE") else []
+
+    def joined(parts: list[str]) -> str:    # every piece starts with a comma: drop the first one
+        return f"('{{' + ''.join(({', '.join(parts)},))[1:] + '}}').encode()"
+    tail = _optional_tail(cls, hints)
+    if 0 < tail < len(all_fields):
+        absent = " and ".join(f"v{i} is None" for i in range(tail, len(all_fields)))
+        lines += [f"    if {absent}:", f"        return {joined(pieces[:tail] + end)}"]
+    lines.append(f"    return {joined(pieces + end)}")
     return _compile(f"encode_{cls.__name__}", lines,
                     {"_s": json_str, "_g": generic, "_finite": math.isfinite})
+
+
+def _optional_tail(cls: type, hints: dict[str, Any]) -> int:
+    """Where the run of ``X | None = None`` fields that ends ``cls`` begins (len(fields): none), or
+    the class's ``RARE_FROM``: the first of the fields that are usually absent (a line's cmid is
+    optional but nearly always there; its protocol 3 fields nearly never)."""
+    all_fields = fields(cls)
+    tail = len(all_fields)
+    while tail and without_none(hints[all_fields[tail - 1].name])[1] and all_fields[tail - 1].default is None:
+        tail -= 1
+    rare = getattr(cls, "RARE_FROM", None)
+    if rare is not None:
+        index = [f.name for f in all_fields].index(rare)
+        if index < tail:
+            raise TypeError(f"{cls.__name__}.RARE_FROM: {rare} and every field after it must be X | None = None")
+        return index
+    return tail
 
 
 def _utf8(text: str) -> bool:
@@ -93,9 +117,7 @@ def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | N
     namespace: dict[str, Any] = {"_cls": cls, "_utf8": _utf8, "_max_int": max_int,
                                  "_finite": math.isfinite, "_missing": MISSING}
     all_fields = fields(cls)
-    tail = len(all_fields)
-    while tail and without_none(hints[all_fields[tail - 1].name])[1] and all_fields[tail - 1].default is None:
-        tail -= 1
+    tail = _optional_tail(cls, hints)
     if tail == len(all_fields):
         tail = -1                         # no optional tail: nothing to skip
     names: list[str] = []
