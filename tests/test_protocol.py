@@ -284,6 +284,13 @@ def test_rare_from_must_name_a_run_of_optional_fields_that_ends_the_class() -> N
         compiled.make_builder(Bad, p.MAX_INT)
 
 
+def test_a_field_that_may_be_null_but_has_no_default_counts_only_when_present() -> None:
+    """An error without an id (``id: str | None``, no default) still carries its retry_after_ms: the
+    generated builder counted the absent id as present and took the optional tail for all None."""
+    frame = b'{"code":"rate_limited","message":"slow down","retryable":true,"retry_after_ms":250,"type":"error"}'
+    assert p.decode_reply(frame) == p.Error(None, E.RATE_LIMITED, "slow down", True, 250)
+
+
 def test_an_error_without_request_id_round_trips() -> None:
     """The broker sends these for frames whose id was unreadable (bad_utf8, bad_json, too_large)."""
     err = p.error(None, ErrorCode.BAD_JSON, "frame is not JSON")

@@ -130,7 +130,7 @@ def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | N
         hint, optional = without_none(hints[f.name])
         v = f"v{i}"
         required = f.default is MISSING and f.default_factory is MISSING
-        present.append("1" if required else f"({f.name!r} in obj)")
+        present.append("1" if required and not optional else f"({f.name!r} in obj)")   # absent: None
         if optional and hint not in _PLAIN:    # a nested or collection field: fast only while absent
             lines += [f"    {v} = obj.get({f.name!r})", f"    if {v} is not None:", "        return None"]
             names.append(v)
