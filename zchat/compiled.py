@@ -31,6 +31,15 @@ _TO_JSON = {
     bool: "('true' if {v} else 'false') if type({v}) is bool else _g({v})",
 }
 
+# The plain case of each annotation (a value the generic encoder writes with the call beside it),
+# for the one-test path of a generated encoder.
+_PLAIN_OUT = {
+    str: ("isinstance({v}, str)", "_s({v})"),
+    int: ("type({v}) is int", "int.__repr__({v})"),
+    float: ("type({v}) is float and _finite({v})", "float.__repr__({v})"),
+    bool: ("type({v}) is bool", "_bool[{v}]"),
+}
+
 # When a decoded JSON value can be taken as it is for a field of this annotation.
 _PLAIN = {
     str: "type({v}) is str and ({v}.isascii() or _utf8({v}))",
@@ -56,27 +65,44 @@ def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable
 
 def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], bytes]:
     """``m -> bytes``, exactly ``generic(m).encode()``: fields in order, None fields left out, then
-    ``"type"`` last when the class has a TYPE. The optional fields at the end of a class (protocol
-    3's additions to a line) are usually all None: one test then skips their pieces."""
+    ``"type"`` last when the class has a TYPE.
+
+    Two shortcuts for the usual message: when every field before the optional tail (see
+    _optional_tail) holds a plain value of its annotated type and the tail is all None, one test
+    and one f-string write it; when only the tail is all None, its pieces are skipped."""
     hints = typing.get_type_hints(cls)
     lines = [f"def encode_{cls.__name__}(m):"]
     all_fields = fields(cls)
-    pieces = []
+    tail = _optional_tail(cls, hints)
+    pieces, tests, parts = [], [], []
     for i, f in enumerate(all_fields):
-        value = _TO_JSON.get(without_none(hints[f.name])[0], "_g({v})").format(v=f"v{i}")
+        hint = without_none(hints[f.name])[0]
+        value = _TO_JSON.get(hint, "_g({v})").format(v=f"v{i}")
         lines.append(f"    v{i} = m.{f.name}")
         pieces.append(f"({',' + json_str(f.name) + ':'!r} + ({value}) if v{i} is not None else '')")
-    end = [repr(',"type":' + json_str(cls.TYPE))] if hasattr(cls, "TYPE") else []
+        if i >= tail:
+            tests.append(f"v{i} is None")
+        elif hint in _PLAIN_OUT:
+            test, out = _PLAIN_OUT[hint]
+            tests.append(test.format(v=f"v{i}"))
+            parts.append(json_str(f.name) + ":{" + out.format(v=f"v{i}") + "}")
+        else:
+            tests.append("False")                   # a nested value: no one-test path
+    type_name: str | None = getattr(cls, "TYPE", None)
+    end = [repr(',"type":' + json_str(type_name))] if type_name is not None else []
+    literals = [f.name for f in all_fields] + ([type_name] if type_name is not None else [])
+    if tests and "False" not in tests and all(n.isidentifier() for n in literals):   # nothing to escape
+        body = ",".join(parts + ([f'"type":{json_str(type_name)}'] if type_name is not None else []))
+        lines += [f"    if {' and '.join(tests)}:", f"        return f'{{{{{body}}}}}'.encode()"]
 
     def joined(parts: list[str]) -> str:    # every piece starts with a comma: drop the first one
         return f"('{{' + ''.join(({', '.join(parts)},))[1:] + '}}').encode()"
-    tail = _optional_tail(cls, hints)
     if 0 < tail < len(all_fields):
         absent = " and ".join(f"v{i} is None" for i in range(tail, len(all_fields)))
         lines += [f"    if {absent}:", f"        return {joined(pieces[:tail] + end)}"]
     lines.append(f"    return {joined(pieces + end)}")
     return _compile(f"encode_{cls.__name__}", lines,
-                    {"_s": json_str, "_g": generic, "_finite": math.isfinite})
+                    {"_s": json_str, "_g": generic, "_finite": math.isfinite, "_bool": {True: "true", False: "false"}})
 
 
 def _optional_tail(cls: type, hints: dict[str, Any]) -> int:
