@@ -442,6 +442,13 @@ def test_format_connect_string_refuses_a_key_that_is_not_32_bytes() -> None:
         p.format_connect_string("tcp://127.0.0.1:5555", KEY[:31])
 
 
+def test_no_printable_character_is_a_control_character() -> None:
+    """decode_request skips CONTROL_RE for a text that str.isprintable() passes: that is only right
+    while no printable code point matches it."""
+    printable_controls = [c for c in range(0x110000) if chr(c).isprintable() and p.CONTROL_RE.match(chr(c))]
+    assert printable_controls == []
+
+
 def test_c1_controls_are_refused_in_text_like_c0_ones() -> None:
     """U+009B is a CSI to many terminals: the broker refuses it as it refuses ESC."""
     for ch in ("\x1b", "\x7f", "\x9b", "\x85"):
