@@ -36,9 +36,12 @@ ROWS = {
 }
 
 
-def run(tree, python, job):
+def run(tree, python, job, seconds=None):
     spec = JOBS[job]
-    cmd = [python, os.path.join(tree, "bench", spec["script"]), *spec["args"].split()]
+    args = spec["args"].split()
+    if seconds is not None and "--seconds" in args:       # a shorter run, to try the set-up
+        args[args.index("--seconds") + 1] = str(seconds)
+    cmd = [python, os.path.join(tree, "bench", spec["script"]), *args]
     load = os.getloadavg()[0]
     try:
         p = subprocess.run(cmd, cwd=tree, capture_output=True, text=True, timeout=spec["timeout"])
@@ -69,6 +72,7 @@ def main():
                          "TREE/.venv/bin/python, or PYTHON given as TREE=PYTHON")
     ap.add_argument("--only", default="P1,P2,P3", help="rows, comma-separated: " + ",".join(ROWS))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seconds", type=float, help="each job's --seconds instead of run_all.py's (a quick try)")
     ap.add_argument("--raw", default=os.path.join(HERE, "results", "raw_ab.jsonl"))
     a = ap.parse_args()
     sides = []
@@ -85,7 +89,7 @@ def main():
             for n, job in enumerate(jobs):
                 shift = (rep + n) % len(sides)         # each tree goes first in turn
                 for s in [*range(shift, len(sides)), *range(shift)]:
-                    res = run(*sides[s], job)
+                    res = run(*sides[s], job, a.seconds)
                     res.update(tree=sides[s][0], job=job, repeat=rep)
                     line = json.dumps(res, sort_keys=True)
                     print(line, flush=True)
