@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,24 @@ def assert_inflight_figures(res: dict) -> None:
     assert 0 < res["p50_us"] <= res["p99_us"], res
     assert res["driver_cpu_pct"] >= 0 and res["broker_cpu_pct"] >= 0, res
     assert res["sealed"] if res["target"] == "zchat" else "sealed" not in res, res
+
+
+def test_ab_compares_trees_and_hub_cost_prints_its_figures(tmp_path: Path) -> None:
+    """bench/ab.py (this tree against itself, one short P1) and bench/hub_cost.py (a few batches)."""
+    raw = tmp_path / "raw.jsonl"
+    side = f"{ROOT}={sys.executable}"
+    cp = subprocess.run([sys.executable, os.path.join(BENCH, "ab.py"), side, side, "--only", "P1", "--repeats", "1",
+                         "--seconds", "0.2", "--raw", str(raw)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    runs = [json.loads(ln) for ln in raw.read_text().splitlines()]
+    assert [r["job"] for r in runs] == ["P1_zchat", "P1_zchat"] and all(r["ok"] for r in runs), runs
+    assert all(r["broker_us_per_msg"] > 0 for r in runs), runs
+    assert "| P1 | P1_zchat | msgs_per_s | A |" in cp.stdout and "failed runs: 0" in cp.stdout, cp.stdout
+    cp = subprocess.run([sys.executable, os.path.join(BENCH, "hub_cost.py"), "--batch", "50", "--rounds", "2"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    res = json.loads(cp.stdout.splitlines()[-1])
+    assert all(res[k] > 0 for k in ("handle_us", "decode_send_us", "encode_msg_us", "encode_ok_us", "new_msg_us"))
 
 
 def test_attack_measures_every_phase() -> None:

@@ -1,14 +1,16 @@
 """zchat.protocol without sockets: malformed frames, decoder robustness, round trips, names, connect strings."""
 from __future__ import annotations
 
+import inspect
 import json
-from dataclasses import fields, replace
-from typing import Any
+from dataclasses import MISSING, FrozenInstanceError, dataclass, fields, replace
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from zchat import compiled
 from zchat import protocol as p
 from zchat.errors import ErrorCode, ProtocolError
 
@@ -229,6 +231,66 @@ def test_the_generated_builder_decodes_exactly_as_the_checked_one(sample: Any, d
                [type(getattr(p._build_checked(type(sample), obj, None), f.name)) for f in fields(got)]
 
 
+@given(sample=st.sampled_from([*SAMPLES.values(), RICH, LIMITS]), data=st.data())
+def test_the_generated_init_builds_what_the_dataclass_one_does(sample: Any, data: Any) -> None:
+    """compiled.make_init's __init__ (messages.py installs it): the same parameters, positional or
+    by keyword, the same defaults, every field set, and the class still frozen."""
+    cls = type(sample)
+    all_fields = fields(cls)
+    values = {f.name: getattr(sample, f.name) for f in all_fields}
+    values.update({n: data.draw(leaf_values) for n in data.draw(st.sets(st.sampled_from(list(values)), max_size=3))})
+    by_name, in_order = cls(**values), cls(*values.values())
+    for made in (by_name, in_order):
+        assert [getattr(made, f.name) for f in all_fields] == list(values.values())
+    assert by_name == in_order
+    required = [values[f.name] for f in all_fields if f.default is MISSING and f.default_factory is MISSING]
+    bare = cls(*required)
+    for f in all_fields:
+        if f.default is not MISSING:
+            assert getattr(bare, f.name) == f.default
+        elif f.default_factory is not MISSING:
+            assert getattr(bare, f.name) == f.default_factory()
+    with pytest.raises(FrozenInstanceError):
+        setattr(bare, all_fields[0].name, "changed")
+    params = inspect.signature(cls).parameters
+    assert list(params) == [f.name for f in all_fields]
+    for f in all_fields:
+        if f.default_factory is MISSING:
+            assert params[f.name].default == (inspect.Parameter.empty if f.default is MISSING else f.default)
+
+
+def test_every_message_class_without_a_default_factory_gets_the_generated_init() -> None:
+    for cls in {type(s) for s in SAMPLES.values()} | {p.Quote, p.Reaction, p.KeyInfo, p.PresenceChange}:
+        code = cls.__init__.__code__
+        generated = code.co_filename == "<string>" and "_set_" in " ".join(code.co_names)
+        has_factory = any(f.default_factory is not MISSING for f in fields(cls))
+        assert generated is not has_factory, cls
+
+
+def test_rare_from_must_name_a_run_of_optional_fields_that_ends_the_class() -> None:
+    """Message.RARE_FROM tells the generated code which fields are usually absent; naming one that
+    is not ``X | None = None`` (or followed by one that is not) is refused when the code is made."""
+    @dataclass(frozen=True, slots=True)
+    class Bad:
+        TYPE: ClassVar[str] = "bad"
+        RARE_FROM: ClassVar[str] = "b"
+        a: str
+        b: int | None = None
+        c: str = "x"
+
+    with pytest.raises(TypeError, match="RARE_FROM"):
+        compiled.make_encoder(Bad, p._generic)
+    with pytest.raises(TypeError, match="RARE_FROM"):
+        compiled.make_builder(Bad, p.MAX_INT)
+
+
+def test_a_field_that_may_be_null_but_has_no_default_counts_only_when_present() -> None:
+    """An error without an id (``id: str | None``, no default) still carries its retry_after_ms: the
+    generated builder counted the absent id as present and took the optional tail for all None."""
+    frame = b'{"code":"rate_limited","message":"slow down","retryable":true,"retry_after_ms":250,"type":"error"}'
+    assert p.decode_reply(frame) == p.Error(None, E.RATE_LIMITED, "slow down", True, 250)
+
+
 def test_an_error_without_request_id_round_trips() -> None:
     """The broker sends these for frames whose id was unreadable (bad_utf8, bad_json, too_large)."""
     err = p.error(None, ErrorCode.BAD_JSON, "frame is not JSON")
@@ -378,6 +440,13 @@ def test_bad_connect_strings_say_what_is_wrong(text: str, says: str) -> None:
 def test_format_connect_string_refuses_a_key_that_is_not_32_bytes() -> None:
     with pytest.raises(ValueError):
         p.format_connect_string("tcp://127.0.0.1:5555", KEY[:31])
+
+
+def test_no_printable_character_is_a_control_character() -> None:
+    """decode_request skips CONTROL_RE for a text that str.isprintable() passes: that is only right
+    while no printable code point matches it."""
+    printable_controls = [c for c in range(0x110000) if chr(c).isprintable() and p.CONTROL_RE.match(chr(c))]
+    assert printable_controls == []
 
 
 def test_c1_controls_are_refused_in_text_like_c0_ones() -> None:

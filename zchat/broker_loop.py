@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,6 +80,15 @@ def link_peers(hub: Hub, store: PgStore, heartbeat: float) -> PeerLink:
     hub.shared, hub.broker_id = store, secrets.token_hex(4)
     log.info("sharing %s with other brokers as broker %s", store._safe_url(), hub.broker_id)
     return PeerLink(hub, store, PgBus(store.url, store.notify), heartbeat)
+
+
+_MORE, _NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK), int(zmq.NOBLOCK)
+
+
+def _send_of(sock: zmq.Socket[bytes]) -> Callable[[bytes, int], object]:
+    """``sock``'s send without pyzmq's Python layer over it (which only adds routing_id and group,
+    drafts zchat does not use): 0.24 us a frame instead of 0.41, four frames per chat line."""
+    return super(zmq.Socket, sock).send
 
 
 def endpoint_of(sock: zmq.Socket[bytes]) -> str:
@@ -306,7 +316,7 @@ class Broker:
 
     def _flush(self) -> None:
         replies, pubs = self.hub.take_output()
-        rsend, psend, MORE, NOBLOCK = self.router.send, self.xpub.send, zmq.SNDMORE | zmq.NOBLOCK, zmq.NOBLOCK
+        rsend, psend, MORE, NOBLOCK = _send_of(self.router), _send_of(self.xpub), _MORE, _NOBLOCK
         congested = self.congested
         if congested:
             self._tell_congested()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from zchat import compiled
 from zchat.messages_features import (  # protocol 3's chat features, part of this module's API
     Delete,
     Edit,
@@ -315,6 +316,7 @@ class Message:
     (edit, delete, react, unreact: ``ref`` names it). Fields that are None are left out on the wire,
     so a plain chat line costs no more than in protocol 2."""
     TYPE: ClassVar[str] = "msg"
+    RARE_FROM: ClassVar[str] = "reply_to"    # it and the fields after it are usually absent (zchat.compiled)
     conv: str
     seq: int
     ts: float
@@ -473,3 +475,7 @@ class Invited:
 
 Published = Message | Presence | Heartbeat | Invited | TypingNotice | Seen
 
+# messages are built on the broker's hot path (each request decoded, each line and its ok): every
+# class here and in zchat.messages_features gets compiled.make_init's faster __init__
+compiled.speed_up_inits(v for v in list(globals().values())
+                        if isinstance(v, type) and v.__module__ in (__name__, "zchat.messages_features"))

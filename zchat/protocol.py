@@ -394,8 +394,9 @@ def decode_request(data: bytes) -> Request:
     if type(req) is Send:
         if len(req.cmid) > MAX_ID_CHARS:
             raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'cmid': at most {MAX_ID_CHARS} characters", rid)
-        if len(req.text) * 4 > MAX_TEXT_BYTES or CONTROL_RE.search(req.text):    # (inline: the hot path)
-            _check_text(req.text, "text", MAX_TEXT_BYTES, rid)
+        text = req.text     # inline, the hot path; a printable text has no control character (0.1 us, not 0.6)
+        if len(text) * 4 > MAX_TEXT_BYTES or (not text.isprintable() and CONTROL_RE.search(text)):
+            _check_text(text, "text", MAX_TEXT_BYTES, rid)
         if req.kind is not None and req.kind != "msg" and req.kind != "me":
             raise ProtocolError(ErrorCode.BAD_FIELD, "field 'kind': \"msg\" or \"me\" expected", rid)
     else:

@@ -42,6 +42,7 @@ KEY_BYTES = 32
 MAX_EPOCH = 2**32 - 1
 PUBLIC_SCOPE = "all"
 KEPT_EPOCHS = 4                   # a client keeps a few old keys for frames that were in flight
+MEMO_MAX = 1 << 16                # entries in each of the Keyring's memos before it starts afresh
 
 
 class SealError(Exception):
@@ -117,6 +118,9 @@ class Keyring:
         self._salt = os.urandom(NONCE_BYTES - 8)
         self._count = itertools.count(1)
         self._out = _ffi.new("unsigned char[]", 1 << 17)
+        # memos for the hot path (one seal per published frame): each topic's scope, each epoch's header
+        self._scope_of: dict[bytes, str] = {}
+        self._headers: dict[int, bytes] = {}
 
     def current(self, scope: str) -> tuple[int, bytes]:
         found = self._keys.get(scope)
@@ -139,13 +143,23 @@ class Keyring:
 
     def seal(self, topic: bytes, payload: bytes, scope: str | None = None) -> bytes:
         """``payload`` sealed for ``topic`` with its scope's current key."""
-        epoch, key = self.current(scope or scope_of(topic))
+        if not scope:
+            scope = self._scope_of.get(topic)
+            if scope is None:
+                if len(self._scope_of) >= MEMO_MAX:
+                    self._scope_of.clear()
+                scope = self._scope_of[topic] = scope_of(topic)
+        epoch, key = self._keys.get(scope) or self.current(scope)
         return self.seal_with(topic, payload, epoch, key)
 
     def seal_with(self, topic: bytes, payload: bytes, epoch: int, key: bytes) -> bytes:
         """``payload`` sealed for ``topic`` with a given key: one the scope had when a line was decided
         whose seq came later (zchat.deferred), even if the scope has rotated since."""
-        head = bytes((FORMAT,)) + epoch.to_bytes(4, "big")
+        head = self._headers.get(epoch)
+        if head is None:
+            if len(self._headers) >= MEMO_MAX:
+                self._headers.clear()
+            head = self._headers[epoch] = header(epoch)
         nonce = self._salt + next(self._count).to_bytes(8, "big")
         n = len(payload)
         out = self._out if n + TAG_BYTES <= len(self._out) else _ffi.new("unsigned char[]", n + TAG_BYTES)

@@ -1,0 +1,117 @@
+"""Microbenchmark: what the broker's Python thread spends per plain `send`, in process, no sockets.
+
+  python bench/hub_cost.py                 # us per request, best of --rounds, each step on its own
+  python bench/hub_cost.py --profile       # ... and a cProfile of the whole request path
+
+The same script runs in any tree since protocol 2 (bench/ab.py's A/B uses it on two trees): the
+steps are the public calls the broker loop makes. `hub.handle` is measured as the loop drives it:
+batches of --batch requests from 10 users into one group, one store transaction per batch (a
+SQLite file in a temporary directory, fsync off, so the disk's noise stays out), then
+`take_output`. Prints one JSON line: microseconds per request for each step.
+"""
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from zchat import protocol as p  # noqa: E402
+from zchat.hub import Hub, HubConfig  # noqa: E402
+from zchat.store import SQLiteStore  # noqa: E402
+
+USERS = 10
+TEXT = "x" * 100      # the benchmarks' 100-byte plain line
+
+
+def peer(i):
+    return b"\x01" + f"u{i}".encode().ljust(15, b".")
+
+
+def setup(data_dir):
+    rates = {k: p.RateLimit(1e9, 1000000) for k in p.RateKind}
+    hub = Hub(SQLiteStore(os.path.join(data_dir, "zchat.db"), fsync=False),
+              HubConfig(pub_endpoint="tcp://127.0.0.1:5556", max_clients=100, rates=rates))
+    with hub.store.transaction():
+        for i in range(USERS):
+            hub.handle(peer(i), f"key{i}", p.encode(p.Hello("h", p.PROTOCOL_VERSION, f"u{i}")))
+        hub.handle(peer(0), "key0", p.encode(p.CreateGroup("c", "bench")))
+        for i in range(1, USERS):
+            hub.handle(peer(i), f"key{i}", p.encode(p.JoinGroup("j", "bench")))
+    replies, _pubs = hub.take_output()
+    assert all(not isinstance(p.decode_reply(r), p.Error) for _peer, r in replies)
+    return hub
+
+
+def frames(start, n):
+    return [(peer(k % USERS), f"key{k % USERS}", p.encode(p.Send(f"r{k}", "g:bench", TEXT, f"m{k}")))
+            for k in range(start, start + n)]
+
+
+def best(fn, rounds):
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n = fn()
+        times.append((time.perf_counter() - t0) / n * 1e6)
+    return round(min(times), 3)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of hub.handle + take_output")
+    a = ap.parse_args()
+    out = {"bench": "hub_cost", "zchat": os.path.dirname(p.__file__), "batch": a.batch}
+    with tempfile.TemporaryDirectory(prefix="zchat_hub_cost_") as d:
+        hub = setup(d)
+        k = [0]
+
+        def batch():
+            fr = frames(k[0], a.batch)
+            k[0] += a.batch
+            t0 = time.perf_counter()
+            with hub.store.transaction():
+                for pe, key, data in fr:
+                    hub.handle(pe, key, data)
+            replies, pubs = hub.take_output()
+            batch.t = time.perf_counter() - t0
+            assert len(replies) == a.batch and len(pubs) == a.batch, (len(replies), len(pubs))
+            return a.batch
+
+        def handle():                # only the handling, not the building of the frames
+            times = []
+            for _ in range(a.rounds):
+                batch()
+                times.append(batch.t / a.batch * 1e6)
+            return round(min(times), 3)
+
+        out["handle_us"] = handle()
+        sample = frames(10**8, 1)[0][2]
+        msg = p.Message("g:bench", 12345, 1764494400.123456, "u1", TEXT, "msg", "m12345")
+        ok = p.Ok("r12345", "g:bench", 12345, 1764494400.123456, False)
+        n = 20000
+        out["decode_send_us"] = best(lambda: [p.decode_request(sample) for _ in range(n)] and n, a.rounds)
+        out["encode_msg_us"] = best(lambda: [p.encode(msg) for _ in range(n)] and n, a.rounds)
+        out["encode_ok_us"] = best(lambda: [p.encode(ok) for _ in range(n)] and n, a.rounds)
+        out["new_msg_us"] = best(lambda: [p.Message("g:bench", 1, 1.5, "u1", TEXT, "msg", "m1")
+                                          for _ in range(n)] and n, a.rounds)
+        if a.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(5):
+                batch()
+            prof.disable()
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        hub.store.close()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
