@@ -95,3 +95,9 @@ def test_mypy_holds_the_pure_modules_to_strict_and_the_rest_to_the_default(monke
     checked = {s.module for s in sources}
     assert {*PURE, "zchat.frontends.tk.window", "zchat_echobot"} <= checked
     assert not any(s.module.startswith(("tests", "bench", "test_")) for s in sources), sorted(checked)
+
+
+def test_ci_runs_the_tests_on_three_workers_and_installs_what_that_needs() -> None:
+    """Serially the suite takes about 12 minutes on 2 cores, close to CI's 15-minute budget."""
+    assert re.search(r"^\.venv/bin/python -m pytest -n 3$", RUN.read_text(), re.MULTILINE)
+    assert re.search(r"^\s+pytest-xdist>=", (ROOT / "setup.cfg").read_text(), re.MULTILINE)
