@@ -11,6 +11,7 @@ nothing of that session. State that must survive a restart goes through the stor
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -317,15 +318,12 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
             if stored is None:
                 raise
             return p.Ok(req.id, stored.conv, stored.seq, stored.ts, True)
-        line_kind = req.kind or p.MessageKind.MSG
-        refund = lambda: self.presence.refund(s.user, kind)    # noqa: E731 (a retry costs no token)
-        if req.reply_to is None and "@" not in req.text:      # a plain line: nothing more to look up
-            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid, on_duplicate=refund)
-        else:
-            quote = self._quote(self._line(conv, req.reply_to, req.id)) if req.reply_to is not None else None
-            key, seq, ts, duplicate = self._append(conv, s, line_kind, req.text, req.cmid, ref=req.reply_to,
-                                                   mentions=self._mentions(req.text), quote=quote,
-                                                   on_duplicate=refund)
+        # a plain line (no reply, no "@") looks nothing up; a retry gives its token back
+        quote = self._quote(self._line(conv, req.reply_to, req.id)) if req.reply_to is not None else None
+        mentions = self._mentions(req.text) if "@" in req.text else None
+        key, seq, ts, duplicate = self._append(conv, s, req.kind or p.MessageKind.MSG, req.text, req.cmid,
+                                               ref=req.reply_to, mentions=mentions, quote=quote,
+                                               on_duplicate=functools.partial(self.presence.refund, s.user, kind))
         return p.Ok(req.id, key, seq, ts, duplicate)
 
     def _append(self, conv: Conversation, s: Session, kind: str, text: str, cmid: str | None = None, *,

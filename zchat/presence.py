@@ -119,7 +119,10 @@ class Roster:
         """Publish the account's change of state (or of its status text), if it changed: one device
         coming or going while another stays online is nobody else's business."""
         self.touched[user] = (name, reason)
-        after = self.shown(user)
+        self._tell_if_changed(name, self.shown(user), before, reason)
+
+    def _tell_if_changed(self, name: str, after: tuple[p.PresenceState, str], before: tuple[p.PresenceState, str],
+                         reason: p.PresenceReason) -> None:
         if after != before:
             state, text = after
             self.changes.append(p.PresenceChange(name, state, reason if state is not LOST else R.LOST, text or None))
@@ -232,8 +235,8 @@ class Roster:
 
     def everyone_here(self) -> list[tuple[str, str, str, str, str]]:
         """Every account with a session here, as local_changes gives them (for a broker that just came)."""
-        return [(u, ss[0].name, str(self.local_shown(u)[0]), str(R.JOINED), self.local_shown(u)[1])
-                for u, ss in self.by_user.items() if ss]
+        return [(u, ss[0].name, str(state), str(R.JOINED), text)
+                for u, ss in self.by_user.items() if ss for state, text in [self.local_shown(u)]]
 
     def remote_state(self, broker: str, user: str, name: str, state: p.PresenceState,
                      reason: p.PresenceReason, text: str = "") -> None:
@@ -246,10 +249,7 @@ class Roster:
                 del self.remote[user]
         else:
             there[broker] = (state, text)
-        after = self.shown(user)
-        if after != before:
-            self.changes.append(p.PresenceChange(name, after[0], reason if after[0] is not LOST else R.LOST,
-                                                 after[1] or None))
+        self._tell_if_changed(name, self.shown(user), before, reason)
 
     def forget_broker(self, broker: str, names: Callable[[str], str]) -> None:
         """A broker fell silent (killed, or cut off from the database): its sessions are gone."""
