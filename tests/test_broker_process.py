@@ -25,6 +25,21 @@ def test_help_explains_every_option():
     assert "connect string" in out
 
 
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--heartbeat", "0", "must be greater than 0"), ("--heartbeat", "nan", "must be greater than 0"),
+    ("--grace", "inf", "must be greater than 0"), ("--max-clients", "-3", "must be greater than 0"),
+    ("--rate", "soon", "is not a number"), ("--zmtp-heartbeat", "-1", "0 (off) or more expected"),
+    ("--zmtp-heartbeat", "nan", "0 (off) or more expected")])
+def test_a_number_option_out_of_range_is_a_usage_error(option, value, said, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([option, value])
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_zero_turns_zmtp_heartbeats_off():
+    assert build_parser().parse_args(["--zmtp-heartbeat", "0"]).zmtp_heartbeat == 0.0
+
+
 def test_a_taken_port_is_a_clear_error_not_a_silent_move(broker, tmp_path):
     endpoint, _ = p.parse_connect_string(broker.connect)
     result = run_broker("--bind", endpoint, "--data-dir", str(tmp_path / "second"))

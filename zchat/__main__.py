@@ -14,23 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zchat import __version__
-from zchat.config import default_config_dir
+from zchat.config import default_config_dir, number_option
 from zchat.errors import ZchatError
 from zchat.plugins import DISABLE_AUTOLOAD_ENV, PLUGINS_ENV, TRACE_ENV, FrontendInfo, Launch, Plugins, load_plugins
 from zchat.session_features import IDLE_AFTER
 
 DEFAULT_UI = "cli"
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: 0 (never) or more seconds expected")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what to call this device in the account when --link adds it (default: device-N)")
     parser.add_argument("--server", metavar="CONNECT_STRING",
                         help="the broker's connect string as it printed it (default: the local default broker)")
-    parser.add_argument("--away-after", type=_seconds, default=IDLE_AFTER, metavar="SECONDS",
+    parser.add_argument("--away-after", type=number_option(float, "never"), default=IDLE_AFTER, metavar="SECONDS",
                         help="show you as away after this long without typing or switching (0: never; "
                              "default: %(default)g); /away and /back set it by hand")
     parser.add_argument("--config-dir", type=Path, default=default_config_dir(), metavar="DIR",

@@ -12,26 +12,13 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
 
 from zchat import __version__
 from zchat import protocol as p
 from zchat.broker_loop import Broker, endpoint_of, log
 from zchat.broker_setup import StartupError, fd_capacity
-from zchat.config import DEFAULT_ENDPOINT, default_data_dir
+from zchat.config import DEFAULT_ENDPOINT, default_data_dir, number_option
 from zchat.hub import DEFAULT_RATES, HubConfig
-
-
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value: float | int = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-        return value
-    return parse
 
 
 def _rate_limit(text: str) -> tuple[str, p.RateLimit]:
@@ -81,37 +68,37 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sync each batch to disk before acknowledging it, so an ok survives a power cut "
                          "(default: on). --no-fsync acknowledges once the OS has the data: an ok then survives "
                          "a killed broker, not a crashed machine, and a batch costs no disk wait")
-    ap.add_argument("--max-clients", type=_positive(int), metavar="N",
+    ap.add_argument("--max-clients", type=number_option(int), metavar="N",
                     help="users online at once; more are refused with 'server_full', and connections beyond "
                          "two per client are cut (default and maximum: what the open-file limit allows)")
-    ap.add_argument("--login-timeout", type=_positive(float), default=10.0, metavar="SECONDS",
+    ap.add_argument("--login-timeout", type=number_option(float), default=10.0, metavar="SECONDS",
                     help="a connection that holds no live session this long is cut (default: %(default)s)")
-    ap.add_argument("--heartbeat", type=_positive(float), default=2.0, metavar="SECONDS",
+    ap.add_argument("--heartbeat", type=number_option(float), default=2.0, metavar="SECONDS",
                     help="heartbeat interval; a client silent for 3 intervals counts as lost (default: %(default)s)")
-    ap.add_argument("--zmtp-heartbeat", type=float, default=0.0, metavar="SECONDS",
+    ap.add_argument("--zmtp-heartbeat", type=number_option(float, "off"), default=0.0, metavar="SECONDS",
                     help="also send ZMTP heartbeats on every link at this interval (default: off: TCP "
                          "keepalive closes dead links, and ZMTP heartbeats cost a CPU core at ~10,000 links)")
-    ap.add_argument("--grace", type=_positive(float), default=60.0, metavar="SECONDS",
+    ap.add_argument("--grace", type=number_option(float), default=60.0, metavar="SECONDS",
                     help="how long a lost client may come back before it times out (default: %(default)s)")
     ap.add_argument("--limit", type=_rate_limit, action="append", default=[], metavar="KIND=PER_SEC/BURST",
                     help=f"a per-user rate limit, repeatable; kinds and defaults: {rates}")
-    ap.add_argument("--rate", type=_positive(float), metavar="PER_SEC",
+    ap.add_argument("--rate", type=number_option(float), metavar="PER_SEC",
                     help=f"messages to everyone per user per second (shorthand for --limit everyone=...; "
                          f"default: {DEFAULT_RATES[p.RateKind.EVERYONE].per_sec:g})")
-    ap.add_argument("--rate-burst", type=_positive(int), metavar="N",
+    ap.add_argument("--rate-burst", type=number_option(int), metavar="N",
                     help=f"messages to everyone a user may send at once (default: "
                          f"{DEFAULT_RATES[p.RateKind.EVERYONE].burst})")
-    ap.add_argument("--max-groups", type=_positive(int), default=500, metavar="N",
+    ap.add_argument("--max-groups", type=number_option(int), default=500, metavar="N",
                     help="groups one user may be in (default: %(default)s)")
     ap.add_argument("--presence-interval", type=float, default=0.2, metavar="SECONDS",
                     help="publish presence changes at most this often, batched (a connect storm of N users "
                          "would otherwise cost one publish to every user per loop turn; default: %(default)s)")
-    ap.add_argument("--history-page-max", type=_positive(int), default=200, metavar="N",
+    ap.add_argument("--history-page-max", type=number_option(int), default=200, metavar="N",
                     help="most messages one history reply carries (default: %(default)s)")
-    ap.add_argument("--pub-hwm", type=_positive(int), default=10000, metavar="N",
+    ap.add_argument("--pub-hwm", type=number_option(int), default=10000, metavar="N",
                     help="messages queued per subscriber before a slow one starts missing live ones (it "
                          "catches up from history; default: %(default)s)")
-    ap.add_argument("--io-threads", type=_positive(int), default=1, metavar="N",
+    ap.add_argument("--io-threads", type=number_option(int), default=1, metavar="N",
                     help="libzmq I/O threads for each of the two server sockets' contexts: CURVE encryption "
                          "runs there, so more than one spreads it over cores (default: %(default)s)")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],

@@ -6,13 +6,31 @@ are written with mode 0600 before any secret goes into them.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+
+def number_option(kind: type[float] | type[int], zero_means: str | None = None) -> Callable[[str], float | int]:
+    """An argparse ``type``: a finite number greater than 0, or 0 too when ``zero_means`` says what
+    0 does ("never"). Shared by the broker's and the client's command lines."""
+    def parse(text: str) -> float | int:
+        try:
+            value: float | int = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and zero_means is None):
+            raise argparse.ArgumentTypeError(f"{text!r}: 0 ({zero_means}) or more expected" if zero_means
+                                             else f"{text!r} must be greater than 0")
+        return value
+    return parse
 
 
 def default_data_dir() -> Path:
