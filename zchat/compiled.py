@@ -66,10 +66,11 @@ def make_encoder(cls: type, generic: Callable[[Any], str], leaves: frozenset[typ
     for i, name in enumerate(names):
         v = f"v{i}"
         lines.append(f"    {v} = m.{name}")
+        hint, optional = without_none(hints[name])
         test = f"_t({v}) in _leaves"
-        if without_none(hints[name])[0] is float:
+        if hint is float:
             test = f"(_t({v}) is float and {_PLAIN_FLOAT.format(v=v)} or {test})"
-        tests.append(test)
+        tests.append(f"({v} is None or {test})" if optional else test)     # None: one comparison
         args.append(v)
     if type_name is not None:
         args.append(repr(type_name))
