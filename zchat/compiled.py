@@ -1,52 +1,31 @@
-"""Per-class encoders and decoders generated from the message dataclasses, for speed only.
+"""The fast path of the codec: msgspec (C) does the plain case, for speed only.
 
 zchat.protocol defines what a frame means with a generic encoder (dataclass -> dict ->
-json) and a generic checked builder (dict -> dataclass, field by field). Both are
-correct for every message, but on the broker's hot path (two frames encoded and one
-decoded per chat line) they were half of its Python time (py-spy, bench P1). Here each
-class gets straight-line code, generated once, as ``dataclasses`` generates ``__init__``.
+json) and a generic checked builder (dict -> dataclass, field by field). Both are correct
+for every message, but on the broker's hot path (two frames encoded and one decoded per
+chat line) they were most of its Python time (bench/hub_cost.py). Here each message class
+gets a msgspec Struct mirror, made once from its annotations: msgspec parses, checks the
+UTF-8, the types and the integer range in C, and writes JSON in C.
 
-The rule that keeps this safe: generated code handles only the plain case and hands
-anything unusual back to the generic path (a value of an unexpected type, a non-finite
-float, a non-ASCII string that needs its UTF-8 checked, a nested field). So it can be
-faster but never different; tests/test_protocol.py checks that with hypothesis.
+The rule that keeps this safe: the fast path takes only the plain case and hands anything
+else back to the generic path, which then decides (and names the error). Decoding: every
+frame msgspec refuses goes back, and the mirrors make it refuse every unusual one (an
+unknown field, a lone surrogate, a value of another type, an int out of range, a repeated
+``type``). Encoding: a message goes back unless every field holds a str, an int, a bool,
+None, a str or int enum member, or a float msgspec writes as repr() does. So it is faster
+but never different; tests/test_protocol_fast.py checks that with hypothesis.
 """
 from __future__ import annotations
 
-import json
-import math
 import types
 import typing
-from collections.abc import Callable
-from dataclasses import MISSING, fields
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, fields, is_dataclass
+from typing import Annotated, Any
 
-json_str = json.encoder.encode_basestring   # the escaper json.dumps(ensure_ascii=False) uses (C)
+import msgspec
 
-# The JSON text of a field value by its annotation, else the generic encoder (``_g``).
-_TO_JSON = {
-    str: "_s({v}) if isinstance({v}, str) else _g({v})",      # a StrEnum member is its value
-    int: "int.__repr__({v}) if type({v}) is int else _g({v})",
-    float: "float.__repr__({v}) if type({v}) is float and _finite({v}) else _g({v})",
-    bool: "('true' if {v} else 'false') if type({v}) is bool else _g({v})",
-}
-
-# The plain case of each annotation (a value the generic encoder writes with the call beside it),
-# for the one-test path of a generated encoder.
-_PLAIN_OUT = {
-    str: ("isinstance({v}, str)", "_s({v})"),
-    int: ("type({v}) is int", "int.__repr__({v})"),
-    float: ("type({v}) is float and _finite({v})", "float.__repr__({v})"),
-    bool: ("type({v}) is bool", "_bool[{v}]"),
-}
-
-# When a decoded JSON value can be taken as it is for a field of this annotation.
-_PLAIN = {
-    str: "type({v}) is str and ({v}.isascii() or _utf8({v}))",
-    int: "type({v}) is int and 0 <= {v} <= _max_int",
-    float: "type({v}) is float and _finite({v})",
-    bool: "type({v}) is bool",
-}
+Convert = Callable[[Any], Any]
 
 
 def without_none(hint: Any) -> tuple[Any, bool]:
@@ -58,123 +37,155 @@ def without_none(hint: Any) -> tuple[Any, bool]:
 
 
 def _compile(name: str, lines: list[str], namespace: dict[str, Any]) -> Callable[..., Any]:
-    exec("\n".join(lines), namespace)   # the source is built only from field names and the tables above
+    exec("\n".join(lines), namespace)   # the source is built only from field names and the tables here
     made: Callable[..., Any] = namespace[name]
     return made
 
 
-def make_encoder(cls: type, generic: Callable[[Any], str]) -> Callable[[Any], bytes]:
+# ---------------------------------------------------------------- encoding
+
+# msgspec writes a float as repr() does (shortest round trip) but for the exponent form, which
+# repr() uses below 1e-4 and from 1e16 (1e+16, msgspec 1e16): those go to the generic path
+_PLAIN_FLOAT = "(1e-4 <= {v} < 1e16 or -1e16 < {v} <= -1e-4 or {v} == 0.0)"
+
+
+def make_encoder(cls: type, generic: Callable[[Any], str], leaves: frozenset[type]) -> Callable[[Any], bytes]:
     """``m -> bytes``, exactly ``generic(m).encode()``: fields in order, None fields left out, then
-    ``"type"`` last when the class has a TYPE.
-
-    Two shortcuts for the usual message: when every field before the optional tail (see
-    _optional_tail) holds a plain value of its annotated type and the tail is all None, one test
-    and one f-string write it; when only the tail is all None, its pieces are skipped."""
+    ``"type"`` last when the class has a TYPE. ``leaves``: the types msgspec and the generic encoder
+    write alike (str, int, bool, None and their enums); any other value takes the generic path."""
     hints = typing.get_type_hints(cls)
-    lines = [f"def encode_{cls.__name__}(m):"]
-    all_fields = fields(cls)
-    tail = _optional_tail(cls, hints)
-    pieces, tests, parts = [], [], []
-    for i, f in enumerate(all_fields):
-        hint = without_none(hints[f.name])[0]
-        value = _TO_JSON.get(hint, "_g({v})").format(v=f"v{i}")
-        lines.append(f"    v{i} = m.{f.name}")
-        pieces.append(f"({',' + json_str(f.name) + ':'!r} + ({value}) if v{i} is not None else '')")
-        if i >= tail:
-            tests.append(f"v{i} is None")
-        elif hint in _PLAIN_OUT:
-            test, out = _PLAIN_OUT[hint]
-            tests.append(test.format(v=f"v{i}"))
-            parts.append(json_str(f.name) + ":{" + out.format(v=f"v{i}") + "}")
-        else:
-            tests.append("False")                   # a nested value: no one-test path
+    names = [f.name for f in fields(cls)]
     type_name: str | None = getattr(cls, "TYPE", None)
-    end = [repr(',"type":' + json_str(type_name))] if type_name is not None else []
-    literals = [f.name for f in all_fields] + ([type_name] if type_name is not None else [])
-    if tests and "False" not in tests and all(n.isidentifier() for n in literals):   # nothing to escape
-        body = ",".join(parts + ([f'"type":{json_str(type_name)}'] if type_name is not None else []))
-        lines += [f"    if {' and '.join(tests)}:", f"        return f'{{{{{body}}}}}'.encode()"]
-
-    def joined(parts: list[str]) -> str:    # every piece starts with a comma: drop the first one
-        return f"('{{' + ''.join(({', '.join(parts)},))[1:] + '}}').encode()"
-    if 0 < tail < len(all_fields):
-        absent = " and ".join(f"v{i} is None" for i in range(tail, len(all_fields)))
-        lines += [f"    if {absent}:", f"        return {joined(pieces[:tail] + end)}"]
-    lines.append(f"    return {joined(pieces + end)}")
-    return _compile(f"encode_{cls.__name__}", lines,
-                    {"_s": json_str, "_g": generic, "_finite": math.isfinite, "_bool": {True: "true", False: "false"}})
-
-
-def _optional_tail(cls: type, hints: dict[str, Any]) -> int:
-    """Where the run of ``X | None = None`` fields that ends ``cls`` begins (len(fields): none), or
-    the class's ``RARE_FROM``: the first of the fields that are usually absent (a line's cmid is
-    optional but nearly always there; its protocol 3 fields nearly never)."""
-    all_fields = fields(cls)
-    tail = len(all_fields)
-    while tail and without_none(hints[all_fields[tail - 1].name])[1] and all_fields[tail - 1].default is None:
-        tail -= 1
-    rare = getattr(cls, "RARE_FROM", None)
-    if rare is not None:
-        index = [f.name for f in all_fields].index(rare)
-        if index < tail:
-            raise TypeError(f"{cls.__name__}.RARE_FROM: {rare} and every field after it must be X | None = None")
-        return index
-    return tail
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def make_builder(cls: type, max_int: int) -> Callable[[dict[str, Any]], Any] | None:
-    """``obj -> message``, or None when ``obj`` is not the plain case (the generic builder then
-    decides, and raises the precise error). None for a class with a required nested or collection
-    field; an optional one (``X | None``) keeps the fast path for frames that leave it out.
-
-    The optional fields at the end of a class (protocol 3's additions to a line, say) are absent
-    from most frames: when ``obj`` holds no key but the ones already read (and ``type``), they are
-    all None without a lookup each, which keeps a plain line as cheap to decode as before them."""
-    hints = typing.get_type_hints(cls)
-    lines = [f"def build_{cls.__name__}(obj):"]
-    namespace: dict[str, Any] = {"_cls": cls, "_utf8": _utf8, "_max_int": max_int,
-                                 "_finite": math.isfinite, "_missing": MISSING}
-    all_fields = fields(cls)
-    tail = _optional_tail(cls, hints)
-    if tail == len(all_fields):
-        tail = -1                         # no optional tail: nothing to skip
-    names: list[str] = []
-    present: list[str] = []
-    for i, f in enumerate(all_fields):
-        if i == tail:                     # every key of obj read already: the tail is all None
-            count = " + ".join(present) or "0"
-            lines += [f"    if len(obj) == {count} + ('type' in obj):",
-                      f"        return _cls({', '.join(names + ['None'] * (len(all_fields) - tail))})"]
-        hint, optional = without_none(hints[f.name])
+    if type_name is not None and "type" in names:
+        raise TypeError(f"{cls.__name__}: a field named 'type' would clash with the wire type")
+    # every field None by default and left out when None: the generic encoder's rule; "type" last
+    keys = names + ["type"] * (type_name is not None)
+    out = msgspec.defstruct(f"{cls.__name__}Out", [(n, object, None) for n in keys], omit_defaults=True)
+    lines = [f"def encode_{cls.__name__}(m):"]
+    tests, args = [], []
+    for i, name in enumerate(names):
         v = f"v{i}"
-        required = f.default is MISSING and f.default_factory is MISSING
-        present.append("1" if required and not optional else f"({f.name!r} in obj)")   # absent: None
-        if optional and hint not in _PLAIN:    # a nested or collection field: fast only while absent
-            lines += [f"    {v} = obj.get({f.name!r})", f"    if {v} is not None:", "        return None"]
-            names.append(v)
-            continue
-        if hint not in _PLAIN or f.default_factory is not MISSING:
-            return None
-        if optional:        # absent or null: None
-            lines.append(f"    {v} = obj.get({f.name!r})")
-            test = f"{v} is None or ({_PLAIN[hint].format(v=v)})"
-        else:               # absent: the default, or _missing (which fails the test: generic path)
-            namespace[f"_d{i}"] = f.default
-            lines.append(f"    {v} = obj.get({f.name!r}, _d{i})")
-            test = _PLAIN[hint].format(v=v)
-        lines += [f"    if not ({test}):", "        return None"]
-        names.append(v)
-    lines.append(f"    return _cls({', '.join(names)})")
-    return _compile(f"build_{cls.__name__}", lines, namespace)
+        lines.append(f"    {v} = m.{name}")
+        hint, optional = without_none(hints[name])
+        test = f"_t({v}) in _leaves"
+        if hint is float:
+            test = f"(_t({v}) is float and {_PLAIN_FLOAT.format(v=v)} or {test})"
+        tests.append(f"({v} is None or {test})" if optional else test)     # None: one comparison
+        args.append(v)
+    if type_name is not None:
+        args.append(repr(type_name))
+    lines += [f"    if {' and '.join(tests) or 'True'}:",
+              "        try:",
+              f"            return _enc(_out({', '.join(args)}))",
+              "        except Exception:",          # (a lone surrogate) the generic path raises its own error
+              "            pass",
+              "    return _g(m).encode()"]
+    return _compile(f"encode_{cls.__name__}", lines, {"_t": type, "_leaves": leaves, "_out": out,
+                                                      "_enc": msgspec.json.Encoder().encode, "_g": generic})
 
+
+# ---------------------------------------------------------------- decoding
+
+class _Mirrors:
+    """The msgspec Struct of each message class (tagged with its TYPE at the top of a frame, bare
+    when nested) and the function that turns a decoded Struct into the message dataclass."""
+
+    def __init__(self, max_int: int) -> None:
+        self.int_type = Annotated[int, msgspec.Meta(ge=0, le=max_int)]
+        self.structs: dict[tuple[type, bool], type] = {}
+        self.back: dict[type, Convert] = {}
+
+    def struct(self, cls: type, tagged: bool) -> type:
+        made = self.structs.get((cls, tagged))
+        if made is not None:
+            return made
+        hints = typing.get_type_hints(cls)
+        spec: list[tuple[str, Any, Any]] = []
+        for f in fields(cls):
+            hint, optional = without_none(hints[f.name])
+            kind = self.type_of(hint)
+            if optional:                 # absent or null: None (the checked builder's rule)
+                spec.append((f.name, kind | None, None))
+            elif f.default_factory is not MISSING:
+                spec.append((f.name, kind, msgspec.field(default_factory=f.default_factory)))
+            elif f.default is not MISSING:
+                spec.append((f.name, kind, f.default))
+            else:
+                spec.append((f.name, kind, msgspec.NODEFAULT))
+        extra = {"tag_field": "type", "tag": cls.TYPE} if tagged else {}  # type: ignore[attr-defined]
+        made = msgspec.defstruct(f"{cls.__name__}In", spec, kw_only=True, forbid_unknown_fields=True, **extra)
+        self.structs[(cls, tagged)] = made
+        self.back[made] = self.converter(cls, made)
+        return made
+
+    def type_of(self, hint: Any) -> Any:
+        """The msgspec type that accepts exactly what protocol._checker accepts for ``hint``."""
+        if hint in (str, float, bool):   # a float field takes an int as a float, as the checked builder does
+            return hint
+        if hint is int:
+            return self.int_type
+        bare, optional = without_none(hint)
+        if optional:
+            return self.type_of(bare) | None
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is list:
+            return list[self.type_of(args[0])]  # type: ignore[misc]
+        if origin is dict:
+            return dict[self.type_of(args[0]), self.type_of(args[1])]  # type: ignore[misc]
+        if isinstance(hint, type) and is_dataclass(hint):
+            return self.struct(hint, tagged=False)
+        raise TypeError(f"no decoder for {hint!r}")
+
+    def convert(self, hint: Any) -> Convert | None:
+        """Struct value -> message value for ``hint``; None when it is the value itself."""
+        bare, optional = without_none(hint)
+        if optional:
+            inner = self.convert(bare)
+            return None if inner is None else (lambda v: None if v is None else inner(v))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is list:
+            item = self.convert(args[0])
+            return None if item is None else (lambda v: [item(x) for x in v])
+        if origin is dict:
+            val = self.convert(args[1])
+            return None if val is None else (lambda v: {k: val(x) for k, x in v.items()})
+        if isinstance(hint, type) and is_dataclass(hint):
+            return self.back[self.struct(hint, tagged=False)]
+        return None
+
+    def converter(self, cls: type, struct: type) -> Convert:
+        hints = typing.get_type_hints(cls)
+        namespace: dict[str, Any] = {"_cls": cls}
+        args = []
+        for i, f in enumerate(fields(cls)):
+            conv = self.convert(hints[f.name])
+            if conv is None:
+                args.append(f"s.{f.name}")
+            else:
+                namespace[f"_c{i}"] = conv
+                args.append(f"_c{i}(s.{f.name})")
+        return _compile(f"from_{struct.__name__}", [f"def from_{struct.__name__}(s):",
+                                                    f"    return _cls({', '.join(args)})"], namespace)
+
+
+def make_decoder(classes: Iterable[type], max_int: int) -> Callable[[bytes], Any]:
+    """``data -> message`` of one of ``classes`` (told apart by ``type``), or None when msgspec
+    refuses the frame: then the generic path decides, and raises the precise error."""
+    mirrors = _Mirrors(max_int)
+    tagged = tuple(mirrors.struct(cls, tagged=True) for cls in classes)
+    decode = msgspec.json.Decoder(typing.Union[tagged]).decode  # noqa: UP007  (a Union of a tuple of types)
+    back = mirrors.back
+
+    def decode_fast(data: bytes) -> Any:
+        try:
+            s = decode(data)
+        except (msgspec.DecodeError, RecursionError):     # a ValidationError is a DecodeError
+            return None
+        return back[type(s)](s)
+    return decode_fast
+
+
+# ---------------------------------------------------------------- building messages
 
 def make_init(cls: type) -> Callable[..., None] | None:
     """A faster ``__init__`` for a frozen, slotted dataclass: the same parameters and defaults

@@ -316,7 +316,6 @@ class Message:
     (edit, delete, react, unreact: ``ref`` names it). Fields that are None are left out on the wire,
     so a plain chat line costs no more than in protocol 2."""
     TYPE: ClassVar[str] = "msg"
-    RARE_FROM: ClassVar[str] = "reply_to"    # it and the fields after it are usually absent (zchat.compiled)
     conv: str
     seq: int
     ts: float

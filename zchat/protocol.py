@@ -9,6 +9,7 @@ module for people; tests/test_docs.py keeps the two in step.
 """
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
 from typing import Any
 
-from zchat import compiled
+from zchat import compiled, vocab
 from zchat.errors import RETRYABLE, ErrorCode, ProtocolError
 from zchat.messages import *  # noqa: F403  (the protocol's vocabulary is part of its API)
 from zchat.messages import (
@@ -195,12 +196,18 @@ def _generic(value: Any) -> str:
     return _dumps(body)
 
 
+# the values msgspec writes as the generic encoder does: str, int, bool, None, and the vocabulary's
+# enums (a StrEnum member is its value to both; Message.kind is a MessageKind on the hot path)
+_LEAF_TYPES = frozenset({str, int, bool, type(None)} | {
+    t for t in vars(vocab).values() if isinstance(t, type) and issubclass(t, enum.Enum) and issubclass(t, (str, int))})
+
+
 @cache
 def _encoder(cls: type) -> Callable[[Any], bytes]:
-    """The generated encoder of a message class; the generic path for anything else."""
+    """The msgspec encoder of a message class (zchat.compiled); the generic path for anything else."""
     if _field_names(cls) is None:
         return lambda value: _generic(value).encode()
-    return compiled.make_encoder(cls, _generic)
+    return compiled.make_encoder(cls, _generic, _LEAF_TYPES)
 
 
 def encode(msg: Any) -> bytes:
@@ -217,22 +224,6 @@ def _reject_constant(name: str) -> None:
 
 
 _json = json.JSONDecoder(parse_constant=_reject_constant)
-_scan: Callable[[str, int], tuple[Any, int]] = _json.scan_once  # type: ignore[attr-defined]  # decode()'s scanner,
-# without the two regex matches decode() wraps around it for surrounding whitespace
-
-
-def _parse(text: str) -> Any:
-    """``_json.decode(text)``, without the whitespace matching for the usual ``{...}`` frame (half
-    the cost of decoding a send); anything else, or any error, goes through decode() itself."""
-    if text[:1] == "{":
-        try:
-            obj, end = _scan(text, 0)
-        except (ValueError, StopIteration, RecursionError):
-            pass
-        else:
-            if end == len(text):
-                return obj
-    return _json.decode(text)
 
 
 def loads(data: bytes) -> dict[str, Any]:
@@ -244,7 +235,7 @@ def loads(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProtocolError(ErrorCode.BAD_UTF8, f"frame is not UTF-8 (byte {exc.start})") from None
     try:
-        obj = _parse(text)
+        obj = _json.decode(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame is not JSON: {exc}"[:200]) from None
     if not isinstance(obj, dict):
@@ -273,9 +264,14 @@ def _check_int(v: Any) -> int:
 
 
 def _check_float(v: Any) -> float:
-    if type(v) not in (int, float) or not math.isfinite(v):
+    if type(v) is int:
+        try:
+            return float(v)
+        except OverflowError:       # over 1.8e308
+            raise ValueError("a finite number expected") from None
+    if type(v) is not float or not math.isfinite(v):
         raise ValueError("a finite number expected")
-    return float(v)
+    return v
 
 
 def _check_bool(v: Any) -> bool:
@@ -315,7 +311,7 @@ def _checker(hint: Any) -> Check:
         return check_dict
     if isinstance(hint, type) and is_dataclass(hint):
         nested: type = hint
-        return lambda v: _build(nested, v, None)
+        return lambda v: _build_checked(nested, v, None)
     raise TypeError(f"no decoder for {hint!r}")  # a bug in zchat.messages, found at import time by the tests
 
 
@@ -325,21 +321,6 @@ def _plan(cls: type) -> list[tuple[str, Check, bool, bool]]:
     hints = typing.get_type_hints(cls)
     return [(f.name, _checker(hints[f.name]), f.default is MISSING and f.default_factory is MISSING,
              compiled.without_none(hints[f.name])[1]) for f in fields(cls)]
-
-
-@cache
-def _fast_builder(cls: type) -> Callable[[dict[str, Any]], Any] | None:
-    return compiled.make_builder(cls, MAX_INT)
-
-
-def _build(cls: type, obj: Any, rid: str | None) -> Any:
-    """A JSON object -> a ``cls``, or ProtocolError naming the field at fault."""
-    if type(obj) is dict:
-        fast = _fast_builder(cls)
-        msg = fast(obj) if fast is not None else None
-        if msg is not None:
-            return msg
-    return _build_checked(cls, obj, rid)
 
 
 def _build_checked(cls: type, obj: Any, rid: str | None) -> Any:
@@ -381,15 +362,40 @@ def _id_of(obj: dict[str, Any]) -> str | None:
     return rid
 
 
+def _checked(table: dict[str, type], data: bytes) -> Any:
+    """The definition of decoding a frame: loads(), the class its ``type`` names, every field checked."""
+    obj = loads(data)
+    request = table is REQUEST_TYPES
+    rid = _id_of(obj) if request else None
+    cls = _class_of(table, obj)
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown {'request' if request else 'message'} type "
+                            f"{str(obj.get('type'))[:40]!r}", rid)
+    return _build_checked(cls, obj, rid)
+
+
+# msgspec's decoder of each table's classes (zchat.compiled): the plain frame in C, or None
+_FAST: dict[int, Callable[[bytes], Any]] = {id(table): compiled.make_decoder(table.values(), MAX_INT)
+                                            for table in (REQUEST_TYPES, REPLY_TYPES, PUBLISHED_TYPES)}
+_fast_request = _FAST[id(REQUEST_TYPES)]
+
+
+def _decode(table: dict[str, type], data: bytes) -> Any:
+    """A frame -> a message of ``table``: msgspec's when it takes the frame, else the checked path's."""
+    if len(data) <= MAX_FRAME_BYTES:
+        msg = _FAST[id(table)](data)
+        if msg is not None:
+            return msg
+    return _checked(table, data)
+
+
 def decode_request(data: bytes) -> Request:
     """Bytes from a client -> a typed request, or ProtocolError (carrying the request id when one was readable)."""
-    obj = loads(data)
-    rid = _id_of(obj)
-    cls = _class_of(REQUEST_TYPES, obj)
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown request type {str(obj.get('type'))[:40]!r}", rid)
-    req: Request = _build(cls, obj, rid)
-    if len(req.id) > MAX_ID_CHARS:
+    req: Request | None = _fast_request(data) if len(data) <= MAX_FRAME_BYTES else None   # _decode(), inline
+    if req is None:
+        req = _checked(REQUEST_TYPES, data)
+    rid = req.id            # a checked string: the id to echo, unless too long
+    if len(rid) > MAX_ID_CHARS:
         raise ProtocolError(ErrorCode.BAD_FIELD, f"field 'id': at most {MAX_ID_CHARS} characters", None)
     if type(req) is Send:
         if len(req.cmid) > MAX_ID_CHARS:
@@ -428,22 +434,14 @@ def _check_text(text: str, name: str, limit: int, rid: str | None, one_line: boo
 
 def decode_reply(data: bytes) -> Reply:
     """Bytes from the broker's ROUTER -> a typed reply, or ProtocolError."""
-    reply: Reply = _decode_from(REPLY_TYPES, data)
+    reply: Reply = _decode(REPLY_TYPES, data)
     return reply
 
 
 def decode_published(data: bytes) -> Published:
     """The payload frame of a published [topic, payload] pair -> a typed message, or ProtocolError."""
-    published: Published = _decode_from(PUBLISHED_TYPES, data)
+    published: Published = _decode(PUBLISHED_TYPES, data)
     return published
-
-
-def _decode_from(table: dict[str, type], data: bytes) -> Any:
-    obj = loads(data)
-    cls = _class_of(table, obj)
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {str(obj.get('type'))[:40]!r}")
-    return _build(cls, obj, None)
 
 
 # ---------------------------------------------------------------- connect strings
