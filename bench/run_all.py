@@ -75,6 +75,11 @@ for n in (10, 50, 200):
     JOBS[f"P7_zchat_n{n}"] = J("inflight.py", f"--target zchat --users {n} --seconds 2")
     JOBS[f"P7_tcp_n{n}"] = J("inflight.py", f"--target tcp_relay --users {n} --seconds 2")
     JOBS[f"P7_zchat_n{n}_nosubs"] = J("inflight.py", f"--target zchat --users {n} --receivers 0 --seconds 2")
+    # not goals: the cheapest relays that do zchat's obligatory work under the same driver (its ceiling):
+    # drain_store = CURVE, decode, SQLite insert synced (synchronous=FULL) before its ack and its sealed publish;
+    # drain_fast = CURVE and a sealed publish only (no store, no ack: the answer is the sender's own line back)
+    JOBS[f"P7_store_n{n}"] = J("inflight.py", f"--target drain_store --users {n} --seconds 2")
+    JOBS[f"P7_fast_n{n}"] = J("inflight.py", f"--target drain_fast --users {n} --seconds 2")
 for n in (10, 50, 200):
     JOBS[f"P6_zchat_thr_n{n}"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 --seconds 2")
     # not a goal: the CURVE relay ceiling under the same driver, to show what is left to win
@@ -104,7 +109,9 @@ ROWS = [
     ("P3", "latency, 1,000 clients in groups of 10, 1,000 msgs/s", [
         C("p50 vs drain_fast", "P3_zchat", "P3_fast", "p50_us", "<=", 1.2),
         C("info: p99 vs drain_fast", "P3_zchat", "P3_fast", "p99_us"),
-        C("info: p99 (us), absolute", "P3_zchat", None, "p99_us")]),
+        C("info: p99 (us), absolute", "P3_zchat", None, "p99_us"),
+        C("info: p50 of the synced relay (drain_store: JSON decode, SQLite insert, WAL fsync and its ack before the "
+          "sealed publish) vs drain_fast (CURVE and the sealed publish only)", "F_P3_store", "P3_fast", "p50_us")]),
     ("P4", "idle clients at the open-file limit (9,900)", [
         C("broker RSS vs raw idle broker", "P45_zchat", "P45_raw", "broker_rss_mb", "<=", 1.3),
         C("broker idle CPU %, absolute", "P45_zchat", None, "broker_idle_cpu_pct", "<=", 2.0),
@@ -130,7 +137,13 @@ ROWS = [
           for n in (10, 50, 200)],
         *[C(f"info: round trip p50, N={n}", f"P7_zchat_n{n}", f"P7_tcp_n{n}", "p50_us") for n in (10, 50, 200)],
         *[C(f"info: msgs/s, N={n}, zchat with no SUB (the request path; the driver opens nothing) vs the relay",
-            f"P7_zchat_n{n}_nosubs", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)]]),
+            f"P7_zchat_n{n}_nosubs", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: the CURVE+seal+fsync relay (drain_store) vs tcp_relay, msgs/s, N={n}", f"P7_store_n{n}",
+            f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: the CURVE+seal relay (drain_fast: no store, no ack) vs tcp_relay, msgs/s, N={n}",
+            f"P7_fast_n{n}", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: zchat vs the CURVE+seal+fsync relay (drain_store), msgs/s, N={n}", f"P7_zchat_n{n}",
+            f"P7_store_n{n}", "msgs_per_s") for n in (10, 50, 200)]]),
     ("F", "what fsync costs: the same job synced / not synced", [
         C("info: P1 msgs/s, zchat (fsync) vs zchat --no-fsync", "P1_zchat", "F_P1_zchat_nofsync", "msgs_per_s"),
         C("info: P1 msgs/s, drain_store FULL vs NORMAL", "P1_store", "F_P1_store_nosync", "msgs_per_s"),
