@@ -118,7 +118,7 @@ class ZmqTarget:
         for i, d in enumerate(self.dealers if self.acks else ()):
             sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, (True, partial(self.on_dealer, i)))
         for r, s in enumerate(self.subs):
-            sel.register(s.getsockopt(zmq.FD), selectors.EVENT_READ, (not self.acks, partial(self.on_sub, r)))
+            sel.register(s.getsockopt(zmq.FD), selectors.EVENT_READ, (False, partial(self.on_sub, r)))
 
     def senders_synced(self) -> bool:
         return not self.sync_senders or len(self.probed) == self.n
@@ -329,10 +329,10 @@ TARGETS: dict[str, Callable] = {"zchat": ZchatTarget, "tcp_relay": TcpTarget,
 
 
 def serve(events, after_answers=None) -> None:
-    """Serve the ready sockets: those that carry answers first (a DEALER's `ok`s; a TCP client's lines),
-    then after_answers() (the driver sends the next messages), then the rest (the SUBs of the targets
-    that acknowledge on the DEALER), so the
-    broker has the next requests while the driver opens deliveries."""
+    """Serve the ready sockets: first those that carry answers (a DEALER's `ok`s; a TCP client's lines),
+    then after_answers() (the driver sends the next messages), then the SUBs, each followed by
+    after_answers() again (drain_fast's answers are the senders' own lines on them), so the broker
+    has the next requests while the driver opens deliveries."""
     for key, _ in events:
         if key.data[0]:
             key.data[1]()
@@ -341,6 +341,8 @@ def serve(events, after_answers=None) -> None:
     for key, _ in events:
         if not key.data[0]:
             key.data[1]()
+            if after_answers is not None:
+                after_answers()
 
 
 def pump(sel, seconds: float) -> None:
