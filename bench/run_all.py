@@ -55,6 +55,8 @@ JOBS = {
     "F_P3_zchat_nofsync": J("lat.py", "--target zchat --clients 1000 --group 10 --rate 1000 --seconds 3 "
                                       "--broker-args=--no-fsync"),
     "F_P3_store": J("lat.py", "--target drain_store --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "F_P3_store_nosync": J("lat.py", "--target drain_store --clients 1000 --group 10 --rate 1000 --seconds 3 "
+                                     "--broker-args=--store-sync=NORMAL"),
     "S_P1_store_noseal": J("thr.py", "--target drain_store --dealers 10 --subs 1 --seconds 2 --broker-args=--no-seal"),
     "S_P2_fast_s100_noseal": J("thr.py", "--target drain_fast --dealers 10 --subs 100 --seconds 2 "
                                          "--broker-args=--no-seal"),
@@ -111,7 +113,9 @@ ROWS = [
         C("info: p99 vs drain_fast", "P3_zchat", "P3_fast", "p99_us"),
         C("info: p99 (us), absolute", "P3_zchat", None, "p99_us"),
         C("info: p50 of the synced relay (drain_store: JSON decode, SQLite insert, WAL fsync and its ack before the "
-          "sealed publish) vs drain_fast (CURVE and the sealed publish only)", "F_P3_store", "P3_fast", "p50_us")]),
+          "sealed publish) vs drain_fast (CURVE and the sealed publish only)", "F_P3_store", "P3_fast", "p50_us"),
+        C("info: p50 of drain_store synced (FULL) vs not synced (NORMAL): the WAL sync alone", "F_P3_store",
+          "F_P3_store_nosync", "p50_us")]),
     ("P4", "idle clients at the open-file limit (9,900)", [
         C("broker RSS vs raw idle broker", "P45_zchat", "P45_raw", "broker_rss_mb", "<=", 1.3),
         C("broker idle CPU %, absolute", "P45_zchat", None, "broker_idle_cpu_pct", "<=", 2.0),
