@@ -7,10 +7,10 @@
 --target tcp_relay    bench/tcp_relay.py, the original chat's server (plain TCP, a thread per client,
                       TCP_NODELAY, each `name~text` line to everyone): a user's answer is its own line
                       coming back; every user receives everyone's lines, as in zchat
---target drain_store  relay_broker.py --mode drain_store, the cheapest relay that does zchat's obligatory
+--target drain_store  relay_broker.py --mode drain_store, the minimal relay that does zchat's obligatory
                       work (CURVE on every socket, JSON decode, an SQLite insert per drained batch with
-                      synchronous=FULL so the WAL is synced before any ack or publish, a sealed publish):
-                      a user's answer is its JSON `ok`; every user's SUB gets every line, opened here
+                      synchronous=FULL so the WAL is synced before any ack or publish, a sealed publish)
+                      in one thread: a user's answer is its JSON `ok`; every user's SUB gets every line
 --target drain_fast   relay_broker.py --mode drain_fast: CURVE and a sealed publish, nothing stored and
                       nothing acknowledged, so a user's answer is its own line back on its SUB
 
@@ -219,7 +219,7 @@ class RelayTarget(ZmqTarget):
     def __init__(self, mode: str, n: int, size: int, broker_args: str, timeout: float, sel, ev: Events,
                  receivers: int) -> None:
         super().__init__(n, ev)
-        self.mode, self.acks = mode, mode == "drain_store"
+        self.acks = mode == "drain_store"
         self.proc, rport, pport, skey, master = start_relay(mode, max_seconds=timeout + 60, extra=broker_args.split())
         self.sealed = master is not None
         self.names = [b"u%d" % i for i in range(n)]
