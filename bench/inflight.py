@@ -1,12 +1,18 @@
 """Row P7: N users, each with exactly one message in flight (send, wait for the answer, send the next).
 
---target zchat       python -m zchat.broker (rate limits lifted, fsync on unless --broker-args=--no-fsync):
-                     N real users (own CURVE keys, hello) in one group; a user's answer is the `ok` of
-                     its `send` (zchat acknowledges after the commit); every line is also delivered,
-                     sealed, to all N members' SUBs, and the driver opens every delivery it counts
---target tcp_relay   bench/tcp_relay.py, the original chat's server (plain TCP, a thread per client,
-                     TCP_NODELAY, each `name~text` line to everyone): a user's answer is its own line
-                     coming back; every user receives everyone's lines, as in zchat
+--target zchat        python -m zchat.broker (rate limits lifted, fsync on unless --broker-args=--no-fsync):
+                      N real users (own CURVE keys, hello) in one group; a user's answer is the `ok` of
+                      its `send` (zchat acknowledges after the commit); every line is also delivered,
+                      sealed, to all N members' SUBs, and the driver opens every delivery it counts
+--target tcp_relay    bench/tcp_relay.py, the original chat's server (plain TCP, a thread per client,
+                      TCP_NODELAY, each `name~text` line to everyone): a user's answer is its own line
+                      coming back; every user receives everyone's lines, as in zchat
+--target drain_store  relay_broker.py --mode drain_store, the minimal relay that does zchat's obligatory
+                      work (CURVE on every socket, JSON decode, an SQLite insert per drained batch with
+                      synchronous=FULL so the WAL is synced before any ack or publish, a sealed publish)
+                      in one thread: a user's answer is its JSON `ok`; every user's SUB gets every line
+--target drain_fast   relay_broker.py --mode drain_fast: CURVE and a sealed publish, nothing stored and
+                      nothing acknowledged, so a user's answer is its own line back on its SUB
 
 One driver process, one epoll over every socket (the ZMQ_FD of each DEALER and SUB, or each TCP
 socket); no thread per user. Each user's k-th measured message carries the global index k * N + i,
@@ -29,6 +35,7 @@ import selectors
 import socket
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 
 import zmq
@@ -37,23 +44,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zclient as zc  # noqa: E402
 from _common import (  # noqa: E402
+    HDR,
+    PROBE,
     Acct,
     Deadline,
+    baseline_socket,
     cpu_seconds,
     emit,
     lat_summary_us,
+    probe_sender,
     raise_nofile,
     rss_kb,
     shutdown,
     start_relay,
     start_zchat,
     stop_broker,
+    store_index,
+    store_ok,
 )
+from sealing import opener  # noqa: E402
 
 from zchat import protocol as p  # noqa: E402
 from zchat.seal import SealError  # noqa: E402
 
-NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
+NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
 
 
 class Events:
@@ -68,32 +82,120 @@ class Events:
         self.errors.append(what[:200])
 
 
-class ZchatTarget:
-    """N zchat users in the group p7, each with a DEALER (requests, `ok`s) and a SUB on g:p7|."""
+class ZmqTarget:
+    """What the ZeroMQ targets share: per user a DEALER (requests, and the acknowledgements where the
+    broker sends them) and a SUB (sealed deliveries, each opened here), every ZMQ_FD in the driver's
+    epoll. A subclass sets the sockets and how its payloads read, and sends its own requests.
 
-    def __init__(self, n: int, size: int, broker_args: str, timeout: float, sel, ev: Events, receivers: int) -> None:
+    ``names``: the routing id of each user's DEALER when the broker publishes it as a frame of its
+    own ([topic, sender, sealed payload], the relays), checked against each delivery's sender;
+    None when it publishes [topic, sealed payload] (zchat). ``acks``: the answer is a reply on the
+    DEALER (zchat's `ok`, drain_store's JSON ok); else it is the sender's own delivery on its SUB,
+    as with tcp_relay (drain_fast acknowledges nothing). ``sync_senders``: each user's DEALER must
+    get a probe through before measuring (a relay's DEALER may still be handshaking; a zchat
+    user's DEALER has carried its hello)."""
+
+    acks = True
+    sync_senders = False
+    sealed: bool | None = True
+    data_dir: str | None = None
+
+    def __init__(self, n: int, ev: Events) -> None:
         self.ev, self.n = ev, n
         self.ctx = zmq.Context()
         self.ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
+        self.dealers: list = []
+        self.subs: list = []
+        self.opens: list = []                  # per receiver: (topic, frame) -> payload, SealError if it fails
+        self.notices: list = []                # per user: raw DEALER reply -> True if a notice (not an answer)
+        self.names: list[bytes] | None = None
+        self.probed: set[int] = set()          # users whose probe reached a receiver
+        self.is_ok: Callable[[bytes], bool] = lambda r: False
+        self.index: Callable[[bytes], int] = lambda pl: -1        # a measured payload's global index, else -1
+        self.probe_from: Callable[[bytes], int] = lambda pl: -1   # a probe's sender, else -1
+
+    def register(self, sel) -> None:
+        for i, d in enumerate(self.dealers if self.acks else ()):
+            sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, (True, partial(self.on_dealer, i)))
+        for r, s in enumerate(self.subs):
+            sel.register(s.getsockopt(zmq.FD), selectors.EVENT_READ, (False, partial(self.on_sub, r)))
+
+    def senders_synced(self) -> bool:
+        return not self.sync_senders or len(self.probed) == self.n
+
+    def probe_senders(self) -> list[int]:
+        """Who sends the next round of probes: user 0 (every receiver must see one) and each user whose
+        probe has not come through yet (sync_senders)."""
+        return [0, *(i for i in range(1, self.n) if i not in self.probed)] if self.sync_senders else [0]
+
+    def on_dealer(self, i: int) -> None:
+        recv, is_ok, notice, ev = self.dealers[i].recv, self.is_ok, self.notices[i], self.ev
+        while True:
+            try:
+                r = recv(NOBLOCK)
+            except Again:
+                return
+            if is_ok(r):
+                ev.on_answer(i)
+            elif not notice(r):
+                ev.error(f"u{i}: {r.decode(errors='replace')}")
+
+    def on_sub(self, r: int) -> None:
+        ev, n, names, own_answer = self.ev, self.n, self.names, not self.acks
+        recv, open_, index = self.subs[r].recv, self.opens[r], self.index
+        sender = None
+        while True:
+            try:
+                topic = recv(NOBLOCK)
+            except Again:
+                return
+            if names is not None:
+                sender = recv()
+            try:
+                payload = open_(topic, recv())
+            except SealError:
+                ev.unopened += 1
+                continue
+            g = index(payload)
+            if g < 0:
+                s = self.probe_from(payload)
+                if s >= 0:
+                    self.probed.add(s)
+                    ev.on_probe(r)
+            elif names is not None and sender != names[g % n]:
+                ev.error(f"u{r} got m{g} from {sender!r}, not from its sender")
+            else:
+                ev.on_delivery(r, g)
+                if own_answer and g % n == r:
+                    ev.on_answer(r)
+
+    def close(self) -> None:
+        shutdown(self.proc, [*self.dealers, *self.subs], self.ctx, self.data_dir)
+
+
+class ZchatTarget(ZmqTarget):
+    """N zchat users in the group p7, each with a DEALER (requests, `ok`s) and a SUB on g:p7|."""
+
+    def __init__(self, n: int, size: int, broker_args: str, timeout: float, sel, ev: Events, receivers: int) -> None:
+        super().__init__(n, ev)
         self.proc, connect, self.data_dir = start_zchat(broker_args.split(), max_seconds=timeout + 60)
-        self.socks: list = []
         endpoint, skey = zc.server_of(connect)
         users = [zc.User(self.ctx, i, endpoint, skey) for i in range(n)]
-        self.socks += [u.dealer for u in users]
+        self.dealers = [u.dealer for u in users]
         dl = time.monotonic() + 30
         errs = zc.hello_all(users, dl) or zc.setup_groups(users, [("p7", list(range(n)))], dl)
         if errs:
             raise SystemExit(f"setup failed: {errs[:3]}")
         self.users = users
-        self.socks += [u.open_sub(self.ctx, skey, [b"g:p7|"]) for u in users[:receivers]]
+        self.subs = [u.open_sub(self.ctx, skey, [b"g:p7|"]) for u in users[:receivers]]
+        self.opens = [u.open for u in users[:receivers]]
+        self.notices = [u.notice for u in users]
+        self.is_ok, self.index, self.probe_from = zc.is_ok, zc.cmid_of, partial(probe_sender, "zchat")
         self.tmpl = zc.send_template("g:p7", size)
-        for i, u in enumerate(users):
-            sel.register(u.dealer.getsockopt(zmq.FD), selectors.EVENT_READ, (True, partial(self.on_dealer, i)))
-            if u.sub is not None:
-                sel.register(u.sub.getsockopt(zmq.FD), selectors.EVENT_READ, (False, partial(self.on_sub, i)))
+        self.register(sel)
 
     def send(self, i: int, g: int) -> None:
-        self.users[i].dealer.send(self.tmpl % (g, b"0 ", g))
+        self.dealers[i].send(self.tmpl % (g, b"0 ", g))
         self.on_dealer(i)     # a send may take the ZMQ_FD's wake-up with it: look for a reply now
 
     def probe(self, k: int) -> None:
@@ -101,43 +203,67 @@ class ZchatTarget:
         u.request(p.Send(u.next_id(), "g:p7", "probe", f"p0x{k}"))
         self.on_dealer(0)
 
-    def on_dealer(self, i: int) -> None:
-        u, ev = self.users[i], self.ev
-        while True:
-            try:
-                r = u.dealer.recv(NOBLOCK)
-            except Again:
-                return
-            if zc.is_ok(r):
-                ev.on_answer(i)
-            elif not u.notice(r):
-                ev.error(f"{u.name}: {r.decode(errors='replace')}")
 
-    def on_sub(self, r: int) -> None:
-        u, ev = self.users[r], self.ev
-        recv, open_, cmid_of = u.sub.recv, u.open, zc.cmid_of
-        while True:
-            try:
-                topic = recv(NOBLOCK)
-            except Again:
-                return
-            try:
-                payload = open_(topic, recv())
-            except SealError:
-                ev.unopened += 1
-                continue
-            g = cmid_of(payload)
-            if g >= 0:
-                ev.on_delivery(r, g)
-            elif b'"cmid":"p' in payload:
-                ev.on_probe(r)
+class RelayTarget(ZmqTarget):
+    """N users of relay_broker.py (CURVE, sealed publishes; the wire format is its docstring's): user i's
+    DEALER (routing id u<i>) sends [p7, payload] and its SUB (the same key pair) subscribes to p7.
 
-    def close(self) -> None:
-        shutdown(self.proc, self.socks, self.ctx, self.data_dir)
+    drain_store: the payload is a JSON `send` with id m<index>; the answer is the relay's JSON `ok`,
+    sent once the batch is committed (synchronous=FULL: the WAL synced) and before the publish.
+    drain_fast: the payload is HDR (0, index) + padding; it acknowledges nothing, so the answer is
+    the sender's own delivery coming back, as with tcp_relay."""
+
+    sync_senders = True
+    TOPIC = b"p7"
+
+    def __init__(self, mode: str, n: int, size: int, broker_args: str, timeout: float, sel, ev: Events,
+                 receivers: int) -> None:
+        super().__init__(n, ev)
+        self.acks = mode == "drain_store"
+        self.proc, rport, pport, skey, master = start_relay(mode, max_seconds=timeout + 60, extra=broker_args.split())
+        self.sealed = master is not None
+        self.names = [b"u%d" % i for i in range(n)]
+        for name in self.names:
+            d, kp = baseline_socket(self.ctx, zmq.DEALER, skey, f"tcp://127.0.0.1:{rport}", routing_id=name)
+            self.dealers.append(d)      # every user receives (the answer of drain_fast is on the SUB)
+            self.subs.append(baseline_socket(self.ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", kp,
+                                             subscribe=self.TOPIC, rcvhwm=0)[0])
+        self.opens = [opener(master, [self.TOPIC])] * n
+        self.notices = [lambda raw: False] * n
+        self.probe_from = partial(probe_sender, mode)
+        if self.acks:
+            self.is_ok, self.index = store_ok, partial(store_index, tag=b"m")
+            self.msg = b'{"type":"send","to":"p7","id":"m%d","body":"' + b"x" * max(1, size) + b'"}'
+        else:
+            self.index = self.fast_index
+            self.pad = b"x" * max(0, size - HDR.size)
+        self.register(sel)
+
+    @staticmethod
+    def fast_index(payload: bytes) -> int:
+        g = HDR.unpack_from(payload, 0)[1]
+        return -1 if g >= PROBE else g
+
+    def _request(self, i: int, payload: bytes) -> None:
+        d = self.dealers[i]
+        d.send(self.TOPIC, SNDMORE)
+        d.send(payload)
+        if self.acks:
+            self.on_dealer(i)     # as ZchatTarget.send: a send may take the ZMQ_FD's wake-up with it
+
+    def send(self, i: int, g: int) -> None:
+        self._request(i, self.msg % g if self.acks else HDR.pack(0, g) + self.pad)
+
+    def probe(self, k: int) -> None:
+        for i in self.probe_senders():
+            self._request(i, b'{"type":"send","to":"p7","id":"p%d","body":"probe"}' % i if self.acks
+                          else HDR.pack(i, PROBE) + self.pad)
 
 
 class TcpTarget:
     """N plain TCP clients of tcp_relay.py (TCP_NODELAY, non-blocking); user i is named u<i>."""
+
+    sealed = None
 
     def __init__(self, n: int, size: int, broker_args: str, timeout: float, sel, ev: Events, receivers: int) -> None:
         self.ev, self.n = ev, n
@@ -153,6 +279,9 @@ class TcpTarget:
             s.setblocking(False)
             self.socks.append(s)
             sel.register(s, selectors.EVENT_READ, (True, partial(self.on_readable, i)))
+
+    def senders_synced(self) -> bool:
+        return True           # connected: the relay's kernel holds a client's lines until its thread reads them
 
     def _write(self, i: int, line: bytes) -> None:
         # one short line into a socket that has at most this one line unanswered: the kernel takes it whole
@@ -194,10 +323,16 @@ class TcpTarget:
             s.close()
 
 
+TARGETS: dict[str, Callable] = {"zchat": ZchatTarget, "tcp_relay": TcpTarget,
+                                "drain_store": partial(RelayTarget, "drain_store"),
+                                "drain_fast": partial(RelayTarget, "drain_fast")}
+
+
 def serve(events, after_answers=None) -> None:
-    """Serve the ready sockets: those that carry answers first (a DEALER's `ok`s; a TCP client's lines),
-    then after_answers() (the driver sends the next messages), then the rest (zchat's SUBs), so the
-    broker has the next requests while the driver opens deliveries."""
+    """Serve the ready sockets: first those that carry answers (a DEALER's `ok`s; a TCP client's lines),
+    then after_answers() (the driver sends the next messages), then the SUBs, each followed by
+    after_answers() again (drain_fast's answers are the senders' own lines on them), so the broker
+    has the next requests while the driver opens deliveries."""
     for key, _ in events:
         if key.data[0]:
             key.data[1]()
@@ -206,6 +341,8 @@ def serve(events, after_answers=None) -> None:
     for key, _ in events:
         if not key.data[0]:
             key.data[1]()
+            if after_answers is not None:
+                after_answers()
 
 
 def pump(sel, seconds: float) -> None:
@@ -216,7 +353,7 @@ def pump(sel, seconds: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--target", default="zchat", choices=["zchat", "tcp_relay"])
+    ap.add_argument("--target", default="zchat", choices=sorted(TARGETS))
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--size", type=int, default=100, help="message text bytes")
     ap.add_argument("--seconds", type=float, default=2.0, help="stop sending after this long")
@@ -236,28 +373,29 @@ def main() -> None:
     cap = a.count // n                    # messages per user; user i's k-th has the global index k * n + i
     out = {"bench": "inflight", "target": a.target, "users": n, "receivers": rcv, "size": a.size,
            "broker_args": a.broker_args}
-    if a.target == "zchat":
-        out["sealed"] = True
     ev = Events()
     sel = selectors.EpollSelector()
     t_setup = time.monotonic()
-    kind = ZchatTarget if a.target == "zchat" else TcpTarget
-    target = kind(n, a.size, a.broker_args, a.timeout, sel, ev, rcv)
+    target = TARGETS[a.target](n, a.size, a.broker_args, a.timeout, sel, ev, rcv)
+    if target.sealed is not None:
+        out["sealed"] = target.sealed
     try:
         # --- sync: user 0 sends probes until every user has received one (a SUB whose subscription,
-        # or a TCP client the relay has not yet listed, would miss measured lines)
+        # or a TCP client the relay has not yet listed, would miss measured lines), and on a relay
+        # every user sends them until its own has come through (its DEALER's handshake is done)
         seen: set[int] = set()
         ev.on_probe = seen.add
         dl = Deadline(30)
         k = 0
-        while len(seen) < rcv and not dl.expired():
+        while (len(seen) < rcv or not target.senders_synced()) and not dl.expired():
             target.probe(k)
             k += 1
             end = time.monotonic() + 0.1
             while time.monotonic() < end:
                 serve(sel.select(0.02))
-        if len(seen) < rcv:
-            raise SystemExit(f"sync failed: {len(seen)}/{rcv} users received a probe")
+        if len(seen) < rcv or not target.senders_synced():
+            raise SystemExit(f"sync failed: {len(seen)}/{rcv} users received a probe; senders synced: "
+                             f"{target.senders_synced()}")
         pump(sel, 0.2)                    # the last probes and their answers
         out.update(probes=k, setup_s=round(time.monotonic() - t_setup, 2))
         del ev.errors[:]
@@ -310,7 +448,7 @@ def main() -> None:
                 t_last = now()
             elif dl.expired() or now() - t_last > 5e9:
                 break
-        elapsed = (t_last - t0) / 1e9
+        elapsed = max(1e-6, (t_last - t0) / 1e9)     # nothing answered at all: a failure, not a division by 0
         gc.enable()
         b_cpu, c_cpu = cpu_seconds(target.proc.pid) - b_cpu0, cpu_seconds() - c_cpu0
         out["broker_rss_kb"] = rss_kb(target.proc.pid).get("VmRSS")

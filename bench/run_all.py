@@ -55,6 +55,8 @@ JOBS = {
     "F_P3_zchat_nofsync": J("lat.py", "--target zchat --clients 1000 --group 10 --rate 1000 --seconds 3 "
                                       "--broker-args=--no-fsync"),
     "F_P3_store": J("lat.py", "--target drain_store --clients 1000 --group 10 --rate 1000 --seconds 3"),
+    "F_P3_store_nosync": J("lat.py", "--target drain_store --clients 1000 --group 10 --rate 1000 --seconds 3 "
+                                     "--broker-args=--store-sync=NORMAL"),
     "S_P1_store_noseal": J("thr.py", "--target drain_store --dealers 10 --subs 1 --seconds 2 --broker-args=--no-seal"),
     "S_P2_fast_s100_noseal": J("thr.py", "--target drain_fast --dealers 10 --subs 100 --seconds 2 "
                                          "--broker-args=--no-seal"),
@@ -75,6 +77,11 @@ for n in (10, 50, 200):
     JOBS[f"P7_zchat_n{n}"] = J("inflight.py", f"--target zchat --users {n} --seconds 2")
     JOBS[f"P7_tcp_n{n}"] = J("inflight.py", f"--target tcp_relay --users {n} --seconds 2")
     JOBS[f"P7_zchat_n{n}_nosubs"] = J("inflight.py", f"--target zchat --users {n} --receivers 0 --seconds 2")
+    # not goals: the cheapest relays that do zchat's obligatory work under the same driver (its ceiling):
+    # drain_store = CURVE, decode, SQLite insert synced (synchronous=FULL) before its ack and its sealed publish;
+    # drain_fast = CURVE and a sealed publish only (no store, no ack: the answer is the sender's own line back)
+    JOBS[f"P7_store_n{n}"] = J("inflight.py", f"--target drain_store --users {n} --seconds 2")
+    JOBS[f"P7_fast_n{n}"] = J("inflight.py", f"--target drain_fast --users {n} --seconds 2")
 for n in (10, 50, 200):
     JOBS[f"P6_zchat_thr_n{n}"] = J("thr.py", f"--target zchat --dealers {n} --subs {n} --window 200 --seconds 2")
     # not a goal: the CURVE relay ceiling under the same driver, to show what is left to win
@@ -104,7 +111,11 @@ ROWS = [
     ("P3", "latency, 1,000 clients in groups of 10, 1,000 msgs/s", [
         C("p50 vs drain_fast", "P3_zchat", "P3_fast", "p50_us", "<=", 1.2),
         C("info: p99 vs drain_fast", "P3_zchat", "P3_fast", "p99_us"),
-        C("info: p99 (us), absolute", "P3_zchat", None, "p99_us")]),
+        C("info: p99 (us), absolute", "P3_zchat", None, "p99_us"),
+        C("info: p50 of the synced relay (drain_store: JSON decode, SQLite insert, WAL fsync and its ack before the "
+          "sealed publish) vs drain_fast (CURVE and the sealed publish only)", "F_P3_store", "P3_fast", "p50_us"),
+        C("info: p50 of drain_store synced (FULL) vs not synced (NORMAL): the WAL sync alone", "F_P3_store",
+          "F_P3_store_nosync", "p50_us")]),
     ("P4", "idle clients at the open-file limit (9,900)", [
         C("broker RSS vs raw idle broker", "P45_zchat", "P45_raw", "broker_rss_mb", "<=", 1.3),
         C("broker idle CPU %, absolute", "P45_zchat", None, "broker_idle_cpu_pct", "<=", 2.0),
@@ -130,7 +141,13 @@ ROWS = [
           for n in (10, 50, 200)],
         *[C(f"info: round trip p50, N={n}", f"P7_zchat_n{n}", f"P7_tcp_n{n}", "p50_us") for n in (10, 50, 200)],
         *[C(f"info: msgs/s, N={n}, zchat with no SUB (the request path; the driver opens nothing) vs the relay",
-            f"P7_zchat_n{n}_nosubs", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)]]),
+            f"P7_zchat_n{n}_nosubs", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: the CURVE+seal+fsync relay (drain_store) vs tcp_relay, msgs/s, N={n}", f"P7_store_n{n}",
+            f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: the CURVE+seal relay (drain_fast: no store, no ack) vs tcp_relay, msgs/s, N={n}",
+            f"P7_fast_n{n}", f"P7_tcp_n{n}", "msgs_per_s") for n in (10, 50, 200)],
+        *[C(f"info: zchat vs the CURVE+seal+fsync relay (drain_store), msgs/s, N={n}", f"P7_zchat_n{n}",
+            f"P7_store_n{n}", "msgs_per_s") for n in (10, 50, 200)]]),
     ("F", "what fsync costs: the same job synced / not synced", [
         C("info: P1 msgs/s, zchat (fsync) vs zchat --no-fsync", "P1_zchat", "F_P1_zchat_nofsync", "msgs_per_s"),
         C("info: P1 msgs/s, drain_store FULL vs NORMAL", "P1_store", "F_P1_store_nosync", "msgs_per_s"),
