@@ -110,7 +110,11 @@ def test_presence_and_group_membership_agree_across_brokers(two, make_client) ->
     assert alice.call(p.Bye)
     change = bob.wait_published(lambda t, m: isinstance(m, p.Presence) and any(
         c.name == "alice" and c.state == "offline" for c in m.changes))       # protocol 3: a bye is offline
-    assert [c.reason for c in change.changes if c.name == "alice"] == ["left"]
+    # a raw client pings only when the test asks something: silent for 3 heartbeats (0.75 s, a loaded
+    # machine: bob's subscription sync waits for a heartbeat) alice was lost, her next request brought
+    # her back, and b2 may publish that "back" in one batch with her bye
+    alices = [(c.state, c.reason) for c in change.changes if c.name == "alice"]
+    assert alices in ([("offline", "left")], [("online", "back"), ("offline", "left")]), alices
     assert states(bob)["alice"] == "offline"
 
 

@@ -159,10 +159,15 @@ def test_slow_subscriber_does_not_stall_others_and_catches_up(broker_factory, ma
     # after it on the same pipe: once slow sees one, nothing of the flood is still on its way.
     last_ts = acks[-1].ts
     live: list[p.Message] = []
-    deadline = time.monotonic() + 15
+    reading = time.monotonic()
+    deadline = reading + 15
     while True:
         got = slow.recv_published(max(0.0, deadline - time.monotonic()))
-        assert got is not None, "slow saw no heartbeat after the flood"
+        # what tells the causes apart: a read too slow for the deadline (many frames), the broker gone
+        # quiet, or slow's session over (lost since the flood began, it departs after --grace, 60 s)
+        assert got is not None, (f"slow saw no heartbeat after the flood: {len(live)} live messages and "
+                                 f"{len(slow.unopened)} unopened frames read in {time.monotonic() - reading:.1f} s; "
+                                 f"alice sent for {sent_in:.1f} s; broker log: {broker.output()[-1500:]}")
         t, m = got
         if isinstance(m, p.Message) and m.conv == conv:
             live.append(m)
