@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from zchat import paging
 from zchat import protocol as p
@@ -84,6 +84,8 @@ class HubConfig:
 class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, ModerationRequests, AwarenessRequests,
           SearchRequests, DeferredOutput, PeerSync):
     """Decides; the caller moves bytes. Output accumulates until :meth:`take_output`."""
+
+    _handlers: ClassVar[dict[str, Callable[[Any, Session, Any], p.Reply]]]   # request type -> _on_<type>
 
     def __init__(self, store: Store, config: HubConfig = HubConfig(),
                  clock: Callable[[], float] = time.time) -> None:
@@ -242,7 +244,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
                 raise ProtocolError(ErrorCode.NOT_JOINED, "this connection has no session: say hello first "
                                     "(after a dropped link, a reconnected socket must say hello again)")
             self.presence.touch(session)
-            self._reply(peer, getattr(self, "_on_" + req.TYPE)(session, req))
+            self._reply(peer, self._handlers[req.TYPE](self, session, req))
         except ProtocolError as exc:
             self._reply(peer, p.error(exc.request_id or rid, exc.code, exc.message, exc.retry_after_ms))
         except Exception:  # a bug must cost one reply, not the broker
@@ -390,3 +392,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
             self._dirty &= self._active
             self._active = set()
         return self.presence.next_due(now)
+
+
+# each request type's handler, looked up once here rather than by name ("_on_" + type) per request
+Hub._handlers = {t: getattr(Hub, "_on_" + t) for t in p.REQUEST_TYPES if t != p.Hello.TYPE}
