@@ -269,15 +269,9 @@ class Roster:
         b = self.buckets.get((user, kind))
         if b is None:
             b = self.buckets[(user, kind)] = Bucket(limit.burst, now)
-        tokens = b.tokens + (now - b.at) * limit.per_sec
-        if tokens > limit.burst:
-            tokens = float(limit.burst)
+        b.tokens = min(float(limit.burst), b.tokens + (now - b.at) * limit.per_sec)
         b.at = now
-        if tokens >= 1.0 and b.first_refused is None:    # the common case (every send): a token, nobody waiting
-            b.tokens = tokens - 1.0
-            return 0
-        b.tokens = tokens
-        wait = max(0.05, (1.0 - tokens) / limit.per_sec) if tokens < 1.0 else 0.0
+        wait = max(0.05, (1.0 - b.tokens) / limit.per_sec) if b.tokens < 1.0 else 0.0
         if b.first_refused is not None and now < b.held_until and request != b.first_refused:
             return max(1, int(max(wait, 0.05) * 1000))
         if not wait:
