@@ -12,6 +12,7 @@ from zchat import protocol as p
 from zchat.errors import ErrorCode
 from zchat.hub import DEFAULT_RATES, Hub, HubConfig
 from zchat.store import SQLiteStore
+from zchat.store_pg import PgStore
 
 E = ErrorCode
 V = p.PROTOCOL_VERSION
@@ -169,6 +170,35 @@ def test_a_retried_send_is_stored_and_published_once(h: Harness) -> None:
     again = h.ask("alice", p.Send("r2", "all", "hi", "c1"))
     assert (again.seq, again.ts, again.duplicate, first.duplicate) == (first.seq, first.ts, True, False)
     assert h.published(p.Message) == [] and h.history("alice", "all").head_seq == 1
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "pg"])
+def test_a_retried_send_gives_its_rate_token_back(store_kind: str, request: pytest.FixtureRequest) -> None:
+    """A retry is no new message, so it costs no token: when the store settles the line as it is staged
+    (SQLite) and when it settles it only at commit (PostgreSQL, several brokers: the refund waits)."""
+    if store_kind == "pg":
+        cluster = request.getfixturevalue("pg_cluster")
+        db = cluster.fresh_db()
+        request.addfinalizer(lambda: cluster.drop_db(db))
+        store: Any = PgStore(cluster.url(db))
+    else:
+        store = SQLiteStore(":memory:")
+    request.addfinalizer(store.close)
+    hub = Hub(store, CONFIG, clock=lambda: 1000.0)        # "all": a burst of 3, and the clock stands still
+
+    def ask(msg: Any) -> Any:
+        """One request in a batch of its own, as the broker loop runs one (the lines settle at commit)."""
+        store.begin_batch()
+        hub.handle(peer_of("alice"), "key-alice", p.encode(msg))
+        store.commit_batch(hub.lines)
+        (_, reply), = hub.take_output()[0]
+        return p.decode_reply(reply)
+
+    assert isinstance(ask(p.Hello("h", V, "alice")), p.Welcome)
+    assert (ask(p.Send("r", "all", "hi", "c1")).seq, ask(p.Send("r", "all", "hi", "c1")).duplicate) == (1, True)
+    assert ask(p.Send("r", "all", "hi", "c1")).duplicate
+    assert [ask(p.Send("r", "all", "x", c)).seq for c in ("c2", "c3")] == [2, 3]     # the burst's other two
+    assert ask(p.Send("r", "all", "x", "c4")).code == E.RATE_LIMITED
 
 
 def test_a_dm_is_published_on_both_users_topics_only(h: Harness) -> None:

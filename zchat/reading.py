@@ -73,7 +73,7 @@ class ReadRequests(HubPart):
                 self.user_convs.setdefault(u, set()).add(key)
         if conv is None:
             raise ProtocolError(ErrorCode.NO_SUCH_CONVERSATION, f"no conversation {key!r}")
-        if conv.kind != K.EVERYONE and key not in self.user_convs.get(s.user, ()):
+        if key not in self.user_convs.get(s.user, ()) and conv.kind != K.EVERYONE:   # members first: cheaper
             raise ProtocolError(ErrorCode.NOT_MEMBER, f"you are not in {self._title(conv, s.user)!r}")
         return conv
 
