@@ -7,8 +7,8 @@ the request (:meth:`Store.stage` settles the line at once). Several brokers on o
 cannot: the database assigns the seqs, for the whole drained batch in one round trip, when the
 loop commits it (:meth:`Store.commit_batch`). The hub therefore never needs a seq before the
 batch is decided: a line that is not settled yet is answered and published through deferred
-values that the commit fills in (zchat.deferred). On SQLite the commit only writes the WAL; what
-makes it durable before the loop sends anything is :attr:`Store.syncer` (zchat.wal_sync).
+values that the commit fills in (zchat.deferred). That one call is also what a writer thread
+could take over later (group commit while the loop decides the next batch).
 """
 from __future__ import annotations
 
