@@ -7,7 +7,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -54,93 +53,15 @@ def test_a_data_dir_left_readable_by_an_older_broker_is_closed_up(broker_factory
     assert stat.S_IMODE(old.stat().st_mode) == 0o700 and stat.S_IMODE((old / "zchat.db").stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("fsync", [True, False], ids=["fsync", "no-fsync"])
-def test_fsync_is_the_default_and_no_fsync_is_the_option(tmp_path: Path, fsync: bool) -> None:
-    """With fsync (the default) a syncer makes each commit durable (group commit, zchat.wal_sync); with
-    --no-fsync only checkpoints sync. Either way a COMMIT itself writes the WAL without syncing it."""
+@pytest.mark.parametrize("fsync, level", [(True, 2), (False, 1)], ids=["fsync", "no-fsync"])
+def test_fsync_is_the_default_and_no_fsync_is_the_option(tmp_path: Path, fsync: bool, level: int) -> None:
+    """synchronous=FULL (2) syncs the WAL at every commit, which the broker makes once per batch before
+    any ok of it goes out; NORMAL (1) only at checkpoints."""
     store = SQLiteStore(tmp_path / "z.db", fsync=fsync) if not fsync else SQLiteStore(tmp_path / "z.db")
     try:
-        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
-        assert (store.syncer is not None) == fsync
-        assert store.sync_ticket() == (1 if fsync else 0)      # the setup's transaction, synced at once
-        assert not fsync or store.syncer.synced == 1           # type: ignore[union-attr]
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == level
     finally:
         store.close()
-
-
-# Loaded into the broker's process (sitecustomize, by PYTHONPATH): a disk whose syncs hang while
-# <base>.stuck exists, or fail with EIO while <base>.eio exists. SQLite's own syncs (checkpoints) are
-# not affected: only the WAL syncer calls os.fdatasync.
-DISK_HOOK = """
-import os, time
-_base = os.environ.get("ZCHAT_TEST_DISK")
-_real = os.fdatasync
-
-def fdatasync(fd):
-    if os.path.exists(_base + ".eio"):
-        raise OSError(5, "Input/output error (the test's failing disk)")
-    if os.path.exists(_base + ".stuck"):
-        open(_base + ".entered", "w").close()
-        while os.path.exists(_base + ".stuck"):
-            time.sleep(0.002)
-    _real(fd)
-
-if _base:
-    os.fdatasync = fdatasync
-"""
-
-
-@pytest.fixture
-def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The base path of the disk hook's flag files, installed for brokers started from now on."""
-    hook = tmp_path / "disk-hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(DISK_HOOK)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])))
-    monkeypatch.setenv("ZCHAT_TEST_DISK", str(tmp_path / "disk"))
-    return tmp_path / "disk"
-
-
-def _wait_for(check: Any, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)     # polling files the broker's process writes: there is no event to wait on
-
-
-def test_no_ok_and_no_publish_leaves_before_the_sync_that_makes_it_durable(
-        disk: Path, broker_factory: Any, make_client: Any) -> None:
-    """Group commit keeps what an ok means: with the disk's syncs hanging, lines are committed (they are
-    in the WAL) but no ok and no publish leaves; once the syncs return, all of them do, in order."""
-    b = broker_factory("--rate", "1000", "--rate-burst", "100", name="stuck")   # 30 at once are not too many
-    alice, bob = make_client(b.connect, "alice"), make_client(b.connect, "bob")
-    Path(f"{disk}.stuck").touch()
-    texts = [f"not on disk yet {i}" for i in range(30)]
-    for i, text in enumerate(texts):       # pipelined: the loop has requests waiting as it commits
-        alice.send(p.Send(id=f"r{i}", conv="all", text=text, cmid=f"c{i}"))
-    wal = b.data_dir / "zchat.db-wal"
-    _wait_for(lambda: texts[0].encode() in wal.read_bytes(), "the first line's commit to reach the WAL")
-    _wait_for(Path(f"{disk}.entered").exists, "a sync to start")
-    assert not alice.dealer.poll(500), "an ok left before the sync that makes its line durable"
-    assert bob.silent(lambda t, m: isinstance(m, p.Message) and m.text.startswith("not on disk"), 0.2)
-    Path(f"{disk}.stuck").unlink()
-    oks = [alice.recv_reply() for _ in texts]
-    assert [o.id for o in oks] == [f"r{i}" for i in range(30)] and all(isinstance(o, p.Ok) for o in oks), oks
-    assert [o.seq for o in oks] == sorted(o.seq for o in oks)
-    assert [m.text for m in bob.messages("all", 30)] == texts
-
-
-def test_a_failed_sync_stops_the_broker_without_acknowledging(disk: Path, broker_factory: Any,
-                                                            make_client: Any) -> None:
-    """After an fsync error the kernel may have dropped the pages (PostgreSQL's fsyncgate): the broker
-    does not retry or acknowledge; it says why and exits non-zero, and the client's ok never comes."""
-    b = broker_factory(name="eio")
-    alice = make_client(b.connect, "alice")
-    Path(f"{disk}.eio").touch()
-    alice.send(p.Send(id="r1", conv="all", text="on a failing disk", cmid="c1"))
-    assert b.proc.wait(timeout=30) == 1
-    assert "could not be made durable" in b.output() and "Input/output error" in b.output()
-    assert not alice.dealer.poll(200), "a line whose sync failed was acknowledged"
 
 
 def test_the_broker_says_which_durability_it_runs_with(broker_factory: Any) -> None:

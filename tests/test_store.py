@@ -249,7 +249,7 @@ def wal_restarts(db: Path, restart_bytes: int, until: Callable[[int, int], bool]
 
     A WAL that starts over rewrites its header with the next checkpoint sequence number (bytes
     12-15, https://sqlite.org/fileformat.html#the_write_ahead_log), so each commit reads it."""
-    s = SQLiteStore(db, fsync=False)    # the commits alone (the broker's WAL sync is outside SQLite's lock)
+    s = SQLiteStore(db)
     s.add_conversation("all", "everyone", False, None, 1.0)
     gap, restarts, commits = threading.Event(), 0, 0
     fd = os.open(f"{db}-wal", os.O_RDONLY)

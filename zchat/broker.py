@@ -159,9 +159,6 @@ def main(argv: list[str] | None = None) -> int:
         broker.run(wake_r)
     finally:
         broker.close()
-    if broker.failed:
-        log.critical("stopped after %.0f s: the database could not be made durable", time.monotonic() - started)
-        return 1
     log.info("stopped after %.0f s", time.monotonic() - started)
     return 0
 

@@ -19,11 +19,10 @@ import logging
 import os
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import zmq
 from zmq.utils import z85
@@ -53,7 +52,6 @@ log = logging.getLogger("zchat.broker")
 BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
 BATCH_BYTES = 1 << 18         # ... and replies: past 256 KB (4 full history pages) the batch ends, so one user
                               # pipelining big requests delays the others' replies by one such batch, not 500
-HELD_BATCHES = 64             # batches decided while earlier ones await their sync; past it the loop waits
 REPLY_QUEUE = 2000            # replies waiting for one connection to read them; beyond, it is "overloaded"
 HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake within this
 CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
@@ -115,10 +113,6 @@ class Broker:
         self.lock: DataDirLock | None = None
         self.conns = ConnTable(2 * config.max_clients + CONN_SLACK, args.login_timeout, time.monotonic)
         self.congested: dict[bytes, int] = {}          # peer -> replies dropped since its queue filled
-        # group commit (zchat.wal_sync): each batch's replies and publishes, with the sync ticket of its
-        # commit, in the order they were decided; they leave once that ticket is synced
-        self.held: deque[tuple[int, list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]] = deque()
-        self.failed = False                            # the store could not be made durable: stopped
         self.counts = dict.fromkeys(("refused_subscriptions", "desync_frames", "dropped_replies",
                                      "connections_over_cap", "connections_reaped"), 0)
         self.next_housekeeping = time.monotonic() + 1.0
@@ -214,9 +208,6 @@ class Broker:
             poller.register(peers.bus.fileno(), zmq.POLLIN)
         if self.checkpointer is not None:
             self.checkpointer.start()
-        syncer = self.store.syncer if self.store is not None else None
-        if syncer is not None:
-            poller.register(syncer.fileno(), zmq.POLLIN)
         hub = self.hub
         router, xpub, zap = self.router, self.xpub, self.zap
         more_subs = False
@@ -231,9 +222,6 @@ class Broker:
                         os.read(wake_fd, 512)
                     except BlockingIOError:
                         pass
-                if syncer is not None and syncer.fileno() in ready:
-                    syncer.drain()
-                    self._release()
                 if hub.stale:
                     self._recover()
                 if peers is not None:
@@ -327,48 +315,7 @@ class Broker:
         return n
 
     def _flush(self) -> None:
-        """Send what the hub decided, once every change it rests on is durable (group commit: until
-        then it is held, behind what was held before it)."""
         replies, pubs = self.hub.take_output()
-        syncer = self.store.syncer if self.store is not None else None
-        if syncer is None:
-            self._send(replies, pubs)
-            return
-        # with requests waiting, the syncer's thread syncs while the loop decides them; with none, the
-        # loop syncs here (a thread's two wake-ups would only add to the answer's latency)
-        waiting = bool(cast(int, self.router.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
-        ticket = self.store.sync_ticket(waiting)   # type: ignore[union-attr]
-        if ticket > syncer.synced and not waiting:
-            try:
-                syncer.sync_now()
-            except OSError:
-                pass                        # _release stops the broker
-        if ticket <= syncer.synced and not self.held:
-            self._send(replies, pubs)
-            return
-        if replies or pubs:
-            self.held.append((ticket, replies, pubs))
-        if len(self.held) > HELD_BATCHES:    # the disk is slower than the requests: wait for it here
-            syncer.wait(self.held[0][0])
-        self._release()
-
-    def _release(self) -> None:
-        """Send the held output whose commits are synced, in order; stop if a sync failed."""
-        syncer = self.store.syncer   # type: ignore[union-attr]
-        assert syncer is not None
-        if syncer.error is not None:
-            if not self.failed:
-                log.critical("the database could not be made durable (%s): stopping; the %d batches "
-                             "decided since the last sync were not acknowledged", syncer.error, len(self.held))
-            self.held.clear()
-            self.failed = self.stopping = True
-            return
-        held, synced = self.held, syncer.synced
-        while held and held[0][0] <= synced:
-            _, replies, pubs = held.popleft()
-            self._send(replies, pubs)
-
-    def _send(self, replies: list[tuple[bytes, bytes]], pubs: list[tuple[bytes, bytes]]) -> None:
         rsend, psend, MORE, NOBLOCK = _send_of(self.router), _send_of(self.xpub), _MORE, _NOBLOCK
         congested = self.congested
         if congested:
@@ -490,13 +437,9 @@ class Broker:
             self.zap.send_multipart([version, request_id, status, text, user_id, b""])
 
     def close(self) -> None:
-        """Flush what is queued (once it is synced), stop the checkpointer, close the store (a final
-        checkpoint)."""
+        """Flush what is queued, stop the checkpointer, close the store (a final checkpoint)."""
         if hasattr(self, "hub"):
             self._flush()
-            if self.held:
-                self.store.syncer.wait(self.held[-1][0])    # type: ignore[union-attr]
-                self._release()
         if self.checkpointer is not None:
             self.checkpointer.stop()
         for name in ("router", "xpub"):

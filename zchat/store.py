@@ -25,7 +25,6 @@ from zchat.checkpoint import WAL_SIZE_LIMIT, Checkpointer, _is_memory
 from zchat.store_base import Line
 from zchat.store_features import FeatureStore, migrate_2_to_3
 from zchat.store_search import SearchStore
-from zchat.wal_sync import WalSyncer
 
 __all__ = ["SCHEMA_VERSION", "Checkpointer", "ConversationRow", "DeviceRow", "MessageRow", "SQLiteStore",
            "StoreError", "UserRow"]
@@ -154,17 +153,11 @@ class SQLiteStore(FeatureStore, SearchStore):
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._closed = False
-        # fsync on a file: commits write the WAL and this syncs it (group commit, zchat.wal_sync)
-        self.syncer: WalSyncer | None = WalSyncer(self.path + "-wal") if fsync and self._file else None
-        self._ticketed_changes = 0        # the connection's total_changes when the last ticket was asked for
-        self._ticket = 0
         try:
             self._setup()
         except BaseException:
             self._conn.close()
             self._closed = True
-            if self.syncer is not None:
-                self.syncer.stop()
             raise
 
     def _setup(self) -> None:
@@ -176,12 +169,11 @@ class SQLiteStore(FeatureStore, SearchStore):
                 f"zchat understands (schema version {SCHEMA_VERSION}); upgrade zchat"
             )
         conn.execute("PRAGMA journal_mode=WAL")  # ":memory:" stays "memory": fine
-        # NORMAL: a COMMIT writes the WAL without syncing it. With fsync on, the syncer syncs it (on its
-        # thread for the batches, whose output the broker holds until then: sync_ticket; at once for
-        # anything committed through transaction()), so an ok survives a power cut. With fsync off
-        # (--no-fsync) only checkpoints sync: an ok survives a killed broker, but the last second of
-        # them may not survive the machine going down.
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # FULL: every COMMIT (one per drained batch: a group commit) syncs the WAL before the broker
+        # acknowledges anything in it, so an ok survives a power cut. NORMAL (fsync=False) syncs only at
+        # checkpoints: an ok survives a killed broker, but the last second of them may not survive
+        # the machine going down.
+        conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
         conn.execute("PRAGMA wal_autocheckpoint=0")  # Checkpointer does it off the hot loop
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL file shrinks back to this
         conn.execute("PRAGMA foreign_keys=ON")
@@ -212,9 +204,6 @@ class SQLiteStore(FeatureStore, SearchStore):
         try:
             yield
             conn.execute("COMMIT")
-            if self.syncer is not None:
-                self._ticket = self.syncer.sync_now()
-                self._ticketed_changes = conn.total_changes
         except BaseException:
             # Also after a failed COMMIT: never leave a transaction open that the next
             # batch would mistake for an outer one.
@@ -239,20 +228,8 @@ class SQLiteStore(FeatureStore, SearchStore):
         return True
 
     def commit_batch(self, lines: list[Line]) -> None:
-        """Every line was settled when staged: what is left is the commit (the syncer syncs it)."""
+        """Every line was settled when staged: what is left is the commit (and its sync)."""
         self._conn.execute("COMMIT")
-
-    def sync_ticket(self, background: bool = True) -> int:
-        """The ticket that the syncer's ``synced`` reaches once every change made so far is on disk
-        (0 when there is no syncer: nothing to wait for). Asks for a sync only if something changed:
-        on the syncer's thread, or (``background=False``) for the caller's own ``syncer.sync_now()``."""
-        if self.syncer is None:
-            return 0
-        changes = self._conn.total_changes
-        if changes != self._ticketed_changes:
-            self._ticketed_changes = changes
-            self._ticket = self.syncer.request(background)
-        return self._ticket
 
     def rollback(self) -> None:
         if self._conn.in_transaction:
@@ -266,8 +243,6 @@ class SQLiteStore(FeatureStore, SearchStore):
         try:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            if self.syncer is not None:
-                self.syncer.stop()        # what was committed is synced before the checkpoint
             if self._file:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:

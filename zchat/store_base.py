@@ -20,7 +20,6 @@ from zchat import protocol as p
 
 if TYPE_CHECKING:
     from zchat.store import ConversationRow, DeviceRow, MessageRow, UserRow
-    from zchat.wal_sync import WalSyncer
 
 
 class Line:
@@ -59,7 +58,6 @@ class Store(Protocol):
     """The narrow interface of the broker's persistence (docs/ARCHITECTURE.md)."""
 
     fsync: bool
-    syncer: WalSyncer | None     # group commit (SQLite): what makes the batches durable, off the loop
 
     # the batch: one transaction per drained batch, committed with one call
     def begin_batch(self) -> None: ...
@@ -69,9 +67,6 @@ class Store(Protocol):
     def commit_batch(self, lines: list[Line]) -> None:
         """Store the batch's unsettled ``lines`` (settling each: seq or duplicate) and commit; on any
         error nothing of the batch is kept and the caller calls :meth:`rollback`."""
-        ...
-    def sync_ticket(self, background: bool = True) -> int:
-        """The ticket ``syncer.synced`` reaches once every change so far is durable (0: already is)."""
         ...
     def rollback(self) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[None]: ...

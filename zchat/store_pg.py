@@ -25,7 +25,6 @@ from zchat.store import ConversationRow, DeviceRow, MessageRow, StoreError, User
 from zchat.store_base import Line, Touched
 from zchat.store_pg_features import MSG_COLUMNS, PgFeatureStore
 from zchat.store_pg_schema import MIGRATIONS, SCHEMA_VERSION
-from zchat.wal_sync import WalSyncer
 
 RECONNECT_EVERY = 0.5         # seconds between attempts to dial a database that went away
 CONNECT_TIMEOUT = 3           # seconds a dial may take
@@ -35,8 +34,6 @@ Args: TypeAlias = "tuple[Any, ...] | list[Any] | Mapping[str, Any]"
 
 class PgStore(PgFeatureStore):
     """One connection, used from the broker's thread only; autocommit, with explicit batches."""
-
-    syncer: WalSyncer | None = None     # PostgreSQL makes a commit durable before it returns (its own group commit)
 
     def __init__(self, url: str, fsync: bool = True) -> None:
         self.url, self.fsync, self.path = url, fsync, url
@@ -128,9 +125,6 @@ class PgStore(PgFeatureStore):
             conn.execute("COMMIT")
         self._in_tx = self._began = False
         self._done()
-
-    def sync_ticket(self, background: bool = True) -> int:
-        return 0                # every commit was durable when it returned
 
     def _done(self) -> None:
         c, t = self._committed, self._touched
