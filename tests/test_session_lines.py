@@ -26,6 +26,16 @@ def convs(net: Net, name: str) -> dict[str, ev.Conversation]:
     return {c.conv: c for c in of(net, name, ev.ConversationsChanged)[-1].conversations}
 
 
+def alice_starts_typing_to_bob() -> tuple[Net, Any]:
+    """alice and bob in one room, alice's first key pressed (her notice not pumped yet): -> (net, alice's session)."""
+    net = roomy()
+    net.connect("alice")
+    alice = net.sessions["alice"][0]
+    net.connect("bob")
+    alice.typing(net.now[0])
+    return net, alice
+
+
 def test_changes_are_applied_to_their_line_and_never_drawn_as_lines() -> None:
     net = roomy()
     net.connect("bob")
@@ -64,11 +74,7 @@ def test_edit_without_seq_means_the_line_just_acknowledged_and_says_so_while_one
 
 
 def test_a_line_sent_ends_the_typing_pause_so_the_next_key_announces_typing_again() -> None:
-    net = roomy()
-    net.connect("alice")
-    alice = net.sessions["alice"][0]
-    net.connect("bob")
-    alice.typing(net.now[0])
+    net, alice = alice_starts_typing_to_bob()
     net.pump()
     net.do("alice", "here it is")                    # bob's indicator goes with the line
     alice.typing(net.now[0] + 0.5)                   # within TYPING_EVERY of the first notice
@@ -113,11 +119,7 @@ def test_dnd_gives_no_notification_and_a_returning_user_gets_one_summary_per_con
 
 
 def test_typing_shows_until_it_expires_or_the_line_comes() -> None:
-    net = roomy()
-    net.connect("alice")
-    alice = net.sessions["alice"][0]
-    net.connect("bob")
-    alice.typing(net.now[0])
+    net, alice = alice_starts_typing_to_bob()
     alice.typing(net.now[0] + 1)                     # within 3 s: no second notice
     net.pump()
     assert [(t.name, t.active) for t in of(net, "bob", ev.Typing)] == [("alice", True)]
