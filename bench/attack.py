@@ -1,11 +1,12 @@
 """What attacks cost a healthy client (row A1): its request round trips and the broker's memory,
 with no attack and during each attack, against one zchat broker in one run.
 
-The healthy client (alice: DEALER + SUB, protocol 2, in this process) pings every 10 ms and
+The healthy client (alice: DEALER + SUB, zchat's protocol, in this process) pings every 10 ms and
 sends a 100-byte message to her own group every 100 ms; per phase: the ping's and the send's
 round trip (request -> its pong / ok), the send's delivery to her own SUB (opened with her
-group's key), the broker's RSS (sampled every 100 ms: at the start, the most, and how much it
-grew in the phase, as RSS rarely shrinks), open files and CPU. Each attack runs in
+group's key; each message of a frame, as protocol 4 may bundle several), the broker's RSS
+(sampled every 100 ms: at the start, the most, and how much it grew in the phase, as RSS
+rarely shrinks), open files and CPU. Each attack runs in
 a process of its own, with its own CURVE key, started before the phase and stopped after it
 (bench/attackers.py):
 
@@ -119,9 +120,10 @@ class Healthy:
                     t = time.monotonic_ns()
                     if s is self.sub:
                         topic = s.recv()
-                        m = p.decode_published(u.open(topic, s.recv()))
-                        if isinstance(m, p.Message) and m.cmid in waiting:
-                            deliver.append(t - waiting.pop(m.cmid))
+                        for part in u.messages(topic, s.recv()):
+                            m = p.decode_published(part)
+                            if isinstance(m, p.Message) and m.cmid in waiting:
+                                deliver.append(t - waiting.pop(m.cmid))
                         continue
                     raw = s.recv()
                     if u.notice(raw):

@@ -7,7 +7,9 @@ The same script runs in any tree since protocol 2 (bench/ab.py's A/B uses it on 
 steps are the public calls the broker loop makes. `hub.handle` is measured as the loop drives it:
 batches of --batch requests from 10 users into one group, one store transaction per batch (a
 SQLite file in a temporary directory, fsync off, so the disk's noise stays out), then
-`take_output`. Prints one JSON line: microseconds per request for each step.
+`take_output`. Prints one JSON line: microseconds per request for each step. Each measured batch
+must publish every one of its messages (checked after the timing: the frames are opened with the
+group's key and split, as protocol 4 bundles a run on one topic into one frame; "msgs_per_frame").
 """
 import argparse
 import cProfile
@@ -23,6 +25,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from zchat import protocol as p  # noqa: E402
 from zchat.hub import Hub, HubConfig  # noqa: E402
+from zchat.seal import KeyChain  # noqa: E402
 from zchat.store import SQLiteStore  # noqa: E402
 
 USERS = 10
@@ -44,8 +47,19 @@ def setup(data_dir):
         for i in range(1, USERS):
             hub.handle(peer(i), f"key{i}", p.encode(p.JoinGroup("j", "bench")))
     replies, _pubs = hub.take_output()
-    assert all(not isinstance(p.decode_reply(r), p.Error) for _peer, r in replies)
-    return hub
+    chain = KeyChain()           # the group's key, from the ok of create_group: to open what is published
+    for _peer, raw in replies:
+        r = p.decode_reply(raw)
+        assert not isinstance(r, p.Error), r
+        if isinstance(r, p.Ok) and r.key is not None:
+            chain.add(r.key.scope, r.key.epoch, bytes.fromhex(r.key.key))
+    return hub, chain
+
+
+def messages(chain, pubs):
+    """How many messages the published (topic, sealed frame) pairs carry: protocol 4 joins a run on one
+    topic with LF (zchat.protocol.split_published; an older tree's frame holds one, with no LF)."""
+    return sum(len(chain.open(topic, frame).split(b"\n")) for topic, frame in pubs)
 
 
 def frames(start, n):
@@ -70,7 +84,7 @@ def main():
     a = ap.parse_args()
     out = {"bench": "hub_cost", "zchat": os.path.dirname(p.__file__), "batch": a.batch}
     with tempfile.TemporaryDirectory(prefix="zchat_hub_cost_") as d:
-        hub = setup(d)
+        hub, chain = setup(d)
         k = [0]
 
         def batch():
@@ -82,14 +96,19 @@ def main():
                     hub.handle(pe, key, data)
             replies, pubs = hub.take_output()
             batch.t = time.perf_counter() - t0
-            assert len(replies) == a.batch and len(pubs) == a.batch, (len(replies), len(pubs))
+            batch.out = replies, pubs
             return a.batch
 
         def handle():                # only the handling, not the building of the frames
-            times = []
+            times, frames = [], 0
             for _ in range(a.rounds):
                 batch()
                 times.append(batch.t / a.batch * 1e6)
+                replies, pubs = batch.out
+                n = messages(chain, pubs)
+                assert len(replies) == a.batch and n == a.batch, (len(replies), n, len(pubs))
+                frames += len(pubs)
+            out["msgs_per_frame"] = round(a.batch * a.rounds / frames, 2)
             return round(min(times), 3)
 
         out["handle_us"] = handle()

@@ -8,7 +8,8 @@
 --target raw    idle_broker.py (CURVE): [hello] -> [welcome] on the ROUTER, [bcast, x] -> PUB "all"
                 sealed as zchat seals (--broker-args=--no-seal: plaintext)
 
-Every SUB opens (decrypts) each frame it looks for a marker in. A DEALER connects only when
+Every SUB opens (decrypts) each frame it looks for a marker in, and looks in each message of it
+(protocol 4: a zchat frame may hold several; each is counted). A DEALER connects only when
 its hello is about to go out: the broker cuts a connection that holds no session for its
 --login-timeout (10 s), and a storm of 9,900 takes longer than that.
 
@@ -72,7 +73,7 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                     socks.append(u.open_sub(ctx, skey, ([b"p|"] if presence else []) + [b"all|", p.user_topic(u.name)],
                                             rcvhwm=1000))
             subs = [u.sub for u in users if u.sub is not None]
-            opens = [u.open for u in users if u.sub is not None]
+            opens = [u.messages for u in users if u.sub is not None]
         else:
             dealers, subs = [], []
             for _ in range(n):
@@ -90,35 +91,38 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
             welcomed = zc.gather(dealers, on_welcome, dl)
         conn.send({"welcomed": welcomed, "connect_s": time.monotonic() - t0, "errors": errs[:3]})
 
-        def waiter(marker, stamp):
+        def waiter(marker):
+            """on_msg for gather: a SUB is done at its first frame with ``marker`` in a message; got counts
+            those SUBs, dup the messages with it past the first in that same frame."""
             t_last = [None]
-            got = [0]
+            got, dup = [0], [0]
 
             def on_msg(i, s):
                 topic = s.recv()
-                payload = opens[i](topic, s.recv())
-                if marker in payload:
+                k = sum(marker in payload for payload in opens[i](topic, s.recv()))
+                if k:
                     got[0] += 1
+                    dup[0] += k - 1
                     t_last[0] = time.monotonic_ns()
                     return True
                 return False
-            return on_msg, t_last, got
+            return on_msg, t_last, got, dup
 
         # phase 2: wait until every SUB has seen a probe (not if the connect storm failed)
-        on_msg, _, got = waiter(PROBE, False)
+        on_msg, _, got, _ = waiter(PROBE)
         if welcomed == n:
             zc.gather(subs, on_msg, end_sync)
         conn.send({"synced": got[0]})
 
         def queued(i):
-            """The (opened) payloads of the [topic, frame] pairs waiting on SUB ``i``, without blocking."""
+            """The (opened) messages of the [topic, frame] pairs waiting on SUB ``i``, without blocking."""
             s = subs[i]
             while True:
                 try:
                     topic = s.recv(NOBLOCK)
                 except Again:
                     return
-                yield opens[i](topic, s.recv())
+                yield from opens[i](topic, s.recv())
 
         def drain_quiet():
             """Read and drop whatever is queued (probes, presence) until 0.3 s pass without any."""
@@ -143,11 +147,11 @@ def client_proc(idx, n, target, addr, conn, ends, presence=True):
                 conn.send({"dropped": drain_quiet()})
             elif cmd == "bcast":
                 drain_quiet()
-                on_msg, t_last, got = waiter(BCAST, True)
+                on_msg, t_last, got, dup = waiter(BCAST)
                 conn.send({"ready": True})
                 zc.gather(subs, on_msg, time.monotonic() + 20)
-                # exactly once: nothing more with the marker may follow
-                extra = sum(BCAST in payload for i in range(len(subs)) for payload in queued(i))
+                # exactly once: nothing more with the marker may follow, in the same frame or after it
+                extra = dup[0] + sum(BCAST in payload for i in range(len(subs)) for payload in queued(i))
                 conn.send({"bcast_got": got[0], "bcast_dup": extra, "t_last": t_last[0], "rss": rss_kb(),
                            "fds": fd_count()})
             else:
@@ -235,28 +239,32 @@ def main():
         oversize = [0]
 
         def count_presence():
-            msgs = changes = 0
+            """-> (presence messages, the changes they carry, the frames they came in), read so far."""
+            msgs = changes = frames = 0
             while True:
                 try:
                     t = obs.sub.recv(NOBLOCK)
                 except Again:
-                    return msgs, changes
-                raw = obs.open(t, obs.sub.recv())
+                    return msgs, changes, frames
+                frame = obs.sub.recv()
+                parts = obs.messages(t, frame)
                 if t != b"p|":
                     continue
-                msgs += 1
-                if len(raw) > p.MAX_FRAME_BYTES:   # a protocol violation by the broker: count it
+                frames += 1
+                msgs += len(parts)
+                if len(frame) > p.MAX_FRAME_BYTES:   # a protocol violation by the broker: count it
                     oversize[0] += 1
-                    changes += raw.count(b'"reason"')
+                    changes += sum(part.count(b'"reason"') for part in parts)
                     continue
-                m = p.decode_published(raw)
-                if isinstance(m, p.Presence):
-                    changes += len(m.changes)
+                for part in parts:
+                    m = p.decode_published(part)
+                    if isinstance(m, p.Presence):
+                        changes += len(m.changes)
 
         # probes to everyone until every SUB has one (subscriptions installed)
         pending = set(range(len(pipes)))
         k = 0
-        pres = [0, 0]
+        pres = [0, 0, 0]          # presence messages, changes, frames
         while pending and time.monotonic() < ends[1] + 5 and not errors:
             k += 1
             if Z:
@@ -274,9 +282,7 @@ def main():
                         out["synced"] += r.get("synced", 0)
                         pending.discard(i)
                 if Z:
-                    m, c = count_presence()
-                    pres[0] += m
-                    pres[1] += c
+                    pres = [x + y for x, y in zip(pres, count_presence(), strict=True)]
                     while obs.dealer.poll(0):
                         obs.notice(obs.dealer.recv())
                 else:
@@ -293,10 +299,8 @@ def main():
             out["dropped_after_sync"] = sum(c.recv().get("dropped", 0) if c.poll(30) else 0 for c in pipes)
         time.sleep(1.0)
         if Z:
-            m, c = count_presence()
-            pres[0] += m
-            pres[1] += c
-            out["presence_msgs"], out["presence_changes"] = pres
+            pres = [x + y for x, y in zip(pres, count_presence(), strict=True)]
+            out["presence_msgs"], out["presence_changes"], out["presence_frames"] = pres
             out["presence_oversize_frames"] = oversize[0]
         rss1 = rss_kb(broker.pid).get("VmRSS", 0)
         out["broker_rss_mb_idle0"] = round(rss0 / 1024, 1)

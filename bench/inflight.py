@@ -17,7 +17,9 @@
 One driver process, one epoll over every socket (the ZMQ_FD of each DEALER and SUB, or each TCP
 socket); no thread per user. Each user's k-th measured message carries the global index k * N + i,
 so every delivery is accounted per receiver and per sender (lost / dup / out of order) and any of
-them, a missing or failed `ok` or a frame that does not open fails the run ("ok": false).
+them, a missing or failed `ok` or a frame that does not open fails the run ("ok": false). A zchat
+frame may hold several messages (protocol 4), each one a delivery: "frames" and "msgs_per_frame"
+say how many frames the SUBs opened while measuring and how many messages each held.
 
 Reports messages/s completed (answers; the row's figure), deliveries/s, the round trip of each
 message (send -> answer: p50_us, p99_us, ...), and the broker's and the driver's CPU. Sending
@@ -76,6 +78,7 @@ class Events:
     def __init__(self) -> None:
         self.on_answer = self.on_delivery = self.on_probe = lambda *_: None
         self.unopened = 0
+        self.frames = self.msgs = 0            # published frames opened, the messages they held
         self.errors: list[str] = []
 
     def error(self, what: str) -> None:
@@ -106,7 +109,7 @@ class ZmqTarget:
         self.ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
         self.dealers: list = []
         self.subs: list = []
-        self.opens: list = []                  # per receiver: (topic, frame) -> payload, SealError if it fails
+        self.opens: list = []                  # per receiver: (topic, frame) -> its messages, SealError if it fails
         self.notices: list = []                # per user: raw DEALER reply -> True if a notice (not an answer)
         self.names: list[bytes] | None = None
         self.probed: set[int] = set()          # users whose probe reached a receiver
@@ -144,30 +147,36 @@ class ZmqTarget:
         ev, n, names, own_answer = self.ev, self.n, self.names, not self.acks
         recv, open_, index = self.subs[r].recv, self.opens[r], self.index
         sender = None
+        frames = msgs = 0
         while True:
             try:
                 topic = recv(NOBLOCK)
             except Again:
+                ev.frames += frames
+                ev.msgs += msgs
                 return
             if names is not None:
                 sender = recv()
             try:
-                payload = open_(topic, recv())
+                payloads = open_(topic, recv())
             except SealError:
                 ev.unopened += 1
                 continue
-            g = index(payload)
-            if g < 0:
-                s = self.probe_from(payload)
-                if s >= 0:
-                    self.probed.add(s)
-                    ev.on_probe(r)
-            elif names is not None and sender != names[g % n]:
-                ev.error(f"u{r} got m{g} from {sender!r}, not from its sender")
-            else:
-                ev.on_delivery(r, g)
-                if own_answer and g % n == r:
-                    ev.on_answer(r)
+            frames += 1
+            msgs += len(payloads)
+            for payload in payloads:
+                g = index(payload)
+                if g < 0:
+                    s = self.probe_from(payload)
+                    if s >= 0:
+                        self.probed.add(s)
+                        ev.on_probe(r)
+                elif names is not None and sender != names[g % n]:
+                    ev.error(f"u{r} got m{g} from {sender!r}, not from its sender")
+                else:
+                    ev.on_delivery(r, g)
+                    if own_answer and g % n == r:
+                        ev.on_answer(r)
 
     def close(self) -> None:
         shutdown(self.proc, [*self.dealers, *self.subs], self.ctx, self.data_dir)
@@ -188,7 +197,7 @@ class ZchatTarget(ZmqTarget):
             raise SystemExit(f"setup failed: {errs[:3]}")
         self.users = users
         self.subs = [u.open_sub(self.ctx, skey, [b"g:p7|"]) for u in users[:receivers]]
-        self.opens = [u.open for u in users[:receivers]]
+        self.opens = [u.messages for u in users[:receivers]]
         self.notices = [u.notice for u in users]
         self.is_ok, self.index, self.probe_from = zc.is_ok, zc.cmid_of, partial(probe_sender, "zchat")
         self.tmpl = zc.send_template("g:p7", size)
@@ -399,6 +408,7 @@ def main() -> None:
         pump(sel, 0.2)                    # the last probes and their answers
         out.update(probes=k, setup_s=round(time.monotonic() - t_setup, 2))
         del ev.errors[:]
+        ev.frames = ev.msgs = 0
 
         # --- measured phase
         acct = Acct(rcv, cap * n, n)
@@ -462,6 +472,8 @@ def main() -> None:
                 "backlog_at_stop": backlog, "users_at_cap": sum(1 for s in sent if s >= cap),
                 "broker_cpu_pct": round(100 * b_cpu / elapsed), "driver_cpu_pct": round(100 * c_cpu / elapsed),
                 "unopened": ev.unopened, "answer_errors": ev.errors[:5]})
+    if isinstance(target, ZmqTarget):
+        out.update(frames=ev.frames, msgs_per_frame=round(ev.msgs / ev.frames, 2) if ev.frames else None)
     out.update(lat_summary_us(rtt))
     if answers[0] != total or ev.errors or ev.unopened:
         out["ok"] = False

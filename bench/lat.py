@@ -15,6 +15,8 @@ the sockets' ZMQ_FD, so a wake-up costs O(ready sockets), not O(C).
 
 Every published frame is sealed and opened by its receiver before it is timed (a client must
 decrypt a message to show it); --broker-args=--no-seal makes a baseline publish plaintext.
+A zchat frame may hold several messages (protocol 4): each is a delivery, timed when its frame
+is opened; "frames" and "msgs_per_frame" say how many frames were opened and how full they were.
 
 Every delivery is accounted (lost / dup / out-of-order per sender); any of them makes the run
 a failure ("ok": false).
@@ -113,7 +115,7 @@ def main():
                 socks.append(u.open_sub(ctx, skey, [topics[i // G]]))
             dealers = [u.dealer for u in users]
             subs = [u.sub for u in users]
-            opens = [u.open for u in users]
+            opens = [u.messages for u in users]
             notices = [u.notice for u in users]
             FPM = 2
         else:
@@ -135,6 +137,7 @@ def main():
                 sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, -1 - i)
 
         acks, ack_err, nmeas = [0], [], [0]
+        opened = [0, 0]                  # frames opened (got is not None), the messages they held
         if Z:
             def measured(payload):
                 return b'"cmid":"m' in payload
@@ -172,14 +175,18 @@ def main():
                 if FPM == 3:
                     recv()
                 try:
-                    payload = open_(topic, recv())
+                    payloads = open_(topic, recv())
                 except SealError:
                     unopened[0] += 1
                     continue
                 if got is not None:
-                    got.append((time.monotonic_ns(), i, payload))
-                    if measured(payload):
-                        nmeas[0] += 1
+                    t = time.monotonic_ns()
+                    opened[0] += 1
+                    opened[1] += len(payloads)
+                    for payload in payloads:
+                        got.append((t, i, payload))
+                        if measured(payload):
+                            nmeas[0] += 1
 
         def send(g_idx, sender, probe=False):
             """A measured message g_idx (or a probe carrying the sender's index) from `sender`."""
@@ -246,6 +253,7 @@ def main():
                 drain_dealer(k)
         acks[0] = 0
         nmeas[0] = 0
+        opened[:] = [0, 0]
         del ack_err[:]
         out["setup_s"] = round(time.monotonic() - t_setup, 2)
 
@@ -322,6 +330,8 @@ def main():
     out["unopened"] = unopened[0]      # published frames that did not open: a failure
     if unopened[0]:
         out["ok"] = False
+    out["frames"] = opened[0]
+    out["msgs_per_frame"] = round(opened[1] / opened[0], 2) if opened[0] else None
     out.update({"sent": sent, "wall_s": round(wall, 3),
                 "broker_cpu_pct": round(100 * b_cpu / wall, 1),
                 "driver_cpu_pct": round(100 * c_cpu / wall, 1)})

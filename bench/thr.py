@@ -10,6 +10,8 @@
 
 Every published frame is sealed (zchat.seal; the baselines as bench/sealing.py says) and every
 receiver opens each one it counts (--broker-args=--no-seal: a baseline publishes plaintext).
+A zchat frame may hold several messages (protocol 4): each one is a delivery; "frames" and
+"msgs_per_frame" say how many frames the receivers opened and how many messages each held.
 
 Closed loop with a window (at most --window messages sent but not yet delivered to the average
 subscriber), like the anchors' relay_thr.py. Sending stops after --count messages or --seconds,
@@ -101,7 +103,7 @@ def main():
                 socks.append(u.open_sub(ctx, skey, [b"g:bench|"]))
             dealers = [u.dealer for u in users[:D]]
             subs = [u.sub for u in users[:N]]
-            opens = [u.open for u in users[:N]]
+            opens = [u.messages for u in users[:N]]
             notice = {u.dealer: u.notice for u in users[:D]}
             FPM = 2
         else:
@@ -155,11 +157,11 @@ def main():
                             continue
                         if FPM == 3:
                             s.recv()
-                        f = opens[sub_idx[s]](f, s.recv())
                         seen.add(s)
-                        ps = probe_sender(a.target, f)
-                        if ps >= 0:
-                            seen_d.add(ps)
+                        for payload in opens[sub_idx[s]](f, s.recv()):
+                            ps = probe_sender(a.target, payload)
+                            if ps >= 0:
+                                seen_d.add(ps)
         if len(seen) < N or len(seen_d) < D:
             raise SystemExit(f"sync failed: {len(seen)}/{N} subscribers, {len(seen_d)}/{D} senders")
         quiet = time.monotonic()
@@ -179,6 +181,7 @@ def main():
         acct = Acct(N, M, D)
         add = acct.add
         acks, ack_err = [0], []
+        opened = [0, 0]                  # frames the receivers opened, messages they held
         if Z:
             tmpl = zc.send_template("g:bench", a.size)
             cmid_of = zc.cmid_of
@@ -226,6 +229,7 @@ def main():
                     continue
                 r = sub_idx[s]
                 open_ = opens[r]
+                frames = msgs = 0
                 while True:
                     try:
                         topic = recv(NOBLOCK)
@@ -234,12 +238,18 @@ def main():
                     if FPM == 3:
                         recv()
                     try:
-                        g = cmid_of(open_(topic, recv()))
+                        payloads = open_(topic, recv())
                     except SealError:
                         unopened[0] += 1
                         continue
-                    if g >= 0:
-                        add(r, g)
+                    frames += 1
+                    msgs += len(payloads)
+                    for payload in payloads:
+                        g = cmid_of(payload)
+                        if g >= 0:
+                            add(r, g)
+                opened[0] += frames
+                opened[1] += msgs
 
         sent = 0
         b_cpu0, c_cpu0 = (broker.cpu() if Z else cpu_seconds(broker.pid)), cpu_seconds()
@@ -293,6 +303,8 @@ def main():
     out["unopened"] = unopened[0]      # published frames that did not open: a failure
     if unopened[0]:
         out["ok"] = False
+    out["frames"] = opened[0]
+    out["msgs_per_frame"] = round(opened[1] / opened[0], 2) if opened[0] else None
     out.update({"count": M, "sent": sent, "elapsed_s": round(elapsed, 4),
                 "msgs_per_s": round(acct.got / N / elapsed),
                 "deliveries_per_s": round(acct.got / elapsed),

@@ -1,7 +1,7 @@
 """Tk client latency: a message's trip from the client's socket to drawn text, and how long a
 keystroke waits during a 1,000-message flood. Prints one JSON line at the end.
 
-In-process, under Xvfb (started here when DISPLAY is unset), against a real broker (protocol 3,
+In-process, under Xvfb (started here when DISPLAY is unset), against a real broker (its own
 rate limits lifted, fsync on); the sender is another process (a plain Client) pacing its sends.
 "Received" is when the client's I/O thread hands a published (sealed) frame to the session
 (``ClientSession.receive_published``, which opens it, is wrapped in this process only);

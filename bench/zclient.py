@@ -1,14 +1,16 @@
-"""A small zchat client for the bench drivers, built on zchat.protocol (the real wire protocol, v2).
+"""A small zchat client for the bench drivers, built on zchat.protocol (the real wire protocol).
 
 Each user has its own CURVE key pair, a unique name, a random 16-byte routing id on its DEALER
 (requests, replies, notices) and, if it receives, one SUB with the same key. Its fan-out keys
 (zchat.seal.KeyChain) come from the welcome, the ok of create_group / join_group and `key`
 notices, as in any client; every published frame the drivers count is opened with them
 (``User.open``: KeyChain.open, libsodium's XChaCha20-Poly1305 without PyNaCl's per-call
-checks). Set-up requests are encoded and decoded with zchat.protocol; the hot path sends
-pre-formatted `send` requests (checked once against zchat.protocol.decode_request) and
-recognises `ok` replies and `msg` payloads by bytes, so the driver's own cost per message
-stays small: one open per delivery is the part it cannot skip.
+checks) and split into its messages (``User.messages``: protocol 4 bundles consecutive
+publishes on one topic into one frame; each message is one delivery). Set-up requests are
+encoded and decoded with zchat.protocol; the hot path sends pre-formatted `send` requests
+(checked once against zchat.protocol.decode_request) and recognises `ok` replies and `msg`
+payloads by bytes, so the driver's own cost per message stays small: one open per frame is
+the part it cannot skip.
 
 Everything is pipelined: a batch of users sends its requests, then the replies are gathered
 with epoll on the sockets' ZMQ_FD (O(ready sockets) per wake-up), bounded by a deadline.
@@ -19,6 +21,7 @@ import selectors
 import time
 
 import zmq
+from sealing import unbundler
 
 from zchat import protocol as p
 from zchat.seal import KeyChain
@@ -29,7 +32,7 @@ TEXT = b'"text":"'
 
 
 class User:
-    __slots__ = ("i", "name", "pub", "sec", "dealer", "sub", "welcome", "rid", "keys", "open", "endpoint",
+    __slots__ = ("i", "name", "pub", "sec", "dealer", "sub", "welcome", "rid", "keys", "open", "messages", "endpoint",
                  "connected")
 
     def __init__(self, ctx, i, endpoint, server_key, name=None, connect=True):
@@ -48,6 +51,7 @@ class User:
         self.rid = 0
         self.keys = KeyChain()
         self.open = self.keys.open       # (topic, sealed frame) -> payload; SealError if it does not open
+        self.messages = unbundler(self.open)   # (topic, sealed frame) -> its messages, in order
 
     def connect(self):
         if not self.connected:

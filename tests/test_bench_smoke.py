@@ -2,7 +2,8 @@
 counts and must print its JSON result line with no lost, duplicated or out-of-order message.
 Every published frame a driver counts is sealed and must open with the keys the driver holds
 (a frame that does not open is counted and fails the run), so a driver that stopped speaking
-the broker's protocol fails here.
+the broker's protocol fails here. A zchat frame may hold several messages (protocol 4): the
+drivers count each one, and say how many a frame held on average ("msgs_per_frame").
 
 The benchmarks themselves stay out of the test suite (`python bench/run_all.py`); this only keeps
 the drivers from rotting as the protocol and the broker change.
@@ -18,8 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from zchat import protocol as p
+from zchat.seal import KeyChain, Keyring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -68,6 +73,10 @@ def test_driver_runs_clean(case: str) -> None:
     assert res.get("unopened", 0) == 0, res
     if "sealed" in res:     # what the driver counted was sealed unless the baseline was told not to seal
         assert res["sealed"] is ("--no-seal" not in " ".join(args)), res
+    if res.get("frames"):   # thr, lat, inflight on a ZeroMQ target: the frames opened while measuring
+        assert res["msgs_per_frame"] >= 1, res
+        if "zchat" not in case:             # a baseline publishes one message per frame, never split
+            assert res["msgs_per_frame"] == 1, res
     if res["bench"] == "inflight":
         assert_inflight_figures(res)
 
@@ -83,6 +92,36 @@ def assert_inflight_figures(res: dict) -> None:
     assert res["driver_cpu_pct"] >= 0 and res["broker_cpu_pct"] >= 0, res
     # what the driver opened was sealed by every target but the plain TCP relay
     assert res.get("sealed") is (None if res["target"] == "tcp_relay" else True), res
+
+
+def bench_module(name: str) -> Any:
+    """bench/NAME.py, imported under a name of its own (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(BENCH, f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_drivers_read_every_message_of_a_frame() -> None:
+    """What the drivers read from a SUB: a zchat frame (protocol 4) opens to its messages, in order, one
+    delivery each; a baseline's frame is one message, never split, even when its binary payload (drain_fast:
+    HDR) holds the separator byte."""
+    HDR = bench_module("_common").HDR
+    sealing = bench_module("sealing")
+    opener, sealer, unbundler = sealing.opener, sealing.sealer, sealing.unbundler
+    ring, chain, topic = Keyring(), KeyChain(), b"g:bench|"
+    epoch, key = ring.current("g:bench")
+    chain.add("g:bench", epoch, key)
+    parts = [p.encode(p.Message("g:bench", seq, 1.5, "u1", "line\nwith LF", "msg", f"m{seq}")) for seq in (1, 2, 3)]
+    messages = unbundler(chain.open)
+    assert messages(topic, ring.seal(topic, p.join_published(parts))) == parts
+    assert messages(topic, ring.seal(topic, parts[0])) == parts[:1]
+    master = os.urandom(32)
+    payload = HDR.pack(0, 10) + b"x" * 84          # index 10: a 0x0a byte in the header
+    assert p.PUBLISHED_SEP in payload
+    assert opener(master, [b"g"])(b"g", sealer(master)(b"g", payload)) == [payload]
+    assert opener(None, [b"g"])(b"g", payload) == [payload]
 
 
 def test_ab_compares_trees_and_hub_cost_prints_its_figures(tmp_path: Path) -> None:
@@ -101,6 +140,7 @@ def test_ab_compares_trees_and_hub_cost_prints_its_figures(tmp_path: Path) -> No
     assert cp.returncode == 0, cp.stderr[-2000:]
     res = json.loads(cp.stdout.splitlines()[-1])
     assert all(res[k] > 0 for k in ("handle_us", "decode_send_us", "encode_msg_us", "encode_ok_us", "new_msg_us"))
+    assert res["msgs_per_frame"] >= 1, res       # every message of every batch was published (checked there)
 
 
 def test_attack_measures_every_phase() -> None:
