@@ -7,6 +7,7 @@ bounded by a deadline; nothing here sleeps to synchronise.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class RawClient:
         self.notices: list[Any] = []          # key and resubscribe notices, in arrival order
         self.early_replies: list[Any] = []    # replies read while looking for notices
         self.unopened: list[tuple[bytes, SealError]] = []   # published frames our keys could not open
+        self.opened: collections.deque[tuple[bytes, Any]] = collections.deque()   # opened, not yet taken
+        self.frames_opened = 0
         self.server_key = server_key
         self.sub: zmq.Socket | None = None
         self.sub_options: dict[str, int] = {}
@@ -182,8 +185,11 @@ class RawClient:
 
     def recv_published(self, timeout: float = TIMEOUT) -> tuple[bytes, Any] | None:
         """The next published message we can open, as (topic, message); frames our keys do not open are
-        kept in ``unopened`` and skipped. None when nothing (openable) came within ``timeout``."""
+        kept in ``unopened`` and skipped. None when nothing (openable) came within ``timeout``. A frame
+        may carry several messages (protocol 4): the rest wait in ``opened`` for the next calls."""
         assert self.sub is not None
+        if self.opened:
+            return self.opened.popleft()
         deadline = time.monotonic() + timeout
         while self.sub.poll(max(0, int((deadline - time.monotonic()) * 1000))):
             t, frame = self.sub.recv_multipart()
@@ -200,7 +206,9 @@ class RawClient:
                 else:
                     self.unopened.append((t, exc))
                     continue
-            return t, p.decode_published(payload)
+            self.frames_opened += 1
+            self.opened.extend((t, p.decode_published(part)) for part in p.split_published(payload))
+            return self.opened.popleft()
         return None
 
     def wait_published(self, match: Callable[[bytes, Any], bool], timeout: float = TIMEOUT) -> Any:

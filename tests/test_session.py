@@ -109,6 +109,37 @@ def test_a_dropped_live_message_is_filled_in_order_without_the_user_noticing(net
     assert [(e.seq, e.text, e.missed) for e in got] == [(1, "one", False), (2, "two", False), (3, "three", False)]
 
 
+def test_a_bundle_of_lines_in_one_frame_is_shown_line_by_line_in_order(net):
+    net.connect("alice"), net.connect("bob")
+    frames: list[bytes] = []
+
+    def keep_a_copy(topic: bytes, payload: bytes) -> bool:
+        if topic == b"all|":
+            frames.append(payload)
+        return False
+    net.drop = keep_a_copy
+    alice = net.sessions["alice"][0]
+    for text in ("one", "two", "three"):
+        execute(alice, text)                     # no pump in between: one batch, so one frame (protocol 4)
+    net.pump()
+    assert len(frames) == 1 and frames[0].count(p.PUBLISHED_SEP) == 2
+    assert [(e.seq, e.text, e.missed) for e in net.lines("bob")] == [(1, "one", False), (2, "two", False),
+                                                                     (3, "three", False)]
+
+
+def test_a_lost_bundle_is_found_through_the_heartbeat_and_filled_in_order(net):
+    net.connect("alice"), net.connect("bob")
+    net.drop = lambda topic, payload: b'"text":"two"' in payload        # the whole frame, all three lines
+    alice = net.sessions["alice"][0]
+    for text in ("one", "two", "three"):
+        execute(alice, text)
+    net.pump()
+    assert net.lines("bob") == []
+    net.drop = lambda topic, payload: False
+    net.tick(2.5)
+    assert [(e.seq, e.text) for e in net.lines("bob")] == [(1, "one"), (2, "two"), (3, "three")]
+
+
 def test_a_lost_last_message_is_found_through_the_heartbeat(net):
     net.connect("alice"), net.connect("bob")
     net.drop = lambda topic, payload: b'"text":"last"' in payload

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from zchat import protocol as p
-from zchat.seal import PUBLIC_SCOPE, Keyring
+from zchat.seal import OVERHEAD, PUBLIC_SCOPE, Keyring
+
+MAX_SEALED_PAYLOAD = p.MAX_FRAME_BYTES - OVERHEAD   # a bundle stays within the frame limit clients may enforce
 
 
 def user_scope(user: str) -> str:
@@ -33,8 +35,30 @@ class Access:
         epoch, key = self.keys.current(scope)
         return p.key_info(scope, epoch, key)
 
-    def seal(self, topic: bytes, payload: bytes) -> bytes:
-        return self.keys.seal(topic, payload)
+    def seal_runs(self, publishes: list[tuple[bytes, bytes, int, bytes]]) -> list[tuple[bytes, bytes]]:
+        """(topic, payload, epoch, key) in publishing order -> (topic, sealed frame): one frame per run
+        of consecutive publishes on one topic under one key (p.join_published), up to MAX_FRAME_BYTES.
+
+        Only neighbours merge, so every subscriber still gets everything in the order it was decided
+        (across topics too), and a rotation between two publishes splits the run: what follows it
+        is sealed with the new key, which a removed reader never gets."""
+        out: list[tuple[bytes, bytes]] = []
+        seal_with, i, n = self.keys.seal_with, 0, len(publishes)
+        while i < n:
+            topic, payload, epoch, key = publishes[i]
+            i += 1
+            if i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
+                parts, size = [payload], len(payload)
+                while i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
+                    more = publishes[i][1]
+                    size += len(more) + 1
+                    if size > MAX_SEALED_PAYLOAD:
+                        break
+                    parts.append(more)
+                    i += 1
+                payload = p.join_published(parts)
+            out.append((topic, seal_with(topic, payload, epoch, key)))
+        return out
 
     def rotate(self, scope: str) -> None:
         """A reader of ``scope`` lost access: a new key, sent to everyone who may still read it."""

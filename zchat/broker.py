@@ -96,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--history-page-max", type=number_option(int), default=200, metavar="N",
                     help="most messages one history reply carries (default: %(default)s)")
     ap.add_argument("--pub-hwm", type=number_option(int), default=10000, metavar="N",
-                    help="messages queued per subscriber before a slow one starts missing live ones (it "
-                         "catches up from history; default: %(default)s)")
+                    help="published frames (one or more messages each, at most 64 KB) queued per subscriber "
+                         "before a slow one starts missing live ones (it catches up from history; "
+                         "default: %(default)s)")
     ap.add_argument("--io-threads", type=number_option(int), default=1, metavar="N",
                     help="libzmq I/O threads for each of the two server sockets' contexts: CURVE encryption "
                          "runs there, so more than one spreads it over cores (default: %(default)s)")

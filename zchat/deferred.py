@@ -83,7 +83,7 @@ class DeferredOutput(HubPart):
         if not self.lines:
             return
         self.replies = [(peer, r if isinstance(r, bytes) else p.encode(resolve(r))) for peer, r in self.replies]
-        publishes: list[tuple[bytes, bytes]] = []
+        publishes: list[Any] = []
         for item in self.publishes:
             if not isinstance(item, Line):
                 publishes.append(item)
@@ -98,7 +98,7 @@ class DeferredOutput(HubPart):
                 self._publish_rows(conv, self._rows_between(conv.key, conv.head, item.seq), publishes)
             payload = p.encode(line_message(item, pending.quote, pending.reactions))
             for topic, epoch, key in pending.keys:
-                publishes.append((topic, self.access.keys.seal_with(topic, payload, epoch, key)))
+                publishes.append((topic, payload, epoch, key))
             self._advance(conv, item.seq)
         self.publishes = publishes
         self.lines = []
@@ -120,7 +120,7 @@ class DeferredOutput(HubPart):
             after = page[-1].seq
         return rows
 
-    def _publish_rows(self, conv: Conversation, rows: list[MessageRow], out: list[tuple[bytes, bytes]]) -> None:
+    def _publish_rows(self, conv: Conversation, rows: list[MessageRow], out: list[Any]) -> None:
         """Publish stored lines (another broker's) with the scopes' current keys; the head follows.
 
         A plain line goes out as its broker published it; one with more to it (a reply's quote,
@@ -135,5 +135,5 @@ class DeferredOutput(HubPart):
             msg = rendered.get(r.seq) or p.Message(r.conv, r.seq, r.ts, r.sender, r.text, r.kind, r.cmid)
             payload = p.encode(msg)
             for t in conv.topics:
-                out.append((t, self.access.seal(t, payload)))
+                out.append((t, payload, *self.access.keys.key_for(t)))
             self._advance(conv, r.seq)

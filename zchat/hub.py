@@ -93,7 +93,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self.replies: list[tuple[bytes, Any]] = []        # (routing id, payload): replies and notices (a reply
                                                           # object until its line is settled: zchat.deferred)
         self._answered: list[str | None] = []             # the request id of each reply (None: a notice)
-        self.publishes: list[Any] = []                    # (topic, sealed payload), or a Line not settled yet
+        self.publishes: list[Any] = []                    # (topic, payload, epoch, key), or a Line not settled yet
         self.lines: list[Line] = []                       # this batch's lines the commit settles
         self._later_reply = False                         # the request being decided has such a line
         self.shared: SharedStore | None = None            # set when other brokers share the store (zchat.peers)
@@ -149,7 +149,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self._settle_output()
         self.presence.flush()
         self.access.batch_done()
-        replies, pubs = self.replies, self.publishes
+        replies, pubs = self.replies, self.access.seal_runs(self.publishes)
         self.replies, self.publishes = [], []
         self._answered.clear()
         self.out_bytes = 0
@@ -190,7 +190,8 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self._answered.append(getattr(msg, "id", None))     # notices answer no request
 
     def _publish(self, topic: bytes, payload: bytes) -> None:
-        self.publishes.append((topic, self.access.seal(topic, payload)))
+        """Publish under the key the topic's scope has now; take_output seals (Access.seal_runs)."""
+        self.publishes.append((topic, payload, *self.access.keys.key_for(topic)))
 
     def _notify(self, user: str, notice: bytes, but: Session | None = None) -> None:
         """A notice to every live session of ``user`` (but one)."""

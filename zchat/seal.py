@@ -141,15 +141,18 @@ class Keyring:
         self._keys.pop(scope, None)
         self._epochs.pop(scope, None)
 
+    def key_for(self, topic: bytes) -> tuple[int, bytes]:
+        """The current (epoch, key) of ``topic``'s scope (once per publish, hence the memo)."""
+        scope = self._scope_of.get(topic)
+        if scope is None:
+            if len(self._scope_of) >= MEMO_MAX:
+                self._scope_of.clear()
+            scope = self._scope_of[topic] = scope_of(topic)
+        return self._keys.get(scope) or self.current(scope)
+
     def seal(self, topic: bytes, payload: bytes, scope: str | None = None) -> bytes:
         """``payload`` sealed for ``topic`` with its scope's current key."""
-        if not scope:
-            scope = self._scope_of.get(topic)
-            if scope is None:
-                if len(self._scope_of) >= MEMO_MAX:
-                    self._scope_of.clear()
-                scope = self._scope_of[topic] = scope_of(topic)
-        epoch, key = self._keys.get(scope) or self.current(scope)
+        epoch, key = self.current(scope) if scope else self.key_for(topic)
         return self.seal_with(topic, payload, epoch, key)
 
     def seal_with(self, topic: bytes, payload: bytes, epoch: int, key: bytes) -> bytes:

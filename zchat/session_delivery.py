@@ -65,10 +65,15 @@ class Delivery(Lines):
             self._published(topic, payload)
 
     def _published(self, topic: bytes, data: bytes) -> None:
-        try:
-            msg = p.decode_published(data)
-        except p.ProtocolError:
-            return      # a newer broker's message this client does not know: ignore it
+        """An opened frame: one or more messages for ``topic``, in order (p.split_published)."""
+        for part in p.split_published(data):
+            try:
+                msg = p.decode_published(part)
+            except p.ProtocolError:
+                continue    # a newer broker's message this client does not know: ignore it
+            self._published_one(topic, msg)
+
+    def _published_one(self, topic: bytes, msg: p.Published) -> None:
         if isinstance(msg, p.Message):
             self._on_message(msg)
         elif isinstance(msg, p.Heartbeat):

@@ -1,0 +1,104 @@
+"""Protocol 4's bundled fan-out: a batch's consecutive publishes on one topic under one key are one
+sealed frame (zchat.access.Access.seal_runs). What must hold: every message, in the order decided,
+across topics too; a key rotation inside a batch splits the run, so a removed reader opens nothing
+said after it; no frame over MAX_FRAME_BYTES."""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.test_hub import CONFIG, Harness, V
+from zchat import protocol as p
+from zchat.hub import HubConfig
+from zchat.seal import OVERHEAD, SealError, epoch_of, open_frame
+
+LIFTED = HubConfig(**{**CONFIG.__dict__, "rates": {k: p.RateLimit(1e9, 10**6) for k in p.RateKind}})
+
+
+@pytest.fixture
+def team() -> Any:
+    """alice, bob and mallory in the public group team, with no rate limit in the way."""
+    h = Harness(LIFTED)
+    h.join("alice", "bob", "mallory")
+    h.ask("alice", p.CreateGroup("r", "team"))
+    h.ask("bob", p.JoinGroup("r", "team"))
+    h.ask("mallory", p.JoinGroup("r", "team"))
+    yield h
+    h.store.close()
+
+
+CMIDS = itertools.count()
+
+
+def sends(*pairs: tuple[str, str], conv: str = "g:team") -> list[tuple[str, Any]]:
+    return [(user, p.Send(f"r{i}", conv, text, f"c{next(CMIDS)}")) for i, (user, text) in enumerate(pairs)]
+
+
+def texts(h: Harness) -> list[tuple[bytes, str]]:
+    return [(t, m.text) for t, m in h.pubs if isinstance(m, p.Message)]
+
+
+def test_a_batch_of_lines_to_one_group_goes_out_as_one_frame_in_seq_order(team: Harness) -> None:
+    replies = team.batch(*sends(("alice", "one"), ("bob", "two"), ("mallory", "three"), ("alice", "four")))
+    assert [r.seq for _, r in replies] == [4, 5, 6, 7]
+    assert [t for t, _ in team.frames] == [b"g:team|"]
+    assert [(m.seq, m.text) for _, m in team.pubs] == [(4, "one"), (5, "two"), (6, "three"), (7, "four")]
+
+
+def test_runs_break_where_the_topic_changes_so_the_order_holds_across_topics(team: Harness) -> None:
+    team.batch(*sends(("alice", "a1"), ("bob", "a2")), *sends(("bob", "everyone"), conv="all"),
+               *sends(("alice", "a3")))
+    assert [t for t, _ in team.frames] == [b"g:team|", b"all|", b"g:team|"]
+    assert texts(team) == [(b"g:team|", "a1"), (b"g:team|", "a2"), (b"all|", "everyone"), (b"g:team|", "a3")]
+
+
+def test_a_rotation_inside_a_batch_splits_the_run_and_what_follows_is_closed_to_the_leaver(team: Harness) -> None:
+    old_epoch, old_key = team.hub.access.keys.current("g:team")    # the key mallory holds
+    team.batch(*sends(("alice", "before")), ("mallory", p.LeaveGroup("r", "team")), *sends(("alice", "after")))
+    frames = [(t, f) for t, f in team.frames if t == b"g:team|"]
+    assert len(frames) == 2
+    first, second = ([p.decode_published(m).text for m in p.split_published(team.keys.open(t, f))] for t, f in frames)
+    assert first == ["before", "left"] and second == ["after"]
+    assert epoch_of(frames[0][1]) == old_epoch and epoch_of(frames[1][1]) == old_epoch + 1
+    assert p.split_published(open_frame(b"g:team|", frames[0][1], old_key))[0].find(b'"before"') > 0
+    with pytest.raises(SealError):
+        open_frame(b"g:team|", frames[1][1], old_key)
+
+
+def test_no_bundle_is_over_the_frame_limit_and_none_is_lost(team: Harness) -> None:
+    big = "x" * (p.MAX_TEXT_BYTES - 2)
+    team.batch(*sends(*[(u, f"{i}{big}") for i, u in enumerate(["alice", "bob", "mallory"] * 4)]))
+    assert len(team.frames) >= 12 * p.MAX_TEXT_BYTES // p.MAX_FRAME_BYTES + 1
+    assert all(len(f) <= p.MAX_FRAME_BYTES for _, f in team.frames)
+    assert all(len(f) > p.MAX_FRAME_BYTES - p.MAX_TEXT_BYTES - 1024 for _, f in team.frames[:-1])   # filled
+    assert [m.text[:2] for _, m in team.pubs] == [f"{i}x" for i in range(10)] + ["10", "11"]
+
+
+def test_a_single_publish_is_sealed_alone_as_in_protocol_3(team: Harness) -> None:
+    team.batch(*sends(("alice", "solo")))
+    [(topic, frame)] = team.frames
+    payload = team.keys.open(topic, frame)
+    assert p.PUBLISHED_SEP not in payload and len(frame) == len(payload) + OVERHEAD
+
+
+def test_hello_of_protocol_3_is_told_the_range() -> None:
+    h = Harness()
+    err = h.fails("alice", p.Hello("r1", 3, "alice"), p.ErrorCode.VERSION_UNSUPPORTED)
+    assert "speaks 4 to 4" in err.message and V == 4
+
+
+no_surrogates = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+
+
+@given(lines=st.lists(st.tuples(no_surrogates, no_surrogates.filter(bool)), min_size=1, max_size=5))
+def test_any_published_messages_join_and_split_back_unchanged(lines: list[tuple[str, str]]) -> None:
+    """The separator is safe: an encoded message never holds a raw LF, whatever its text (newlines,
+    CR, U+2028, control characters ...), so splitting a bundle gives back each message whole."""
+    msgs = [p.Message("g:team", i + 1, 1.5, "alice", text, cmid=cmid[:64]) for i, (text, cmid) in enumerate(lines)]
+    payloads = [p.encode(m) for m in msgs]
+    assert not any(p.PUBLISHED_SEP in x for x in payloads)
+    assert [p.decode_published(x) for x in p.split_published(p.join_published(payloads))] == msgs
