@@ -125,17 +125,14 @@ class Healthy:
                             if isinstance(m, p.Message) and m.cmid in waiting:
                                 deliver.append(t - waiting.pop(m.cmid))
                         continue
-                    raw = s.recv()
-                    if u.notice(raw):
-                        continue
-                    r = p.decode_reply(raw)
-                    kind, sent = pending.pop(r.id, (None, 0))
-                    if isinstance(r, p.Pong) and kind == "ping":
-                        pings.append(t - sent)
-                    elif isinstance(r, p.Ok) and kind == "send":
-                        sends.append(t - sent)
-                    else:
-                        errors.append(str(r)[:200])
+                    for r in u.replies(s.recv()):      # a frame: the broker bundles a batch's replies
+                        kind, sent = pending.pop(r.id, (None, 0))
+                        if isinstance(r, p.Pong) and kind == "ping":
+                            pings.append(t - sent)
+                        elif isinstance(r, p.Ok) and kind == "send":
+                            sends.append(t - sent)
+                        else:
+                            errors.append(str(r)[:200])
         wall = time.monotonic() - t0
         return {"ping": lat_summary_us(pings), "send": lat_summary_us(sends), "deliver": lat_summary_us(deliver),
                 "unanswered": len(pending), "undelivered": len(waiting), "errors": errors[:3],

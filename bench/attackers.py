@@ -138,7 +138,7 @@ def attacker(kind, connect, pub_endpoint, conn):
                 mallory.request(p.Send(mallory.next_id(), "g:big", text, f"fill{k}"))
             oks = 0
             while oks < HISTORY_FILL and mallory.dealer.poll(10000):
-                oks += isinstance(p.decode_reply(mallory.dealer.recv()), p.Ok)
+                oks += sum(isinstance(r, p.Ok) for r in mallory.replies(mallory.dealer.recv()))
             if errs or oks < HISTORY_FILL:
                 raise RuntimeError(f"history set-up: {errs[:2]}, {oks}/{HISTORY_FILL} messages stored")
         conn.send("ready")
@@ -196,10 +196,13 @@ def _handshaken(socks, seconds=30):
 
 
 def _read_replies(dealer, quiet_s=2.0):
-    """What the pipelining user finally gets when it reads: replies by type / error code."""
-    got = {}
+    """What the pipelining user finally gets when it reads: replies by type / error code (each reply of
+    a frame: the broker bundles a batch's replies for one connection), and the frames they came in."""
+    got, frames = {}, 0
     while dealer.poll(int(quiet_s * 1000)):
-        r = p.decode_reply(dealer.recv())
-        k = r.code if isinstance(r, p.Error) else r.TYPE
-        got[k] = got.get(k, 0) + 1
-    return {"replies": got}
+        frames += 1
+        for raw in p.unbundle(dealer.recv()):
+            r = p.decode_reply(raw)
+            k = r.code if isinstance(r, p.Error) else r.TYPE
+            got[k] = got.get(k, 0) + 1
+    return {"replies": got, "reply_frames": frames}

@@ -9,7 +9,9 @@ batches of --batch requests from 10 users into one group, one store transaction 
 SQLite file in a temporary directory, fsync off, so the disk's noise stays out), then
 `take_output`. Prints one JSON line: microseconds per request for each step. Each measured batch
 must publish every one of its messages (checked after the timing: the frames are opened with the
-group's key and split, as protocol 4 bundles a run on one topic into one frame; "msgs_per_frame").
+group's key and split, as protocol 4 bundles a run on one topic into one frame; "msgs_per_frame")
+and answer every request with an ok (the reply frames split too, as the broker bundles a batch's
+replies for one connection into one frame; "replies_per_frame").
 """
 import argparse
 import cProfile
@@ -48,18 +50,28 @@ def setup(data_dir):
             hub.handle(peer(i), f"key{i}", p.encode(p.JoinGroup("j", "bench")))
     replies, _pubs = hub.take_output()
     chain = KeyChain()           # the group's key, from the ok of create_group: to open what is published
-    for _peer, raw in replies:
-        r = p.decode_reply(raw)
+    for r in map(p.decode_reply, parts(replies)):
         assert not isinstance(r, p.Error), r
         if isinstance(r, p.Ok) and r.key is not None:
             chain.add(r.key.scope, r.key.epoch, bytes.fromhex(r.key.key))
     return hub, chain
 
 
+def parts(frames):
+    """The messages of (receiver, frame) pairs, in order: the broker joins what one frame carries with LF
+    (zchat.protocol.unbundle: a run of publishes on one topic, a batch's replies for one connection; an
+    older tree's frame holds one message, with no LF, and may have no unbundle)."""
+    return [part for _receiver, frame in frames for part in frame.split(b"\n")]
+
+
 def messages(chain, pubs):
-    """How many messages the published (topic, sealed frame) pairs carry: protocol 4 joins a run on one
-    topic with LF (zchat.protocol.split_published; an older tree's frame holds one, with no LF)."""
-    return sum(len(chain.open(topic, frame).split(b"\n")) for topic, frame in pubs)
+    """How many messages the published (topic, sealed frame) pairs carry (see parts)."""
+    return len(parts((topic, chain.open(topic, frame)) for topic, frame in pubs))
+
+
+def oks(replies):
+    """How many of the replies in (peer, frame) pairs are oks (see parts)."""
+    return sum(isinstance(p.decode_reply(r), p.Ok) for r in parts(replies))
 
 
 def frames(start, n):
@@ -100,15 +112,17 @@ def main():
             return a.batch
 
         def handle():                # only the handling, not the building of the frames
-            times, frames = [], 0
+            times, frames, reply_frames = [], 0, 0
             for _ in range(a.rounds):
                 batch()
                 times.append(batch.t / a.batch * 1e6)
                 replies, pubs = batch.out
-                n = messages(chain, pubs)
-                assert len(replies) == a.batch and n == a.batch, (len(replies), n, len(pubs))
+                n, k = messages(chain, pubs), oks(replies)
+                assert k == a.batch and n == a.batch, (k, len(replies), n, len(pubs))
                 frames += len(pubs)
+                reply_frames += len(replies)
             out["msgs_per_frame"] = round(a.batch * a.rounds / frames, 2)
+            out["replies_per_frame"] = round(a.batch * a.rounds / reply_frames, 2)
             return round(min(times), 3)
 
         out["handle_us"] = handle()

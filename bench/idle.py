@@ -284,7 +284,7 @@ def main():
                 if Z:
                     pres = [x + y for x, y in zip(pres, count_presence(), strict=True)]
                     while obs.dealer.poll(0):
-                        obs.notice(obs.dealer.recv())
+                        obs.replies(obs.dealer.recv())      # the probes' oks; its notices applied
                 else:
                     while bd.poll(0):
                         bd.recv()

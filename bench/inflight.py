@@ -19,7 +19,9 @@ socket); no thread per user. Each user's k-th measured message carries the globa
 so every delivery is accounted per receiver and per sender (lost / dup / out of order) and any of
 them, a missing or failed `ok` or a frame that does not open fails the run ("ok": false). A zchat
 frame may hold several messages (protocol 4), each one a delivery: "frames" and "msgs_per_frame"
-say how many frames the SUBs opened while measuring and how many messages each held.
+say how many frames the SUBs opened while measuring and how many messages each held. The broker
+bundles its replies too (a batch's replies for one connection in one frame): each `ok` of a frame
+read on a DEALER is one answer ("reply_frames": the frames the answers came in).
 
 Reports messages/s completed (answers; the row's figure), deliveries/s, the round trip of each
 message (send -> answer: p50_us, p99_us, ...), and the broker's and the driver's CPU. Sending
@@ -70,6 +72,7 @@ from zchat import protocol as p  # noqa: E402
 from zchat.seal import SealError  # noqa: E402
 
 NOBLOCK, SNDMORE, Again = int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.Again
+drain_replies = zc.drain_replies
 
 
 class Events:
@@ -79,6 +82,7 @@ class Events:
         self.on_answer = self.on_delivery = self.on_probe = lambda *_: None
         self.unopened = 0
         self.frames = self.msgs = 0            # published frames opened, the messages they held
+        self.reply_frames = 0                  # frames read on the DEALERs, each one or more replies
         self.errors: list[str] = []
 
     def error(self, what: str) -> None:
@@ -110,7 +114,8 @@ class ZmqTarget:
         self.dealers: list = []
         self.subs: list = []
         self.opens: list = []                  # per receiver: (topic, frame) -> its messages, SealError if it fails
-        self.notices: list = []                # per user: raw DEALER reply -> True if a notice (not an answer)
+        self.notices: list = []                # per user: one DEALER reply -> True if a notice (not an answer)
+        self.others: list = []                 # per user: one DEALER reply that is neither: an error
         self.names: list[bytes] | None = None
         self.probed: set[int] = set()          # users whose probe reached a receiver
         self.is_ok: Callable[[bytes], bool] = lambda r: False
@@ -118,6 +123,7 @@ class ZmqTarget:
         self.probe_from: Callable[[bytes], int] = lambda pl: -1   # a probe's sender, else -1
 
     def register(self, sel) -> None:
+        self.others = [partial(self.other, i) for i in range(len(self.dealers))]
         for i, d in enumerate(self.dealers if self.acks else ()):
             sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, (True, partial(self.on_dealer, i)))
         for r, s in enumerate(self.subs):
@@ -132,16 +138,14 @@ class ZmqTarget:
         return [0, *(i for i in range(1, self.n) if i not in self.probed)] if self.sync_senders else [0]
 
     def on_dealer(self, i: int) -> None:
-        recv, is_ok, notice, ev = self.dealers[i].recv, self.is_ok, self.notices[i], self.ev
-        while True:
-            try:
-                r = recv(NOBLOCK)
-            except Again:
-                return
-            if is_ok(r):
-                ev.on_answer(i)
-            elif not notice(r):
-                ev.error(f"u{i}: {r.decode(errors='replace')}")
+        ev = self.ev
+        oks, frames = drain_replies(self.dealers[i], self.is_ok, self.notices[i], self.others[i])
+        ev.reply_frames += frames
+        for _ in range(oks):
+            ev.on_answer(i)
+
+    def other(self, i: int, reply: bytes) -> None:
+        self.ev.error(f"u{i}: {reply.decode(errors='replace')}")
 
     def on_sub(self, r: int) -> None:
         ev, n, names, own_answer = self.ev, self.n, self.names, not self.acks
@@ -238,7 +242,7 @@ class RelayTarget(ZmqTarget):
             self.subs.append(baseline_socket(self.ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", kp,
                                              subscribe=self.TOPIC, rcvhwm=0)[0])
         self.opens = [opener(master, [self.TOPIC])] * n
-        self.notices = [lambda raw: False] * n
+        self.notices = [zc.ignore] * n
         self.probe_from = partial(probe_sender, mode)
         if self.acks:
             self.is_ok, self.index = store_ok, partial(store_index, tag=b"m")
@@ -408,7 +412,7 @@ def main() -> None:
         pump(sel, 0.2)                    # the last probes and their answers
         out.update(probes=k, setup_s=round(time.monotonic() - t_setup, 2))
         del ev.errors[:]
-        ev.frames = ev.msgs = 0
+        ev.frames = ev.msgs = ev.reply_frames = 0
 
         # --- measured phase
         acct = Acct(rcv, cap * n, n)
@@ -474,6 +478,8 @@ def main() -> None:
                 "unopened": ev.unopened, "answer_errors": ev.errors[:5]})
     if isinstance(target, ZmqTarget):
         out.update(frames=ev.frames, msgs_per_frame=round(ev.msgs / ev.frames, 2) if ev.frames else None)
+        if target.acks:
+            out["reply_frames"] = ev.reply_frames
     out.update(lat_summary_us(rtt))
     if answers[0] != total or ev.errors or ev.unopened:
         out["ok"] = False

@@ -17,6 +17,8 @@ Every published frame is sealed and opened by its receiver before it is timed (a
 decrypt a message to show it); --broker-args=--no-seal makes a baseline publish plaintext.
 A zchat frame may hold several messages (protocol 4): each is a delivery, timed when its frame
 is opened; "frames" and "msgs_per_frame" say how many frames were opened and how full they were.
+The broker bundles its replies too (a batch's replies for one connection in one frame): every
+reply of a frame read on a DEALER counts ("acks": the oks; "reply_frames": the frames they came in).
 
 Every delivery is accounted (lost / dup / out-of-order per sender); any of them makes the run
 a failure ("ok": false).
@@ -34,6 +36,7 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import zclient as zc  # noqa: E402
 from _common import (  # noqa: E402
     HDR,
     PROBE,
@@ -88,8 +91,6 @@ def main():
            "size": a.size, "broker_args": a.broker_args}
     t_setup = time.monotonic()
     if Z:
-        import zclient as zc
-
         from zchat import protocol as p
         broker = ZchatBrokers(a.brokers, a.broker_args.split(), max_seconds=a.timeout + 60)
         skey = broker.key
@@ -126,7 +127,7 @@ def main():
                 subs.append(baseline_socket(ctx, zmq.SUB, skey, f"tcp://127.0.0.1:{pport}", kp, topics[i // G])[0])
             socks += dealers + subs
             opens = [opener(master, topics)] * C
-            notices = [lambda raw: False] * C
+            notices = [zc.ignore] * C
             FPM = 3
         unopened = [0]
         sel = selectors.EpollSelector()
@@ -137,6 +138,7 @@ def main():
                 sel.register(d.getsockopt(zmq.FD), selectors.EVENT_READ, -1 - i)
 
         acks, ack_err, nmeas = [0], [], [0]
+        reply_frames = [0]               # frames read on the DEALERs: one holds one or more replies
         opened = [0, 0]                  # frames opened (got is not None), the messages they held
         if Z:
             def measured(payload):
@@ -149,19 +151,15 @@ def main():
                 return HDR.unpack_from(payload, 0)[1] < PROBE
         is_ok = zc.is_ok if Z else store_ok
 
+        def ack_error(r):
+            if len(ack_err) < 5:
+                ack_err.append(r[:200].decode(errors="replace"))
+        drain_replies = zc.drain_replies
+
         def drain_dealer(k):
-            d, notice = dealers[k], notices[k]
-            while True:
-                try:
-                    r = d.recv(NOBLOCK)
-                except Again:
-                    return
-                if is_ok(r):
-                    acks[0] += 1
-                elif notice(r):
-                    pass
-                elif len(ack_err) < 5:
-                    ack_err.append(r[:200].decode(errors="replace"))
+            oks, nf = drain_replies(dealers[k], is_ok, notices[k], ack_error)
+            acks[0] += oks
+            reply_frames[0] += nf
 
         def drain_sub(i, got):
             """Drain one SUB completely (required by ZMQ_FD semantics)."""
@@ -251,7 +249,7 @@ def main():
                 drain_sub(i, None)
             for k in range(C) if ACKS else ():
                 drain_dealer(k)
-        acks[0] = 0
+        acks[0] = reply_frames[0] = 0
         nmeas[0] = 0
         opened[:] = [0, 0]
         del ack_err[:]
@@ -338,6 +336,7 @@ def main():
     if ACKS:
         out["acks"] = acks[0]
         out["ack_errors"] = ack_err
+        out["reply_frames"] = reply_frames[0]
         if acks[0] != sent or ack_err:
             out["ok"] = False
     out.update(lat_summary_us(lat))

@@ -10,7 +10,7 @@ sealing costs.
 
 What a driver reads from a SUB goes through one callable per receiver, (topic, frame) -> the
 messages in the frame, in order: ``unbundler`` for zchat (protocol 4: an opened frame holds one
-or more messages joined by zchat.protocol.PUBLISHED_SEP), ``opener`` for a baseline (one message
+or more messages joined by zchat.protocol.BUNDLE_SEP), ``opener`` for a baseline (one message
 per frame, never split: drain_fast's payload is binary and may hold that byte).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable
 
-from zchat.protocol import PUBLISHED_SEP
+from zchat.protocol import BUNDLE_SEP
 from zchat.seal import KEY_BYTES, KeyChain, Keyring, scope_of
 
 EPOCH = 1
@@ -69,10 +69,10 @@ def opener(master: bytes | None, topics: Iterable[bytes]) -> Callable[[bytes, by
 
 def unbundler(open_: Callable[[bytes, bytes], bytes]) -> Callable[[bytes, bytes], list[bytes]]:
     """(topic, frame) -> the messages of a zchat published frame, in order: ``open_`` (a KeyChain's
-    open: SealError if the frame does not open), then split as zchat.protocol.split_published does
+    open: SealError if the frame does not open), then split as zchat.protocol.unbundle does
     (protocol 4 bundles a batch's run of publishes on one topic into one frame; a frame of one
     message gives a list of one). Each message is one delivery to count."""
-    sep = PUBLISHED_SEP
+    sep = BUNDLE_SEP
 
     def messages(topic: bytes, frame: bytes) -> list[bytes]:
         return open_(topic, frame).split(sep)

@@ -12,6 +12,8 @@ Every published frame is sealed (zchat.seal; the baselines as bench/sealing.py s
 receiver opens each one it counts (--broker-args=--no-seal: a baseline publishes plaintext).
 A zchat frame may hold several messages (protocol 4): each one is a delivery; "frames" and
 "msgs_per_frame" say how many frames the receivers opened and how many messages each held.
+The broker bundles its replies too (a batch's replies for one connection in one frame): every
+reply of a frame read on a DEALER counts ("acks": the oks; "reply_frames": the frames they came in).
 
 Closed loop with a window (at most --window messages sent but not yet delivered to the average
 subscriber), like the anchors' relay_thr.py. Sending stops after --count messages or --seconds,
@@ -30,6 +32,7 @@ import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import zclient as zc  # noqa: E402
 from _common import (  # noqa: E402
     HDR,
     PROBE,
@@ -79,8 +82,6 @@ def main():
            "broker_args": a.broker_args}
     t_setup = time.monotonic()
     if Z:
-        import zclient as zc
-
         from zchat import protocol as p
         broker = ZchatBrokers(a.brokers, a.broker_args.split(), max_seconds=a.timeout + 60)
         skey = broker.key
@@ -105,6 +106,7 @@ def main():
             subs = [u.sub for u in users[:N]]
             opens = [u.messages for u in users[:N]]
             notice = {u.dealer: u.notice for u in users[:D]}
+            is_ok = zc.is_ok
             FPM = 2
         else:
             dealers = [baseline_socket(ctx, zmq.DEALER, skey, f"tcp://127.0.0.1:{rport}")[0] for _ in range(D)]
@@ -112,7 +114,8 @@ def main():
                     for _ in range(N)]
             socks += dealers + subs
             opens = [opener(master, [b"g"])] * N
-            notice = dict.fromkeys(dealers, lambda raw: False)
+            notice = dict.fromkeys(dealers, zc.ignore)
+            is_ok = store_ok
             FPM = 3
         unopened = [0]
         sub_idx = {s: i for i, s in enumerate(subs)}
@@ -147,14 +150,14 @@ def main():
             end = time.monotonic() + 0.1
             while time.monotonic() < end:
                 for s, _ in poller.poll(20):
+                    if s in dealer_set:      # the probes' oks; a notice is applied
+                        zc.drain_replies(s, is_ok, notice[s], zc.ignore)
+                        continue
                     while True:
                         try:
                             f = s.recv(NOBLOCK)
                         except Again:
                             break
-                        if s in dealer_set:
-                            notice[s](f)
-                            continue
                         if FPM == 3:
                             s.recv()
                         seen.add(s)
@@ -168,7 +171,9 @@ def main():
         while time.monotonic() - quiet < 0.2:
             if poller.poll(50):
                 quiet = time.monotonic()
-                for s in list(subs) + list(dealers):
+                for s in dealers if ACKS else ():
+                    zc.drain_replies(s, is_ok, notice[s], zc.ignore)
+                for s in subs:
                     while True:
                         try:
                             s.recv(NOBLOCK)
@@ -181,11 +186,11 @@ def main():
         acct = Acct(N, M, D)
         add = acct.add
         acks, ack_err = [0], []
+        reply_frames = [0]               # frames read on the DEALERs: one holds one or more replies
         opened = [0, 0]                  # frames the receivers opened, messages they held
         if Z:
             tmpl = zc.send_template("g:bench", a.size)
             cmid_of = zc.cmid_of
-            is_ok = zc.is_ok
 
             def msg(g):
                 return tmpl % (g, b"0 ", g)
@@ -198,7 +203,6 @@ def main():
 
             def cmid_of(payload):
                 return store_index(payload, b"m")
-            is_ok = store_ok
         else:
             pad = b"x" * max(0, a.size - HDR.size)
 
@@ -209,23 +213,18 @@ def main():
                 g = HDR.unpack_from(payload, 0)[1]
                 return -1 if g >= PROBE else g
 
+        def ack_error(r):
+            ack_err.append(r[:200].decode(errors="replace") if len(ack_err) < 5 else "...")
+
+        drain_replies = zc.drain_replies
+
         def drain(timeout_ms):
             for s, _ in poller.poll(timeout_ms):
                 recv = s.recv
                 if s in dealer_set:
-                    while True:
-                        try:
-                            r = recv(NOBLOCK)
-                        except Again:
-                            break
-                        if is_ok(r):
-                            acks[0] += 1
-                        elif notice[s](r):
-                            pass
-                        elif len(ack_err) < 5:
-                            ack_err.append(r[:200].decode(errors="replace"))
-                        else:
-                            ack_err.append("...")
+                    oks, nf = drain_replies(s, is_ok, notice[s], ack_error)
+                    acks[0] += oks
+                    reply_frames[0] += nf
                     continue
                 r = sub_idx[s]
                 open_ = opens[r]
@@ -315,6 +314,7 @@ def main():
     if ACKS:
         out["acks"] = acks[0]
         out["ack_errors"] = ack_err
+        out["reply_frames"] = reply_frames[0]
         if acks[0] != sent or ack_err:
             out["ok"] = False
     emit(out)

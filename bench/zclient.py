@@ -10,7 +10,10 @@ publishes on one topic into one frame; each message is one delivery). Set-up req
 encoded and decoded with zchat.protocol; the hot path sends pre-formatted `send` requests
 (checked once against zchat.protocol.decode_request) and recognises `ok` replies and `msg`
 payloads by bytes, so the driver's own cost per message stays small: one open per frame is
-the part it cannot skip.
+the part it cannot skip. The broker bundles a batch's replies and notices for one connection
+too (one frame, or a few of at most p.BUNDLE_BYTES, joined by zchat.protocol.BUNDLE_SEP): every frame
+read on a DEALER is split (``drain_replies`` on the hot path, ``User.replies`` in set-up) and
+each part is one reply.
 
 Everything is pipelined: a batch of users sends its requests, then the replies are gathered
 with epoll on the sockets' ZMQ_FD (O(ready sockets) per wake-up), bounded by a deadline.
@@ -27,6 +30,7 @@ from zchat import protocol as p
 from zchat.seal import KeyChain
 
 NOBLOCK, Again = int(zmq.NOBLOCK), zmq.Again
+SEP = p.BUNDLE_SEP       # between the replies of a DEALER frame, and the messages of an opened SUB frame
 CMID = b'"cmid":"m'      # measured messages carry cmid "m<global index>"
 TEXT = b'"text":"'
 
@@ -82,9 +86,15 @@ class User:
         for info in infos:
             self.keys.add(info.scope, info.epoch, bytes.fromhex(info.key))
 
+    def replies(self, frame: bytes) -> list:
+        """A frame read on the DEALER -> its replies, decoded and in order, without its notices (each
+        one applied here, see notice): the broker bundles a batch's replies and notices for one
+        connection into one frame (zchat.protocol.unbundle)."""
+        return [p.decode_reply(raw) for raw in p.unbundle(frame) if not self.notice(raw)]
+
     def notice(self, raw: bytes) -> bool:
-        """True if ``raw`` (read on the DEALER) is a notice, which is then applied: a `key` notice's key
-        is kept, a `resubscribe` notice's topics are asked for again."""
+        """True if ``raw`` (one reply: a part of a frame read on the DEALER) is a notice, which is then
+        applied: a `key` notice's key is kept, a `resubscribe` notice's topics are asked for again."""
         if not raw.endswith((b'"type":"key"}', b'"type":"resubscribe"}')):
             return False
         notice = p.decode_reply(raw)
@@ -156,16 +166,14 @@ def hello_all(users, deadline, batch=500):
 
     def on_reply(i, s):
         u = users_b[i]
-        raw = s.recv()
-        if u.notice(raw):
-            return False
-        r = p.decode_reply(raw)
-        if isinstance(r, p.Welcome):
-            u.welcome = r
-            u.learn(r)
-        else:
-            errors.append(f"{u.name}: {r}")
-        return True
+        replies = u.replies(s.recv())
+        for r in replies:
+            if isinstance(r, p.Welcome) and u.welcome is None:
+                u.welcome = r
+                u.learn(r)
+            else:
+                errors.append(f"{u.name}: {r}")
+        return bool(replies)
 
     for k in range(0, len(users), batch):
         users_b = users[k:k + batch]
@@ -186,12 +194,12 @@ def call_all(users, make, deadline):
         u.request(make(u))
 
     def on_reply(i, s):
-        raw = s.recv()
-        if users[i].notice(raw):
-            return False
-        out[i] = p.decode_reply(raw)
-        users[i].learn(out[i])
-        return True
+        u = users[i]
+        for r in u.replies(s.recv()):
+            if out[i] is None:          # one request, one reply: anything after it is not its answer
+                out[i] = r
+                u.learn(r)
+        return out[i] is not None
     gather([u.dealer for u in users], on_reply, deadline)
     return out
 
@@ -232,6 +240,33 @@ def send_template(conv: str, size: int) -> bytes:
     req = p.decode_request(tmpl % (1, b"123 ", 7))
     assert isinstance(req, p.Send) and req.cmid == "m7", req
     return tmpl
+
+
+def drain_replies(sock, is_ok, notice, on_other) -> tuple[int, int]:
+    """Read every frame queued on a DEALER without blocking (as ZMQ_FD requires) and sort each of its
+    replies: -> (oks, frames read). The broker bundles a batch's replies and notices for one
+    connection into one frame, joined by zchat.protocol.BUNDLE_SEP (zchat.protocol.unbundle), so
+    each part counts: is_ok(reply) -> an ok; else notice(reply) -> True if it was a notice (applied
+    there); else on_other(reply) (an error for the driver). Also for drain_store's DEALER: its
+    replies come one per frame, JSON that never holds a raw LF, so the split leaves them whole."""
+    recv, sep = sock.recv, SEP
+    oks = frames = 0
+    while True:
+        try:
+            frame = recv(NOBLOCK)
+        except Again:
+            return oks, frames
+        frames += 1
+        for reply in frame.split(sep):
+            if is_ok(reply):
+                oks += 1
+            elif not notice(reply):
+                on_other(reply)
+
+
+def ignore(_reply: bytes) -> bool:
+    """A notice test / on_other for drain_replies that takes nothing for a notice and drops the rest."""
+    return False
 
 
 def is_ok(reply: bytes) -> bool:

@@ -46,6 +46,7 @@ class RawClient:
         self.keys = KeyChain()
         self.notices: list[Any] = []          # key and resubscribe notices, in arrival order
         self.early_replies: list[Any] = []    # replies read while looking for notices
+        self.unread: collections.deque[bytes] = collections.deque()   # the rest of a frame's replies
         self.unopened: list[tuple[bytes, SealError]] = []   # published frames our keys could not open
         self.opened: collections.deque[tuple[bytes, Any]] = collections.deque()   # opened, not yet taken
         self.frames_opened = 0
@@ -79,14 +80,28 @@ class RawClient:
             return self.early_replies.pop(0)
         deadline = time.monotonic() + timeout
         while True:
-            left = max(0, int((deadline - time.monotonic()) * 1000))
-            assert self.dealer.poll(left), "no reply from the broker in time"
-            reply = p.decode_reply(self.dealer.recv())
+            if not self.unread:
+                left = max(0, int((deadline - time.monotonic()) * 1000))
+                assert self.dealer.poll(left), "no reply from the broker in time"
+                self._read_frame()
+            reply = p.decode_reply(self.unread.popleft())
             if isinstance(reply, p.NOTICE_TYPES):
                 self._notice(reply)
                 continue
             self._learn(reply)
             return reply
+
+    def _read_frame(self) -> None:
+        """One frame from the DEALER: one or more replies and notices (protocol 4), kept in order."""
+        self.unread.extend(p.unbundle(self.dealer.recv()))
+
+    def recv_part(self, timeout: float = TIMEOUT) -> bytes | None:
+        """The next reply or notice as its raw bytes (one message of a frame); None after ``timeout``."""
+        if not self.unread:
+            if not self.dealer.poll(int(timeout * 1000)):
+                return None
+            self._read_frame()
+        return self.unread.popleft()
 
     def _notice(self, notice: Any) -> None:
         self.notices.append(notice)
@@ -103,8 +118,10 @@ class RawClient:
 
     def poll_notices(self, timeout: float = 0.0) -> None:
         """Apply the notices waiting on the DEALER; a reply found among them waits for recv_reply."""
-        while self.dealer.poll(int(timeout * 1000)):
-            reply = p.decode_reply(self.dealer.recv())
+        while self.unread or self.dealer.poll(int(timeout * 1000)):
+            if not self.unread:
+                self._read_frame()
+            reply = p.decode_reply(self.unread.popleft())
             if isinstance(reply, p.NOTICE_TYPES):
                 self._notice(reply)
             else:
@@ -207,7 +224,7 @@ class RawClient:
                     self.unopened.append((t, exc))
                     continue
             self.frames_opened += 1
-            self.opened.extend((t, p.decode_published(part)) for part in p.split_published(payload))
+            self.opened.extend((t, p.decode_published(part)) for part in p.unbundle(payload))
             return self.opened.popleft()
         return None
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
 from zchat import protocol as p
 from zchat.seal import KeyChain, Keyring
@@ -115,13 +116,49 @@ def test_drivers_read_every_message_of_a_frame() -> None:
     chain.add("g:bench", epoch, key)
     parts = [p.encode(p.Message("g:bench", seq, 1.5, "u1", "line\nwith LF", "msg", f"m{seq}")) for seq in (1, 2, 3)]
     messages = unbundler(chain.open)
-    assert messages(topic, ring.seal(topic, p.join_published(parts))) == parts
+    assert messages(topic, ring.seal(topic, p.BUNDLE_SEP.join(parts))) == parts
     assert messages(topic, ring.seal(topic, parts[0])) == parts[:1]
     master = os.urandom(32)
     payload = HDR.pack(0, 10) + b"x" * 84          # index 10: a 0x0a byte in the header
-    assert p.PUBLISHED_SEP in payload
+    assert p.BUNDLE_SEP in payload
     assert opener(master, [b"g"])(b"g", sealer(master)(b"g", payload)) == [payload]
     assert opener(None, [b"g"])(b"g", payload) == [payload]
+
+
+def test_drivers_read_every_reply_of_a_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the drivers read on a DEALER: the broker bundles a batch's replies and notices for one
+    connection into one frame, and each part is one reply: every ok counted, a notice applied, anything
+    else an error (zclient.drain_replies, on the hot path; zclient.User.replies, in set-up). A
+    drain_store reply (one JSON object per frame, no raw LF) stays whole."""
+    monkeypatch.syspath_prepend(BENCH)          # zclient imports sealing as the drivers do
+    zc, store_ok = bench_module("zclient"), bench_module("_common").store_ok
+    ctx = zmq.Context()
+    try:
+        user = zc.User(ctx, 0, "inproc://none", zmq.curve_keypair()[0], connect=False)
+        tx, rx = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        tx.bind("inproc://replies")
+        rx.connect("inproc://replies")
+        key = os.urandom(32)
+        oks = [p.encode(p.Ok(f"s{k}", "g:bench", k, 1.5, False)) for k in (1, 2, 3)]
+        notice = p.encode(p.KeyChange("g:bench", 2, key.hex()))
+        error = p.encode(p.Error("s4", "rate_limited", "slow down"))
+        tx.send(p.BUNDLE_SEP.join([oks[0], notice, oks[1], error]))
+        tx.send(oks[2])
+        assert rx.poll(1000)          # inproc: every frame sent is queued by now
+        others: list[bytes] = []
+        assert zc.drain_replies(rx, zc.is_ok, user.notice, others.append) == (3, 2)
+        assert others == [error]
+        assert user.keys.newest("g:bench") == 2         # the notice in the middle of the frame was applied
+        tx.send(p.BUNDLE_SEP.join([notice, oks[0], error]))
+        assert user.replies(rx.recv()) == [p.decode_reply(oks[0]), p.decode_reply(error)]
+        store = b'{"type": "ok", "id": "m7", "seq": 7}'
+        tx.send(store)
+        assert rx.poll(1000)          # inproc: every frame sent is queued by now
+        assert zc.drain_replies(rx, store_ok, zc.ignore, others.append) == (1, 1) and others == [error]
+        for s in (tx, rx, user.dealer):
+            s.close(0)
+    finally:
+        ctx.term()
 
 
 def test_ab_compares_trees_and_hub_cost_prints_its_figures(tmp_path: Path) -> None:

@@ -44,7 +44,8 @@ def texts(h: Harness) -> list[tuple[bytes, str]]:
 
 def test_a_batch_of_lines_to_one_group_goes_out_as_one_frame_in_seq_order(team: Harness) -> None:
     replies = team.batch(*sends(("alice", "one"), ("bob", "two"), ("mallory", "three"), ("alice", "four")))
-    assert [r.seq for _, r in replies] == [4, 5, 6, 7]
+    assert [(peer, r.seq) for peer, r in replies] == [(b"alice", 4), (b"alice", 7), (b"bob", 5), (b"mallory", 6)]
+    assert len(team.reply_frames) == 3                 # one per connection: alice's two oks in one, in order
     assert [t for t, _ in team.frames] == [b"g:team|"]
     assert [(m.seq, m.text) for _, m in team.pubs] == [(4, "one"), (5, "two"), (6, "three"), (7, "four")]
 
@@ -61,28 +62,31 @@ def test_a_rotation_inside_a_batch_splits_the_run_and_what_follows_is_closed_to_
     team.batch(*sends(("alice", "before")), ("mallory", p.LeaveGroup("r", "team")), *sends(("alice", "after")))
     frames = [(t, f) for t, f in team.frames if t == b"g:team|"]
     assert len(frames) == 2
-    first, second = ([p.decode_published(m).text for m in p.split_published(team.keys.open(t, f))] for t, f in frames)
+    first, second = ([p.decode_published(m).text for m in p.unbundle(team.keys.open(t, f))] for t, f in frames)
     assert first == ["before", "left"] and second == ["after"]
     assert epoch_of(frames[0][1]) == old_epoch and epoch_of(frames[1][1]) == old_epoch + 1
-    assert p.split_published(open_frame(b"g:team|", frames[0][1], old_key))[0].find(b'"before"') > 0
+    assert p.unbundle(open_frame(b"g:team|", frames[0][1], old_key))[0].find(b'"before"') > 0
     with pytest.raises(SealError):
         open_frame(b"g:team|", frames[1][1], old_key)
 
 
-def test_no_bundle_is_over_the_frame_limit_and_none_is_lost(team: Harness) -> None:
-    big = "x" * (p.MAX_TEXT_BYTES - 2)
-    team.batch(*sends(*[(u, f"{i}{big}") for i, u in enumerate(["alice", "bob", "mallory"] * 4)]))
-    assert len(team.frames) >= 12 * p.MAX_TEXT_BYTES // p.MAX_FRAME_BYTES + 1
-    assert all(len(f) <= p.MAX_FRAME_BYTES for _, f in team.frames)
-    assert all(len(f) > p.MAX_FRAME_BYTES - p.MAX_TEXT_BYTES - 1024 for _, f in team.frames[:-1])   # filled
-    assert [m.text[:2] for _, m in team.pubs] == [f"{i}x" for i in range(10)] + ["10", "11"]
+def test_no_bundle_is_bigger_than_a_full_size_line_and_none_is_lost(team: Harness) -> None:
+    """A queue bounded in frames (--pub-hwm) pins no more memory than before bundling: a bundle is at most
+    BUNDLE_BYTES, about what a full-size line alone needs."""
+    mid = "x" * 5000
+    team.batch(*sends(*[(u, f"{i:02}{mid}") for i, u in enumerate(["alice", "bob", "mallory"] * 4)]),
+               *sends(("bob", "y" * p.MAX_TEXT_BYTES), ("alice", "tail")))
+    sizes = [len(f) for _, f in team.frames]
+    assert len(sizes) == 5 and all(size <= p.BUNDLE_BYTES for size in sizes)    # the last: the full line + tail
+    assert all(size > p.BUNDLE_BYTES - 5200 for size in sizes[:3])      # filled: three lines of 5 kB each
+    assert [m.text[:3] for _, m in team.pubs] == [f"{i:02}x" for i in range(12)] + ["yyy", "tai"]
 
 
 def test_a_single_publish_is_sealed_alone_as_in_protocol_3(team: Harness) -> None:
     team.batch(*sends(("alice", "solo")))
     [(topic, frame)] = team.frames
     payload = team.keys.open(topic, frame)
-    assert p.PUBLISHED_SEP not in payload and len(frame) == len(payload) + OVERHEAD
+    assert p.BUNDLE_SEP not in payload and len(frame) == len(payload) + OVERHEAD
 
 
 def test_hello_of_protocol_3_is_told_the_range() -> None:
@@ -100,5 +104,21 @@ def test_any_published_messages_join_and_split_back_unchanged(lines: list[tuple[
     CR, U+2028, control characters ...), so splitting a bundle gives back each message whole."""
     msgs = [p.Message("g:team", i + 1, 1.5, "alice", text, cmid=cmid[:64]) for i, (text, cmid) in enumerate(lines)]
     payloads = [p.encode(m) for m in msgs]
-    assert not any(p.PUBLISHED_SEP in x for x in payloads)
-    assert [p.decode_published(x) for x in p.split_published(p.join_published(payloads))] == msgs
+    assert not any(p.BUNDLE_SEP in x for x in payloads)
+    assert [p.decode_published(x) for x in (x for frame in p.bundle(payloads) for x in p.unbundle(frame))] == msgs
+
+
+@given(sizes=st.lists(st.integers(1, 300), max_size=40), cap=st.integers(1, 1000))
+def test_bundle_packs_in_order_within_the_cap_and_alone_only_when_too_large(sizes: list[int], cap: int) -> None:
+    payloads = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    frames = p.bundle(payloads, cap)
+    assert [x for f in frames for x in p.unbundle(f)] == payloads
+    assert all(len(f) <= cap or p.BUNDLE_SEP not in f for f in frames)
+    assert all(len(a) + 1 + len(p.unbundle(b)[0]) > cap for a, b in itertools.pairwise(frames))   # greedy
+
+
+def test_requests_stay_one_per_frame() -> None:
+    ping = p.encode(p.Ping("a"))
+    with pytest.raises(p.ProtocolError) as exc:
+        p.decode_request(ping + p.BUNDLE_SEP + ping)
+    assert exc.value.code == "bad_json"

@@ -42,8 +42,9 @@ class Harness:
     def output(self) -> list[tuple[bytes, Any]]:
         replies, pubs = self.hub.take_output()
         self.frames = pubs                           # the sealed frames (several messages each, maybe)
-        self.pubs = [(t, p.decode_published(m)) for t, d in pubs for m in p.split_published(self.keys.open(t, d))]
-        decoded = [(name_of(peer).encode(), p.decode_reply(d)) for peer, d in replies]
+        self.pubs = [(t, p.decode_published(m)) for t, d in pubs for m in p.unbundle(self.keys.open(t, d))]
+        self.reply_frames = replies
+        decoded = [(name_of(peer).encode(), p.decode_reply(m)) for peer, d in replies for m in p.unbundle(d)]
         self.notices = [(peer, r) for peer, r in decoded if isinstance(r, p.NOTICE_TYPES)]
         return [(peer, r) for peer, r in decoded if not isinstance(r, p.NOTICE_TYPES)]
 
@@ -134,7 +135,8 @@ def test_the_same_key_twice_is_two_sessions_of_one_account(h: Harness) -> None:
         h.hub.handle(peer_of("alice-2"), "key-alice", p.encode(p.Ping("p")))
         h.hub.handle(peer_of("alice"), "key-alice", p.encode(p.Ping("p")))
         h.hub.handle(peer_of("alice-2"), "key-alice", p.encode(p.Bye("b")))
-    assert [type(r).__name__ for _, r in h.output()] == ["Pong", "Pong", "Ok"]
+    assert [(peer, type(r).__name__) for peer, r in h.output()] == [   # each connection's replies in order
+        (b"alice-2", "Pong"), (b"alice-2", "Ok"), (b"alice", "Pong")]
     assert h.changes() == [] and h.hub.presence.state_of("alice") == "online"
     h.ask("alice", p.Bye("b"))
     assert h.changes() == [("alice", "left")]

@@ -122,7 +122,7 @@ def test_a_bundle_of_lines_in_one_frame_is_shown_line_by_line_in_order(net):
     for text in ("one", "two", "three"):
         execute(alice, text)                     # no pump in between: one batch, so one frame (protocol 4)
     net.pump()
-    assert len(frames) == 1 and frames[0].count(p.PUBLISHED_SEP) == 2
+    assert len(frames) == 1 and frames[0].count(p.BUNDLE_SEP) == 2
     assert [(e.seq, e.text, e.missed) for e in net.lines("bob")] == [(1, "one", False), (2, "two", False),
                                                                      (3, "three", False)]
 

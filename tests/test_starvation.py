@@ -187,8 +187,8 @@ def unread_history(broker: BrokerProcess, healthy: RawClient, greedy: RawClient,
     settle(broker, healthy, greedy)
     assert rss_bytes(broker.proc.pid) - start < RSS_SLACK
     out = []
-    while greedy.dealer.poll(2000):
-        out.append(p.decode_reply(greedy.dealer.recv()))
+    while (part := greedy.recv_part(2.0)) is not None:
+        out.append(p.decode_reply(part))
     return out
 
 
@@ -208,11 +208,12 @@ def test_thousands_of_unread_history_replies_are_bounded_by_the_rate_limit(broke
 
 @pytest.mark.parametrize("broker_args", [("--limit", "history=1e9/1000000", "--history-page-max", "1")])
 def test_a_connection_that_never_reads_is_held_then_told_once(broker: BrokerProcess, client: Any) -> None:
-    """With history unlimited, 20,000 unread replies would pile up: past 2,000 waiting the broker stops
-    serving the connection (nothing more is done for it, no more memory), and once it reads it gets
-    one 'overloaded' error with no id, then is served again."""
+    """With history unlimited, 20,000 unread replies would pile up: past 2,000 frames waiting (each a
+    batch's replies to it, up to p.BUNDLE_BYTES: three of these 5 kB pages) the broker stops serving the
+    connection (nothing more is done for it, no more memory), and once it reads it gets one
+    'overloaded' error with no id, then is served again."""
     greedy, healthy = client("greedy", monitor=zmq.EVENT_CONNECTED, rcvhwm=10), client("healthy")
-    healthy.say("all", "z" * 1000)
+    healthy.say("all", "z" * 5000)
     replies = unread_history(broker, healthy, greedy, 20000)
     overloaded = [r for r in replies if isinstance(r, p.Error) and r.code == "overloaded"]
     assert len(replies) < 20000 and len(overloaded) == 1 and overloaded[0].id is None, len(replies)

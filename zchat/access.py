@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from zchat import protocol as p
 from zchat.seal import OVERHEAD, PUBLIC_SCOPE, Keyring
 
-MAX_SEALED_PAYLOAD = p.MAX_FRAME_BYTES - OVERHEAD   # a bundle stays within the frame limit clients may enforce
+SEALED_BUNDLE_BYTES = p.BUNDLE_BYTES - OVERHEAD   # a sealed bundle stays within p.BUNDLE_BYTES
 
 
 def user_scope(user: str) -> str:
@@ -37,7 +37,7 @@ class Access:
 
     def seal_runs(self, publishes: list[tuple[bytes, bytes, int, bytes]]) -> list[tuple[bytes, bytes]]:
         """(topic, payload, epoch, key) in publishing order -> (topic, sealed frame): one frame per run
-        of consecutive publishes on one topic under one key (p.join_published), up to MAX_FRAME_BYTES.
+        of consecutive publishes on one topic under one key (p.bundle), each within p.BUNDLE_BYTES.
 
         Only neighbours merge, so every subscriber still gets everything in the order it was decided
         (across topics too), and a rotation between two publishes splits the run: what follows it
@@ -48,16 +48,13 @@ class Access:
             topic, payload, epoch, key = publishes[i]
             i += 1
             if i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
-                parts, size = [payload], len(payload)
+                run = [payload]
                 while i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
-                    more = publishes[i][1]
-                    size += len(more) + 1
-                    if size > MAX_SEALED_PAYLOAD:
-                        break
-                    parts.append(more)
+                    run.append(publishes[i][1])
                     i += 1
-                payload = p.join_published(parts)
-            out.append((topic, seal_with(topic, payload, epoch, key)))
+                out += [(topic, seal_with(topic, frame, epoch, key)) for frame in p.bundle(run, SEALED_BUNDLE_BYTES)]
+            else:
+                out.append((topic, seal_with(topic, payload, epoch, key)))
         return out
 
     def rotate(self, scope: str) -> None:

@@ -52,7 +52,7 @@ log = logging.getLogger("zchat.broker")
 BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
 BATCH_BYTES = 1 << 18         # ... and replies: past 256 KB (4 full history pages) the batch ends, so one user
                               # pipelining big requests delays the others' replies by one such batch, not 500
-REPLY_QUEUE = 2000            # replies waiting for one connection to read them; beyond, it is "overloaded"
+REPLY_QUEUE = 2000            # frames (a batch's replies each) waiting for one connection to read; beyond: "overloaded"
 HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake within this
 CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
 REPORT_EVERY = 60.0           # seconds between the info lines that sum up what was refused
@@ -320,16 +320,16 @@ class Broker:
         congested = self.congested
         if congested:
             self._tell_congested()
-        for peer, payload in replies:
+        for peer, payload in replies:       # a frame: one or more replies and notices (p.bundle_each)
             if peer in congested:
-                congested[peer] += 1
+                congested[peer] += payload.count(p.BUNDLE_SEP) + 1
                 continue
             try:
                 rsend(peer, MORE)
                 rsend(payload, NOBLOCK)
-            except zmq.Again:       # REPLY_QUEUE replies wait unread: hold the rest, say so when it reads
-                congested[peer] = 1
-                self.counts["dropped_replies"] += 1
+            except zmq.Again:       # REPLY_QUEUE frames wait unread: hold the rest, say so when it reads
+                congested[peer] = payload.count(p.BUNDLE_SEP) + 1
+                self.counts["dropped_replies"] += congested[peer]
             except zmq.ZMQError:    # EHOSTUNREACH: the peer is gone; it will ask again on a new link
                 pass
         for t, payload in pubs:

@@ -149,7 +149,7 @@ class Hub(ReadRequests, GroupRequests, AccountRequests, LineRequests, Moderation
         self._settle_output()
         self.presence.flush()
         self.access.batch_done()
-        replies, pubs = self.replies, self.access.seal_runs(self.publishes)
+        replies, pubs = p.bundle_each(self.replies), self.access.seal_runs(self.publishes)
         self.replies, self.publishes = [], []
         self._answered.clear()
         self.out_bytes = 0

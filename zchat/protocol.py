@@ -47,12 +47,12 @@ __all__ = [*_messages_all, "CONNECT_PREFIX", "ErrorCode", "MAX_EMOJI_BYTES", "MA
            "MIN_VERSION", "NAME_MAX", "NAME_RULE", "NOTICE_TYPES", "PROTOCOL_VERSION", "PUBLISHED_TYPES",
            "ProtocolError", "REPLY_TYPES", "REQUEST_TYPES", "RESERVED_NAMES", "RETRYABLE", "ROUTING_ID_BYTES",
            "SUB_TOKEN_PROPERTY", "TOPIC_HEARTBEAT", "TOPIC_PRESENCE", "canonical", "check_name", "decode_published",
-           "PUBLISHED_SEP", "join_published", "split_published",
+           "BUNDLE_BYTES", "BUNDLE_SEP", "bundle", "bundle_each", "unbundle",
            "decode_reply", "decode_request", "dm_key", "encode", "error", "format_connect_string", "group_key",
            "is_conversation_key", "is_random_routing_id", "is_valid_name", "key_info", "loads", "new_routing_id",
            "parse_connect_string", "sub_metadata", "topic", "user_topic"]
 
-PROTOCOL_VERSION = 4             # 4: a published frame may carry several messages (split_published)
+PROTOCOL_VERSION = 4             # 4: a published frame may carry several messages (unbundle)
 MIN_VERSION = 4                  # 3: edit, delete, replies, reactions, mentions, chosen presence, typing, read
                                  # receipts, search, topics, /me, moderation (2: the fan-out is sealed)
 MAX_FRAME_BYTES = 64 * 1024      # the broker also sets ZMQ_MAXMSGSIZE just above this: bigger frames drop the link
@@ -441,25 +441,56 @@ def decode_reply(data: bytes) -> Reply:
 
 
 def decode_published(data: bytes) -> Published:
-    """One message of a published frame (see split_published) -> a typed message, or ProtocolError."""
+    """One message of a published frame (see unbundle) -> a typed message, or ProtocolError."""
     published: Published = _decode(PUBLISHED_TYPES, data)
     return published
 
 
-PUBLISHED_SEP = b"\n"   # between the messages of one published frame: encoded JSON never holds a raw LF
+BUNDLE_SEP = b"\n"   # between the messages of one frame: encoded JSON never holds a raw LF
+# A bundle is no bigger than one full-size line's frame, so a queue bounded in frames (--pub-hwm, the
+# ROUTER's REPLY_QUEUE) pins no more memory than it did with one message per frame.
+BUNDLE_BYTES = MAX_TEXT_BYTES + 1024
 
 
-def join_published(payloads: list[bytes]) -> bytes:
-    """Several encoded messages for one topic as the payload of one published frame, in order.
+def bundle(payloads: list[bytes], cap: int = BUNDLE_BYTES) -> list[bytes]:
+    """Encoded messages for one receiver (a topic, a connection) -> as few frames as hold them in
+    order, each at most ``cap`` bytes (one too large to share goes alone), joined by BUNDLE_SEP.
 
-    Why: the broker seals, sends and has libzmq encrypt one frame per topic per batch instead of one
-    per message, and a subscriber opens one; the fan-out's cost per message falls with the load."""
-    return PUBLISHED_SEP.join(payloads)
+    Why: the broker sends, seals and has libzmq encrypt per frame, and a receiver opens per frame;
+    one frame for a batch's messages to one receiver makes the cost per message fall with the load."""
+    frames: list[bytes] = []
+    parts: list[bytes] = []
+    size = -1
+    for payload in payloads:
+        size += len(payload) + 1
+        if parts and size > cap:
+            frames.append(BUNDLE_SEP.join(parts))
+            parts, size = [], len(payload)
+        parts.append(payload)
+    if parts:
+        frames.append(BUNDLE_SEP.join(parts))
+    return frames
 
 
-def split_published(data: bytes) -> list[bytes]:
-    """The opened payload of a published frame -> its messages, each for decode_published, in order."""
-    return data.split(PUBLISHED_SEP)
+def bundle_each(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """(receiver, payload) in order -> (receiver, frame): each receiver's payloads bundled, in their
+    order (the broker's replies and notices of a batch: one frame per connection, not one per reply)."""
+    if len(pairs) < 2:
+        return pairs
+    each: dict[bytes, list[bytes]] = {}
+    for receiver, payload in pairs:
+        if (mine := each.get(receiver)) is None:
+            each[receiver] = [payload]
+        else:
+            mine.append(payload)
+    if len(each) == len(pairs):
+        return pairs
+    return [(r, frame) for r, mine in each.items() for frame in (bundle(mine) if len(mine) > 1 else mine)]
+
+
+def unbundle(data: bytes) -> list[bytes]:
+    """A frame (opened, if published) -> its messages, each for decode_reply/decode_published, in order."""
+    return data.split(BUNDLE_SEP)
 
 
 # ---------------------------------------------------------------- connect strings

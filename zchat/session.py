@@ -166,12 +166,17 @@ class ClientSession(Actions, Delivery, Features):
 
     # ---------------------------------------------------------------- replies
     def receive_reply(self, data: bytes, now: float) -> None:
+        """A frame on the DEALER: one or more replies and notices, in order (p.unbundle)."""
         self.last_heard = now
-        try:
-            reply = p.decode_reply(data)
-        except p.ProtocolError as exc:
-            self._fail("protocol", f"the broker sent something this client cannot read ({exc.code})")
-            return
+        for part in p.unbundle(data):
+            try:
+                reply = p.decode_reply(part)
+            except p.ProtocolError as exc:
+                self._fail("protocol", f"the broker sent something this client cannot read ({exc.code})")
+                return
+            self._on_reply(reply)
+
+    def _on_reply(self, reply: p.Reply) -> None:
         if isinstance(reply, p.KeyChange):      # a notice: a scope's key changed
             self._learn_keys([reply])
             return

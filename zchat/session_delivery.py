@@ -65,8 +65,8 @@ class Delivery(Lines):
             self._published(topic, payload)
 
     def _published(self, topic: bytes, data: bytes) -> None:
-        """An opened frame: one or more messages for ``topic``, in order (p.split_published)."""
-        for part in p.split_published(data):
+        """An opened frame: one or more messages for ``topic``, in order (p.unbundle)."""
+        for part in p.unbundle(data):
             try:
                 msg = p.decode_published(part)
             except p.ProtocolError:
