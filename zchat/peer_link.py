@@ -6,7 +6,8 @@ statement; a bundle that cannot be sent (the database went away) is kept and sen
 next. Every heartbeat interval a broker that had nothing to say says it is alive; one silent for
 DEAD_AFTER is taken for gone (killed, or cut off from the database), and the accounts it held
 online stop being online here. A broker that starts (or whose bus came back) says ``hi``, and
-the others answer with who is online on them.
+the others answer with who is online on them; so does this one when a broker it took for gone
+speaks again.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class PeerLink:
         self.every = heartbeat
         self.dead_after = max(DEAD_AFTER, 3 * heartbeat)
         self.heard: dict[str, float] = {}          # broker id -> when it was last heard
+        self.gone: set[str] = set()                # brokers taken for gone (their sessions forgotten here)
         self.kept: list[str] = [self._hi()]
         self.next_alive = 0.0
         self.failing = False
@@ -70,8 +72,9 @@ class PeerLink:
         self.next_alive = self.clock() + self.every
 
     def readable(self) -> None:
-        """Apply what the other brokers said."""
-        now = self.clock()
+        """Apply what the other brokers said. Each sender is stamped once its message is applied, not
+        when the loop woke: applying a bundle may take seconds (a slow database), which is no silence
+        of its sender or of the brokers whose messages waited behind it."""
         for payload in self.bus.receive():
             try:
                 if payload == RESYNC:
@@ -82,10 +85,16 @@ class PeerLink:
                 sender = str(bundle.get("b"))
                 if sender == self.hub.broker_id:
                     continue
-                self.heard[sender] = now
+                if sender in self.gone and not bundle.get("hi"):
+                    # taken for gone, yet alive (it was slow, or cut off and back): what it held online
+                    # was forgotten here, so ask it (and the others) again
+                    log.info("bus: broker %s speaks again; asking who is online on it", sender)
+                    self.kept.append(self._hi())
+                self.gone.discard(sender)
                 if bundle.get("hi"):
                     self.kept += pieces(self.hub.broker_id, {"p": self.hub.presence.everyone_here()})
                 self.hub.apply_bundle(bundle)
+                self.heard[sender] = self.clock()
             except Exception as exc:       # the store went away meanwhile: compare everything once it is back
                 log.warning("bus: could not apply what another broker said (%s); resyncing when the store "
                             "answers", exc)
@@ -102,5 +111,6 @@ class PeerLink:
             if now - heard > self.dead_after:
                 log.info("bus: broker %s fell silent; its sessions are gone", broker)
                 del self.heard[broker]
+                self.gone.add(broker)
                 self.hub.broker_gone(broker)
         self.send()
