@@ -227,12 +227,24 @@ def ops_group(b1: BrokerProcess, b2: BrokerProcess, make_client: Callable[..., R
     return [alice, bob, carol]
 
 
-def topics(c: RawClient) -> dict[str, str]:
-    return {g.name: g.topic for g in c.call(p.ListGroups).groups}
+def answer(c: RawClient, cls: type, **fields: Any) -> Any:
+    """The reply to a request, or None for a retryable error (a broker comparing with the store
+    refuses meanwhile: `until` asks again); any other error fails the test, naming it."""
+    reply = c.call(cls, **fields)
+    if isinstance(reply, p.Error):
+        assert reply.retryable, reply
+        return None
+    return reply
 
 
-def roles(c: RawClient) -> dict[str, str]:
-    return {u.name: u.role for u in c.call(p.Who, conv="g:ops").users}
+def topics(c: RawClient) -> dict[str, str] | None:
+    reply = answer(c, p.ListGroups)
+    return reply and {g.name: g.topic for g in reply.groups}
+
+
+def roles(c: RawClient) -> dict[str, str] | None:
+    reply = answer(c, p.Who, conv="g:ops")
+    return reply and {u.name: u.role for u in reply.users}
 
 
 def test_a_topic_roles_and_a_ban_set_on_broker_1_hold_on_broker_2(two, make_client) -> None:
