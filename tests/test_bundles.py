@@ -117,6 +117,10 @@ def test_bundle_packs_in_order_within_the_cap_and_alone_only_when_too_large(size
     assert all(len(a) + 1 + len(p.unbundle(b)[0]) > cap for a, b in itertools.pairwise(frames))   # greedy
 
 
+def test_a_bundle_is_as_big_as_a_full_size_line_needs() -> None:
+    assert p.BUNDLE_BYTES == p.MAX_TEXT_BYTES + 1024
+
+
 def test_requests_stay_one_per_frame() -> None:
     ping = p.encode(p.Ping("a"))
     with pytest.raises(p.ProtocolError) as exc:
