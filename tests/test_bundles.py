@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.hubkit import peer_of, record_keys
 from tests.test_hub import CONFIG, Harness, V
 from zchat import protocol as p
-from zchat.hub import HubConfig
+from zchat.hub import Hub, HubConfig
 from zchat.seal import OVERHEAD, SealError, epoch_of, open_frame
+from zchat.store_pg import PgStore
 
 LIFTED = HubConfig(**{**CONFIG.__dict__, "rates": {k: p.RateLimit(1e9, 10**6) for k in p.RateKind}})
 
@@ -126,3 +128,27 @@ def test_requests_stay_one_per_frame() -> None:
     with pytest.raises(p.ProtocolError) as exc:
         p.decode_request(ping + p.BUNDLE_SEP + ping)
     assert exc.value.code == "bad_json"
+
+
+def test_on_postgresql_lines_settled_at_commit_go_out_bundled_in_seq_order(pg_cluster: Any) -> None:
+    """Several brokers on PostgreSQL: a line's seq comes only with the commit (zchat.deferred), and its
+    publish carries the key of when it was decided; the batch's lines are still one frame, in order."""
+    db = pg_cluster.fresh_db()
+    store = PgStore(pg_cluster.url(db))
+    try:
+        hub = Hub(store, LIFTED)
+        keys = record_keys(hub)
+        store.begin_batch()
+        hub.handle(peer_of("alice"), "key-alice", p.encode(p.Hello("h", V, "alice")))
+        for i in range(3):
+            hub.handle(peer_of("alice"), "key-alice", p.encode(p.Send(f"r{i}", "all", f"line {i}", f"c{i}")))
+        store.commit_batch(hub.lines)
+        replies, pubs = hub.take_output()
+        [(topic, frame)] = [(t, f) for t, f in pubs if t == b"all|"]
+        lines = [p.decode_published(m) for m in p.unbundle(keys.open(topic, frame))]
+        assert [(m.seq, m.text) for m in lines] == [(1, "line 0"), (2, "line 1"), (3, "line 2")]
+        assert len(replies) == 1                   # the welcome and the three oks: one frame to alice
+        assert [type(p.decode_reply(r)).__name__ for r in p.unbundle(replies[0][1])] == ["Welcome", "Ok", "Ok", "Ok"]
+    finally:
+        store.close()
+        pg_cluster.drop_db(db)
