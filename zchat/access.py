@@ -46,15 +46,12 @@ class Access:
         seal_with, i, n = self.keys.seal_with, 0, len(publishes)
         while i < n:
             topic, payload, epoch, key = publishes[i]
+            run = [payload]
             i += 1
-            if i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
-                run = [payload]
-                while i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
-                    run.append(publishes[i][1])
-                    i += 1
-                out += [(topic, seal_with(topic, frame, epoch, key)) for frame in p.bundle(run, SEALED_BUNDLE_BYTES)]
-            else:
-                out.append((topic, seal_with(topic, payload, epoch, key)))
+            while i < n and publishes[i][0] == topic and publishes[i][2] == epoch:
+                run.append(publishes[i][1])
+                i += 1
+            out += [(topic, seal_with(topic, frame, epoch, key)) for frame in p.bundle(run, SEALED_BUNDLE_BYTES)]
         return out
 
     def rotate(self, scope: str) -> None:

@@ -15,6 +15,8 @@ def bundle(payloads: list[bytes], cap: int = BUNDLE_BYTES) -> list[bytes]:
 
     Why: the broker sends, seals and has libzmq encrypt per frame, and a receiver opens per frame;
     one frame for a batch's messages to one receiver makes the cost per message fall with the load."""
+    if len(payloads) < 2:               # the usual case at a light load: the message is the frame
+        return payloads
     frames: list[bytes] = []
     parts: list[bytes] = []
     size = -1
@@ -42,7 +44,7 @@ def bundle_each(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
             mine.append(payload)
     if len(each) == len(pairs):
         return pairs
-    return [(r, frame) for r, mine in each.items() for frame in (bundle(mine) if len(mine) > 1 else mine)]
+    return [(r, frame) for r, mine in each.items() for frame in bundle(mine)]
 
 
 def unbundle(data: bytes) -> list[bytes]:
