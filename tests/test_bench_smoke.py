@@ -199,12 +199,15 @@ def test_attack_measures_every_phase() -> None:
     assert sum(replies.values()) > 0, res
 
 
-def test_zap_cost_measures_both_modes() -> None:
+def test_zap_cost_measures_all_three_modes() -> None:
+    """No handler, a handler, and zchat's rotated one; after the rotation every connection still
+    sends, named by its own key (``ok`` checks 2 keyed frames per connection)."""
     cp = subprocess.run([sys.executable, os.path.join(BENCH, "zap_cost.py"), "--connections", "20",
-                         "--timeout", "20"], cwd=ROOT, capture_output=True, text=True, timeout=90)
+                         "--timeout", "20"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = [json.loads(ln) for ln in cp.stdout.splitlines() if ln.startswith("{")]
     assert cp.returncode == 0, cp.stderr[-2000:]
-    assert [(r["zap"], r["connected"], r["ok"]) for r in lines] == [(False, 20, True), (True, 20, True)]
+    assert [(r["mode"], r["connected"], r["sent_again"], r["keyed"], r["ok"]) for r in lines] == [
+        ("nozap", 20, 20, 0, True), ("zap", 20, 20, 40, True), ("rotated", 20, 20, 40, True)]
 
 
 def test_tcp_relay_cuts_a_client_that_stops_reading() -> None:

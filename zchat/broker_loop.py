@@ -2,7 +2,8 @@
 
 One thread owns every socket: a ROUTER for requests and replies, an XPUB (with XPUB_MANUAL)
 for the sealed fan-out, the ZAP handler that gives each ROUTER connection its CURVE key as
-User-Id, and a monitor on each of the two that reports connections opening and closing.
+User-Id (zchat.zap: rotated, so libzmq's ZAP pipe per connection ends), and a monitor on
+each of the two that reports connections opening and closing.
 The XPUB lives in a context of its own, without ZAP: a SUB proves whose it is with the
 session token from its welcome (handshake metadata), and skipping ZAP there saves about
 10 KB of libzmq pipes per connection (docs/ARCHITECTURE.md). Each wake-up drains the ROUTER
@@ -47,6 +48,7 @@ from zchat.store_base import Store
 if TYPE_CHECKING:
     from zchat.store_pg import PgStore
 from zchat.sub_gate import SUB_FRAME_MAX, SUB_QUEUE, SUB_RCVBUF, SubscriptionGate, frame_property, srcfd
+from zchat.zap import ZapHandler
 
 log = logging.getLogger("zchat.broker")
 BATCH = 1000                  # requests per transaction at most, so one batch cannot starve the XPUB side
@@ -56,7 +58,6 @@ REPLY_QUEUE = 2000            # frames (a batch's replies each) waiting for one 
 HANDSHAKE_MS = 5000           # a connection must finish its CURVE handshake within this
 CONN_SLACK = 64               # connections beyond two per client, for handshakes in progress
 REPORT_EVERY = 60.0           # seconds between the info lines that sum up what was refused
-ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ADMIN_SOCKET = "admin.ipc"
 STORE_FILE = "store"          # the --store in use, for the admin command (0600: it may hold a password)
 MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
@@ -116,6 +117,7 @@ class Broker:
         self.counts = dict.fromkeys(("refused_subscriptions", "desync_frames", "dropped_replies",
                                      "connections_over_cap", "connections_reaped"), 0)
         self.next_housekeeping = time.monotonic() + 1.0
+        self.poller = zmq.Poller()
         self.next_report = time.monotonic() + REPORT_EVERY
 
     def bind(self) -> str:
@@ -133,11 +135,10 @@ class Broker:
             os.chmod(self.store.path, 0o600)
             self.checkpointer = Checkpointer(self.store.path, interval=1.0)
         public, secret = load_server_key(self.data_dir)
-        self.zap = self.ctx.socket(zmq.REP)
-        self.zap.linger = 0
-        self.zap.bind(ZAP_ENDPOINT)
+        self.zap = ZapHandler(self.ctx, lambda s: self.poller.register(s, zmq.POLLIN), self.poller.unregister)
         self.router = self._server_socket(self.ctx, zmq.ROUTER, public, secret)
         self.router.zap_domain = b"zchat"
+        self.router.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)   # no handler bound (a rotation's instant): refuse
         self.router.maxmsgsize = p.MAX_FRAME_BYTES + 1024
         # a full reply queue is reported (EAGAIN), not silently dropped: see _flush
         self.router.router_mandatory = 1
@@ -198,8 +199,8 @@ class Broker:
     # ---------------------------------------------------------------- the loop
     def run(self, wake_fd: int | None = None) -> None:
         """Serve until ``stopping`` is set (a byte on ``wake_fd`` wakes the poll for that)."""
-        poller = zmq.Poller()
-        for s in (self.router_mon, self.xpub_mon, self.router, self.xpub, self.zap, self.admin):
+        poller = self.poller
+        for s in (self.router_mon, self.xpub_mon, self.router, self.xpub, self.zap.current, self.admin):
             poller.register(s, zmq.POLLIN)
         if wake_fd is not None:
             poller.register(wake_fd, zmq.POLLIN)
@@ -230,8 +231,9 @@ class Broker:
                     peers.tick()
                 if self.router_mon in ready or self.xpub_mon in ready:
                     self._drain_monitors()
-                if zap in ready:
-                    self._drain_zap()
+                for sock in zap.sockets:
+                    if sock in ready:
+                        zap.answer(sock)
                 if self.admin in ready:
                     self._admin_request()
                 if xpub in ready or more_subs:
@@ -406,6 +408,7 @@ class Broker:
         refused in one info line (one line per refusal would let a flood fill the log)."""
         now = time.monotonic()
         self.next_housekeeping = now + 1.0
+        self.zap.tick()
         if self.hub.to_cut:
             self._cut_ended()
         presence = self.hub.presence
@@ -420,21 +423,6 @@ class Broker:
                 log.info("in the last minute: %s; %d connections open",
                          ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in noted.items()), len(self.conns))
                 self.counts.update(dict.fromkeys(self.counts, 0))   # shared with the gate: in place
-
-    def _drain_zap(self) -> None:
-        """Accept every CURVE client and name it by its public key (z85): identity is the key."""
-        while True:
-            try:
-                msg = self.zap.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            version, request_id = msg[0], msg[1]
-            mechanism, credentials = msg[5], msg[6:]
-            if mechanism == b"CURVE" and credentials and len(credentials[0]) == 32:
-                user_id, status, text = z85.encode(credentials[0]), b"200", b"OK"
-            else:
-                user_id, status, text = b"", b"400", b"CURVE required"
-            self.zap.send_multipart([version, request_id, status, text, user_id, b""])
 
     def close(self) -> None:
         """Flush what is queued, stop the checkpointer, close the store (a final checkpoint)."""
