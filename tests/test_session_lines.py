@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.hubkit import peer_of
 from tests.test_session import Net
 from zchat import events as ev
 from zchat import protocol as p
@@ -184,3 +185,34 @@ def test_a_reply_shows_what_it_answers_and_search_results_name_their_place() -> 
     assert [(h.conv, h.seq, h.text) for h in found.results] == [("all", 2, "great plan"),
                                                                 ("all", 1, "the plan is ready")]
     assert found.cursor is None
+
+
+def test_an_own_line_seen_on_the_fan_out_before_its_ok_is_settled_then_and_edit_means_it() -> None:
+    """The broker publishes after the commit, and the fan-out may overtake the reply: a line the user
+    sees with its number is stored, so /edit without SEQ takes it, and the late ok changes nothing."""
+    net = roomy()
+    net.connect("bob")
+    net.connect("alice")
+    alice = net.sessions["alice"][0]
+    net.do("alice", "first")
+    alice.send("second")
+    [cmid] = alice.outbox
+    frames, alice.frames = alice.frames, []
+    with net.store.transaction():
+        for f in frames:
+            net.hub.handle(peer_of("alice"), "key-alice", f)
+    replies, pubs = net.hub.take_output()
+    for topic, payload in pubs:                      # the line first ...
+        alice.receive_published(topic, payload, net.now[0])
+    assert alice.outbox == {}
+    def sent() -> list[ev.SendStatus]:
+        return [e for e in alice.events if isinstance(e, ev.SendStatus) and e.state == ev.SendState.SENT]
+    [status] = sent()
+    assert (status.cmid, status.seq) == (cmid, 2)
+    assert alice.edit("second, fixed") is not None  # line 2, not "still on its way"
+    for peer, payload in replies:                    # ... its ok after: no second status
+        alice.receive_reply(payload, net.now[0])
+    assert sent() == [status]
+    net.pump()
+    [change] = of(net, "bob", ev.MessageChanged)
+    assert (change.seq, change.text) == (2, "second, fixed")

@@ -291,11 +291,7 @@ class ClientSession(Actions, Delivery, Features):
 
     def _on_ok(self, what: str, ctx: Any, ok: p.Ok) -> None:
         if what == "send":
-            send = self.outbox.pop(ctx, None)
-            state = self.convs.get(send.conv) if send is not None else None
-            if state is not None and ok.seq:       # /edit and /delete without SEQ mean it from now on
-                state.my_last = max(state.my_last, ok.seq)
-            self._send_status(send, ev.SendState.SENT, seq=ok.seq or 0)
+            self._settle(ctx, ok.seq or 0)
         elif what in ("create_group", "join_group") and ok.conv:
             self.left_convs.discard(ok.conv)
             if ok.key is not None:

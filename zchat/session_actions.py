@@ -37,6 +37,15 @@ class Actions(SessionPart):
         return self._request("send", p.Send, send.cmid, conv=send.conv, text=send.text, cmid=send.cmid,
                              kind=send.kind, reply_to=send.reply_to)
 
+    def _settle(self, cmid: str, seq: int) -> None:
+        """A send is stored as ``seq``: its ok came, or its line did (the broker publishes only after
+        the commit, and the fan-out may overtake the reply), whichever is first."""
+        send = self.outbox.pop(cmid, None)
+        state = self.convs.get(send.conv) if send is not None else None
+        if state is not None and seq:       # /edit and /delete without SEQ mean it from now on
+            state.my_last = max(state.my_last, seq)
+        self._send_status(send, ev.SendState.SENT, seq=seq)
+
     def _send_status(self, send: p.Send | None, state: ev.SendState, reason: str = "", seq: int = 0) -> None:
         if send is not None:        # None: a duplicate answer for a send already settled
             self._event(ev.SendStatus(cmid=send.cmid, conv=send.conv, text=send.text, state=state, reason=reason,

@@ -153,6 +153,8 @@ class Delivery(Lines):
                      history: bool = False) -> ev.MessageReceived | None:
         e = self._line_event(conv, m, missed, history)
         self._event(e)
+        if e.own and m.cmid in self.outbox:
+            self._settle(m.cmid, m.seq)
         return e
 
     def _title_for(self, key: str) -> str:
