@@ -210,7 +210,7 @@ def test_an_own_line_seen_on_the_fan_out_before_its_ok_is_settled_then_and_edit_
     [status] = sent()
     assert (status.cmid, status.seq) == (cmid, 2)
     assert alice.edit("second, fixed") is not None  # line 2, not "still on its way"
-    for peer, payload in replies:                    # ... its ok after: no second status
+    for _, payload in replies:                       # ... its ok after: no second status
         alice.receive_reply(payload, net.now[0])
     assert sent() == [status]
     net.pump()

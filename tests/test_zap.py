@@ -10,7 +10,7 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from zchat.zap import GRACE, ROTATE_EVERY, ZapHandler
+from zchat.zap import GRACE, ROTATE_EVERY, TRIM_AFTER, TRIM_GAP, ZapHandler
 
 DEADLINE = 20.0
 
@@ -159,3 +159,21 @@ def test_a_client_without_a_curve_key_is_refused_by_the_handler(ctx) -> None:
     assert rep.poll(int(DEADLINE * 1000))
     assert rep.recv_multipart() == [b"", b"1.0", b"7", b"400", b"CURVE required", b"", b""]
     rep.close(0)
+
+
+def test_memory_is_handed_back_after_many_pipes_end_at_most_once_per_trim_gap(ctx) -> None:
+    """A trim walks every heap (up to 20 ms of the loop at 10,000 clients), so a flood of handshakes
+    gets one per TRIM_GAP, and the trim comes a tick after the close (libzmq ends pipes meanwhile)."""
+    rig = Rig(ctx)
+    trims: list[float] = []
+    rig.zap.trim = lambda: trims.append(rig.now)
+    for _ in range(4):
+        rig.zap.retired.append((ctx.socket(zmq.REP), rig.now, TRIM_AFTER // 2))   # as if it had named 500
+        rig.now += 1.0
+        rig.zap.tick()                  # closes it
+        rig.now += 1.0
+        rig.zap.tick()                  # the tick after: 1,000 ended after the second round
+    assert trims == [1004.0]            # the next 1,000 ended at 1007: within the gap
+    rig.now = 1004.0 + TRIM_GAP
+    rig.zap.tick()
+    assert trims == [1004.0, 1004.0 + TRIM_GAP]

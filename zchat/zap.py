@@ -7,7 +7,8 @@ clients, 204 MB of a raw CURVE broker's 574). Closing the handler's socket ends 
 the handler is rotated: once a second, if it answered anyone since the last rotation, a fresh
 REP is bound to the ZAP endpoint and the old one, unbound, is still answered for ``GRACE``
 seconds (a session writes its request in the same step in which it connects, so any session
-that found the old socket has asked it by then) and then closed.
+that found the old socket has asked it by then) and then closed. The freed pages go back to the
+system with malloc_trim(0) once 1,000 pipes have ended, at most once per ``TRIM_GAP``.
 
 The ROUTER sets ZMQ_ZAP_ENFORCE_DOMAIN: in the instant between unbinding the old socket and
 binding the new one, a handshake fails closed (the client reconnects and asks again) instead of
@@ -26,7 +27,8 @@ ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ROTATE_EVERY = 1.0      # seconds between rotations, at most; none while nobody handshakes
 GRACE = 1.0             # seconds a retired handler is still answered before it is closed
 TRIM_AFTER = 1000       # pipes ended (about 20 KB each) before their memory is handed back: a trim
-                        # walks every heap and can hold the loop for 20 ms
+TRIM_GAP = 10.0         # walks every heap and can hold the loop for 20 ms, so a handshake flood
+                        # gets at most one per TRIM_GAP seconds
 
 
 def _malloc_trim() -> Callable[[], object]:
@@ -51,6 +53,7 @@ class ZapHandler:
         self.retired: list[tuple[zmq.Socket[bytes], float, int]] = []  # (socket, when it closes, answered)
         self.answered = 0                                              # by the current socket
         self.freed = 0                                                 # pipes ended since the last trim
+        self.next_trim = clock()
         self.next_rotation = clock() + ROTATE_EVERY
         self.trim = _malloc_trim()
 
@@ -83,8 +86,8 @@ class ZapHandler:
     def tick(self) -> None:
         """Close the retired handlers whose grace is over; rotate if anyone was answered."""
         now = self.clock()
-        if self.freed >= TRIM_AFTER:    # closed a tick ago: the I/O threads have ended those pipes by now
-            self.freed = 0
+        if self.freed >= TRIM_AFTER and now >= self.next_trim:   # closed a tick ago: those pipes are gone
+            self.freed, self.next_trim = 0, now + TRIM_GAP
             self.trim()
         while self.retired and self.retired[0][1] <= now:
             sock, _, answered = self.retired.pop(0)
