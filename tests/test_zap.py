@@ -167,13 +167,26 @@ def test_memory_is_handed_back_after_many_pipes_end_at_most_once_per_trim_gap(ct
     rig = Rig(ctx)
     trims: list[float] = []
     rig.zap.trim = lambda: trims.append(rig.now)
-    for _ in range(4):
-        rig.zap.retired.append((ctx.socket(zmq.REP), rig.now, TRIM_AFTER // 2))   # as if it had named 500
+    def handshakes_go_on(named: int) -> None:
+        """A retired handler that named ``named`` closes, and another one is retired meanwhile."""
+        rig.zap.retired.append((ctx.socket(zmq.REP), rig.now + 1.0, named))
         rig.now += 1.0
-        rig.zap.tick()                  # closes it
-        rig.now += 1.0
-        rig.zap.tick()                  # the tick after: 1,000 ended after the second round
-    assert trims == [1004.0]            # the next 1,000 ended at 1007: within the gap
-    rig.now = 1004.0 + TRIM_GAP
+        rig.zap.tick()
+
+    for _ in range(3):
+        handshakes_go_on(TRIM_AFTER // 2)
+    assert trims == [1003.0]            # 1,000 ended by 1002, trimmed a tick later
+    for _ in range(3):
+        handshakes_go_on(TRIM_AFTER)
+    assert trims == [1003.0]            # 2,500 more ended, but within the gap
+    rig.now = 1003.0 + TRIM_GAP
     rig.zap.tick()
-    assert trims == [1004.0, 1004.0 + TRIM_GAP]
+    assert trims == [1003.0, 1003.0 + TRIM_GAP]
+    handshakes_go_on(10)                # a few more, then the handshakes stop: trimmed after the gap
+    rig.now += 1.0
+    rig.zap.tick()                      # the last retired one closes
+    rig.zap.tick()
+    assert len(trims) == 2
+    rig.now = 1003.0 + 2 * TRIM_GAP
+    rig.zap.tick()
+    assert trims == [1003.0, 1003.0 + TRIM_GAP, 1003.0 + 2 * TRIM_GAP] and not rig.zap.retired

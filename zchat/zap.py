@@ -8,7 +8,8 @@ the handler is rotated: once a second, if it answered anyone since the last rota
 REP is bound to the ZAP endpoint and the old one, unbound, is still answered for ``GRACE``
 seconds (a session writes its request in the same step in which it connects, so any session
 that found the old socket has asked it by then) and then closed. The freed pages go back to the
-system with malloc_trim(0) once 1,000 pipes have ended, at most once per ``TRIM_GAP``.
+system with malloc_trim(0) once 1,000 pipes have ended or the handshakes have stopped, at most
+once per ``TRIM_GAP``.
 
 The ROUTER sets ZMQ_ZAP_ENFORCE_DOMAIN: in the instant between unbinding the old socket and
 binding the new one, a handshake fails closed (the client reconnects and asks again) instead of
@@ -86,7 +87,9 @@ class ZapHandler:
     def tick(self) -> None:
         """Close the retired handlers whose grace is over; rotate if anyone was answered."""
         now = self.clock()
-        if self.freed >= TRIM_AFTER and now >= self.next_trim:   # closed a tick ago: those pipes are gone
+        # after 1,000 ended pipes, or once the handshakes have stopped (nothing retired is left to close);
+        # the pipes were closed a tick ago at least, so libzmq's I/O threads have ended them by now
+        if self.freed and now >= self.next_trim and (self.freed >= TRIM_AFTER or not self.retired):
             self.freed, self.next_trim = 0, now + TRIM_GAP
             self.trim()
         while self.retired and self.retired[0][1] <= now:
