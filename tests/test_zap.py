@@ -10,6 +10,9 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from tests.conftest import BrokerProcess
+from tests.rawclient import RawClient
+from zchat import protocol as p
 from zchat.zap import GRACE, ROTATE_EVERY, TRIM_AFTER, TRIM_GAP, ZapHandler
 
 DEADLINE = 20.0
@@ -190,3 +193,30 @@ def test_memory_is_handed_back_after_many_pipes_end_at_most_once_per_trim_gap(ct
     rig.now = 1003.0 + 2 * TRIM_GAP
     rig.zap.tick()
     assert trims == [1003.0, 1003.0 + TRIM_GAP, 1003.0 + 2 * TRIM_GAP] and not rig.zap.retired
+
+
+# ---------------------------------------------------------------- the broker's own handler, end to end
+def test_the_broker_names_every_client_by_its_key_across_rotations(tmp_path) -> None:
+    """Clients keep joining while the broker rotates its handler and closes the old one; each gets its
+    own welcome, and a client named by a handler that is gone still sends as itself."""
+    broker = BrokerProcess(tmp_path / "broker")
+    broker.start()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:
+        first = RawClient(ctx, broker.connect)
+        assert isinstance(first.hello("first"), p.Welcome)
+        others: list[RawClient] = []
+        deadline = time.monotonic() + 60
+        while broker.output().count("ZAP handler closed") < 2:        # two handlers gone, a third named
+            assert time.monotonic() < deadline, broker.output()[-2000:]
+            c = RawClient(ctx, broker.connect)
+            assert isinstance(c.hello(f"user{len(others)}"), p.Welcome)
+            others.append(c)
+        assert isinstance(first.say(p.EVERYONE, "still me"), p.Ok)
+        last = others[-1]
+        [line] = last.messages(p.EVERYONE, 1)
+        assert (line.sender, line.text) == ("first", "still me")
+        assert "rotated" in broker.output()
+    finally:
+        ctx.destroy(0)
+        broker.stop()

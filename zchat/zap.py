@@ -18,12 +18,14 @@ passing unauthenticated.
 from __future__ import annotations
 
 import ctypes
+import logging
 import time
 from collections.abc import Callable
 
 import zmq
 from zmq.utils import z85
 
+log = logging.getLogger("zchat.broker")
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ROTATE_EVERY = 1.0      # seconds between rotations, at most; none while nobody handshakes
 GRACE = 1.0             # seconds a retired handler is still answered before it is closed
@@ -98,6 +100,7 @@ class ZapHandler:
             self.on_close(sock)
             sock.close(0)
             self.freed += answered
+            log.debug("ZAP handler closed: the pipes of the %d connections it named end", answered)
         if now >= self.next_rotation and self.answered:
             self.rotate()
 
@@ -109,6 +112,7 @@ class ZapHandler:
         self.on_open(self.current)
         now = self.clock()
         self.retired.append((old, now + GRACE, self.answered))
+        log.debug("ZAP handler rotated after naming %d connections", self.answered)
         self.answered = 0
         self.next_rotation = now + ROTATE_EVERY
 
