@@ -13,6 +13,7 @@ from zmq.utils.monitor import recv_monitor_message
 from tests.conftest import BrokerProcess
 from tests.rawclient import RawClient
 from zchat import protocol as p
+from zchat.broker_loop import MONITOR_EVENTS
 from zchat.zap import GRACE, ROTATE_EVERY, TRIM_AFTER, TRIM_GAP, ZapHandler
 
 DEADLINE = 20.0
@@ -131,23 +132,35 @@ def test_no_rotation_while_nobody_handshakes(ctx) -> None:
 
 def test_a_handshake_that_finds_no_handler_fails_closed_and_gets_in_once_one_is_bound(ctx) -> None:
     """The instant between unbinding the old handler and binding the new one: ZAP_ENFORCE_DOMAIN
-    makes libzmq refuse the handshake (without it, the client would pass with no User-Id)."""
+    makes libzmq refuse the handshake (without it, the client would pass with no User-Id), and the
+    refused connection is closed at once, so the client redials.
+
+    The ROUTER's monitor has the broker's mask, which leaves out the handshake events. Seen here:
+    with a monitor that is sent HANDSHAKE_FAILED_NO_DETAIL, the refused connection sometimes stayed
+    open until its handshake timed out (always with a mask of the handshake events alone; once
+    under load with every event). Why, as far as the source says: curve_server.cpp reports the
+    event and returns -1 without setting errno, and stream_engine_base.cpp closes the connection
+    only if errno is not EAGAIN, so whatever sending the event leaves in errno decides it. The
+    client's own monitor shows the close instead."""
     rig = Rig(ctx, handler=False)
-    # every event: with a mask of the handshake events alone, libzmq 4.3.5 left the failed connection
-    # open (the client never reconnected); the broker's mask (accepted, disconnected, closed) does not
-    mon = rig.router.get_monitor_socket()
-    d, key = rig.dealer()
+    server_mon = rig.router.get_monitor_socket(MONITOR_EVENTS)
+    d = ctx.socket(zmq.DEALER)
+    d.linger = 0
+    d.reconnect_ivl = 50
+    d.curve_serverkey = rig.public
+    key, d.curve_secretkey = zmq.curve_keypair()
+    d.curve_publickey = key
+    client_mon = d.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    d.connect(f"tcp://127.0.0.1:{rig.port}")
     d.send(b"hi")
-    events: list[int] = []
-    while zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL not in events:
-        assert mon.poll(int(DEADLINE * 1000)), f"no failed handshake, only {events}"
-        events.append(recv_monitor_message(mon)["event"])
-    assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in events
+    assert client_mon.poll(int(DEADLINE * 1000)), "the refused connection was not closed"
+    assert recv_monitor_message(client_mon)["event"] == zmq.EVENT_DISCONNECTED      # not SUCCEEDED first
     assert rig.pump() == []                                  # nothing got through unnamed
     rig.zap = ZapHandler(ctx, rig.opened.append, rig.closed.append, clock=lambda: rig.now)
-    assert rig.receive(1) == [(b"hi", key.decode())]        # the DEALER reconnected and was named
-    rig.router.disable_monitor()
-    mon.close(0)
+    assert rig.receive(1) == [(b"hi", key.decode())]        # the DEALER redialled and was named
+    for sock, mon in ((rig.router, server_mon), (d, client_mon)):
+        sock.disable_monitor()
+        mon.close(0)
 
 
 def test_a_client_without_a_curve_key_is_refused_by_the_handler(ctx) -> None:
