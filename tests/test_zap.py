@@ -233,3 +233,22 @@ def test_the_broker_names_every_client_by_its_key_across_rotations(tmp_path) -> 
     finally:
         ctx.destroy(0)
         broker.stop()
+
+
+def test_a_rotation_that_cannot_open_a_socket_keeps_the_old_handler_bound(ctx) -> None:
+    """Out of sockets (the context's real limit: its handler and its ROUTER fill it): the old
+    handler is bound again and still names clients."""
+    small: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    small.set(zmq.MAX_SOCKETS, 2)
+    try:
+        rig = Rig(small)
+        first = rig.zap.current
+        rig.zap.answered = 1
+        rig.zap.rotate()
+        assert rig.zap.current is first and rig.zap.retired == [] and rig.opened == []
+        rig.ctx = ctx                                # the client lives in a context with room
+        d, key = rig.dealer()
+        d.send(b"hi")
+        assert rig.receive(1) == [(b"hi", key.decode())]
+    finally:
+        small.destroy(0)

@@ -77,7 +77,8 @@ class ZapHandler:
                 msg = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.answered += 1
+            if sock is self.current:        # what a retired handler still answers is not a reason to rotate
+                self.answered += 1
             version, request_id = msg[0], msg[1]
             mechanism, credentials = msg[5], msg[6:]
             if mechanism == b"CURVE" and credentials and len(credentials[0]) == 32:
@@ -87,7 +88,8 @@ class ZapHandler:
             sock.send_multipart([version, request_id, status, text, user_id, b""])
 
     def tick(self) -> None:
-        """Close the retired handlers whose grace is over; rotate if anyone was answered."""
+        """Once a second: trim (see TRIM_AFTER), close the retired handlers whose grace is over, and
+        rotate if the current one answered anyone."""
         now = self.clock()
         # after 1,000 ended pipes, or once the handshakes have stopped (nothing retired is left to close);
         # the pipes were closed a tick ago at least, so libzmq's I/O threads have ended them by now
@@ -108,7 +110,13 @@ class ZapHandler:
         """Bind a fresh handler; the old one is unbound at once and closed after GRACE."""
         old = self.current
         old.unbind(self.endpoint)
-        self.current = self._bind()
+        try:
+            self.current = self._bind()
+        except zmq.ZMQError:                # (out of sockets, say): go on with the old one, bound again
+            old.bind(self.endpoint)
+            log.exception("could not open a new ZAP handler; keeping the old one")
+            self.next_rotation = self.clock() + ROTATE_EVERY
+            return
         self.on_open(self.current)
         now = self.clock()
         self.retired.append((old, now + GRACE, self.answered))
