@@ -278,3 +278,21 @@ def test_a_subscription_that_goes_deaf_is_noticed_while_replies_still_come(net: 
     net.tick(2.0)
     states = [e.state for e in net.seen("alice")[mark:] if isinstance(e, ev.ConnectionChanged)]
     assert states == [ev.ConnState.CATCHING_UP, ev.ConnState.LIVE]
+
+
+def test_an_unreadable_reply_in_a_frame_is_said_and_the_replies_after_it_still_count(net):
+    """A frame on the DEALER holds a batch's replies (protocol 4): one part this client cannot read costs
+    that part only, not the ok that follows it in the same frame."""
+    alice = net.connect("alice")
+    alice.send("hello")
+    frames, alice.frames = alice.frames, []
+    with net.store.transaction():
+        for f in frames:
+            net.hub.handle(peer_of("alice"), "key-alice", f)
+    replies, _ = net.hub.take_output()
+    [(_, ok)] = replies
+    alice.receive_reply(p.BUNDLE_SEP.join([b'{"type":"no-such-reply"}', ok]), net.now[0])
+    failed = [e for e in alice.events if isinstance(e, ev.CommandFailed)]
+    assert [f.message for f in failed] == ["the broker sent something this client cannot read (unknown_type)"]
+    assert alice.outbox == {}
+    assert [e.state for e in alice.events if isinstance(e, ev.SendStatus)][-1] == ev.SendState.SENT

@@ -171,9 +171,9 @@ class ClientSession(Actions, Delivery, Features):
         for part in p.unbundle(data):
             try:
                 reply = p.decode_reply(part)
-            except p.ProtocolError as exc:
+            except p.ProtocolError as exc:     # said, and only this part lost: the others are whole replies
                 self._fail("protocol", f"the broker sent something this client cannot read ({exc.code})")
-                return
+                continue
             self._on_reply(reply)
 
     def _on_reply(self, reply: p.Reply) -> None:
