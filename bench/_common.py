@@ -86,6 +86,12 @@ def emit(result):
     sys.stdout.flush()
 
 
+def frame_fill(frames, msgs):
+    """How full the published frames a driver opened were (protocol 4 bundles a batch's run on one topic):
+    {"frames": how many, "msgs_per_frame": messages each held on average}."""
+    return {"frames": frames, "msgs_per_frame": round(msgs / frames, 2) if frames else None}
+
+
 class Deadline:
     def __init__(self, seconds):
         self.end = time.monotonic() + seconds

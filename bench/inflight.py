@@ -55,6 +55,7 @@ from _common import (  # noqa: E402
     baseline_socket,
     cpu_seconds,
     emit,
+    frame_fill,
     lat_summary_us,
     probe_sender,
     raise_nofile,
@@ -477,7 +478,7 @@ def main() -> None:
                 "broker_cpu_pct": round(100 * b_cpu / elapsed), "driver_cpu_pct": round(100 * c_cpu / elapsed),
                 "unopened": ev.unopened, "answer_errors": ev.errors[:5]})
     if isinstance(target, ZmqTarget):
-        out.update(frames=ev.frames, msgs_per_frame=round(ev.msgs / ev.frames, 2) if ev.frames else None)
+        out.update(frame_fill(ev.frames, ev.msgs))
         if target.acks:
             out["reply_frames"] = ev.reply_frames
     out.update(lat_summary_us(rtt))

@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     baseline_socket,
     cpu_seconds,
     emit,
+    frame_fill,
     lat_summary_us,
     probe_sender,
     raise_nofile,
@@ -328,8 +329,7 @@ def main():
     out["unopened"] = unopened[0]      # published frames that did not open: a failure
     if unopened[0]:
         out["ok"] = False
-    out["frames"] = opened[0]
-    out["msgs_per_frame"] = round(opened[1] / opened[0], 2) if opened[0] else None
+    out.update(frame_fill(*opened))
     out.update({"sent": sent, "wall_s": round(wall, 3),
                 "broker_cpu_pct": round(100 * b_cpu / wall, 1),
                 "driver_cpu_pct": round(100 * c_cpu / wall, 1)})

@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     baseline_socket,
     cpu_seconds,
     emit,
+    frame_fill,
     probe_sender,
     raise_nofile,
     rss_kb,
@@ -302,8 +303,7 @@ def main():
     out["unopened"] = unopened[0]      # published frames that did not open: a failure
     if unopened[0]:
         out["ok"] = False
-    out["frames"] = opened[0]
-    out["msgs_per_frame"] = round(opened[1] / opened[0], 2) if opened[0] else None
+    out.update(frame_fill(*opened))
     out.update({"count": M, "sent": sent, "elapsed_s": round(elapsed, 4),
                 "msgs_per_s": round(acct.got / N / elapsed),
                 "deliveries_per_s": round(acct.got / elapsed),
