@@ -36,14 +36,19 @@ class Rig:
         self.router.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         self.port = self.router.bind_to_random_port("tcp://127.0.0.1")
         self.dealers: list[tuple[zmq.Socket[bytes], bytes]] = []
+        self.monitors: list[zmq.Socket[bytes]] = []
 
-    def dealer(self) -> tuple[zmq.Socket[bytes], bytes]:
+    def dealer(self, monitor: int = 0) -> tuple[zmq.Socket[bytes], bytes]:
+        """A CURVE client with a key of its own, connected (``monitor``: events to watch on it from
+        before the connect, in ``self.monitors``)."""
         d = self.ctx.socket(zmq.DEALER)
         d.linger = 0
         d.reconnect_ivl = 50
         d.curve_serverkey = self.public
         key, d.curve_secretkey = zmq.curve_keypair()
         d.curve_publickey = key
+        if monitor:
+            self.monitors.append(d.get_monitor_socket(monitor))
         d.connect(f"tcp://127.0.0.1:{self.port}")
         self.dealers.append((d, key))
         return d, key
@@ -144,14 +149,8 @@ def test_a_handshake_that_finds_no_handler_fails_closed_and_gets_in_once_one_is_
     client's own monitor shows the close instead."""
     rig = Rig(ctx, handler=False)
     server_mon = rig.router.get_monitor_socket(MONITOR_EVENTS)
-    d = ctx.socket(zmq.DEALER)
-    d.linger = 0
-    d.reconnect_ivl = 50
-    d.curve_serverkey = rig.public
-    key, d.curve_secretkey = zmq.curve_keypair()
-    d.curve_publickey = key
-    client_mon = d.get_monitor_socket(zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
-    d.connect(f"tcp://127.0.0.1:{rig.port}")
+    d, key = rig.dealer(monitor=zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    [client_mon] = rig.monitors
     d.send(b"hi")
     assert client_mon.poll(int(DEADLINE * 1000)), "the refused connection was not closed"
     assert recv_monitor_message(client_mon)["event"] == zmq.EVENT_DISCONNECTED      # not SUCCEEDED first
